@@ -1,0 +1,85 @@
+"""The vocabulary providers hand to the store and the collector reads.
+
+A provider's ``fetch`` returns a :class:`Reading` or raises :class:`PollError`. A reading holds
+only what the API said: a value the API did not give is ``None`` (absent), never 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a poll failed: the ``reason`` label of ``credits_poll_errors_total``."""
+
+    AUTH = "auth"
+    PAYMENT_REQUIRED = "payment_required"
+    RATE_LIMITED = "rate_limited"
+    CLIENT_ERROR = "client_error"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    BAD_RESPONSE = "bad_response"
+
+
+def reason_for_status(status: int) -> Reason:
+    """Classify an HTTP error status the way DESIGN.md says."""
+    if status in (401, 403):
+        return Reason.AUTH
+    if status == 402:
+        return Reason.PAYMENT_REQUIRED
+    if status == 429:
+        return Reason.RATE_LIMITED
+    if 400 <= status < 500:
+        return Reason.CLIENT_ERROR
+    if status >= 500:
+        return Reason.SERVER_ERROR
+    # 1xx/3xx that reached us (redirects are not followed) are not a usable answer.
+    return Reason.BAD_RESPONSE
+
+
+class PollError(Exception):
+    """A classified poll failure. ``message`` never carries a secret or a raw body."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{reason.value}: {message}")
+        self.reason = reason
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class PoolValues:
+    """One pool's values from one endpoint; ``None`` means the endpoint did not say."""
+
+    remaining: float | None = None
+    used: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one successful poll of one endpoint said.
+
+    ``daily_consumption`` maps pool -> {day key (ISO date of the provider's bucket) -> credits
+    consumed that day}: the raw history the store turns into ``credits_consumed_total``.
+    ``consumption`` maps pool -> {window ("1d", "7d", "30d") -> credits consumed}.
+    """
+
+    pools: Mapping[str, PoolValues] = field(default_factory=dict)
+    expiry_timestamp: float | None = None
+    cycle_start_timestamp: float | None = None
+    cycle_end_timestamp: float | None = None
+    seats: float | None = None
+    consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    daily_consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
