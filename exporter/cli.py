@@ -1,0 +1,169 @@
+"""Command line: flags, subcommands and exit codes (0 ok, 1 runtime failure, 2 bad flags or
+config).
+
+    credits-exporter [--config.file=config.yaml] [--web.listen-address=:9966]
+                     [--web.config.file=web.yaml] [--log.level=info] [--log.format=logfmt|json]
+    credits-exporter check-config --config.file=...
+    credits-exporter once --config.file=...
+    credits-exporter demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Config, ConfigError, load_config, parse_config
+from .daemon import Daemon, file_loader, new_session, parse_listen_address
+from .http import HttpClient
+from .log import LOG_FORMATS, LOG_LEVELS, configure, get_logger, redactor
+from .metrics import ExpositionCache
+from .scheduler import poll_all_once
+from .store import Store
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("check-config", "once", "demo")
+
+log = get_logger("exporter.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="credits-exporter",
+        description="Prometheus exporter for prepaid SaaS API credit balances.",
+        epilog="commands: check-config (validate the config), once (poll every account once "
+        "and print the exposition), demo (simulated providers + exporter). Without a command, "
+        "run the exporter.",
+    )
+    p.add_argument("--config.file", dest="config_file", default="config.yaml", metavar="PATH")
+    p.add_argument("--web.listen-address", dest="listen_address", default=":9966", metavar="ADDR")
+    p.add_argument("--web.config.file", dest="web_config_file", default=None, metavar="PATH")
+    p.add_argument("--log.level", dest="log_level", default="info", choices=LOG_LEVELS)
+    p.add_argument("--log.format", dest="log_format", default="logfmt", choices=LOG_FORMATS)
+    p.add_argument("--version", action="version", version=f"credits-exporter {__version__}")
+    return p
+
+
+def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    for i, arg in enumerate(argv):
+        if arg in COMMANDS:
+            return arg, argv[:i] + argv[i + 1 :]
+    return None, argv
+
+
+def print_config_errors(exc: ConfigError) -> None:
+    print(f"{exc.source}: invalid config ({len(exc.errors)} error(s)):", file=sys.stderr)
+    for err in exc.errors:
+        print(f"  {redactor.redact(err)}", file=sys.stderr)
+
+
+def check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        print_config_errors(exc)
+        return EXIT_USAGE
+    print(f"{args.config_file}: ok ({len(config.accounts)} account(s))")
+    return EXIT_OK
+
+
+async def _once(config: Config) -> tuple[bytes, list[tuple[str, str, Any]]]:
+    store = Store()
+    async with new_session() as session:
+        failures = await poll_all_once(store, HttpClient(session), config)
+    cache = ExpositionCache(store)
+    return cache.current.text, failures
+
+
+def once(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        print_config_errors(exc)
+        return EXIT_USAGE
+    redactor.set_secrets(config.secrets())
+    text, failures = asyncio.run(_once(config))
+    sys.stdout.write(text.decode())
+    sys.stdout.flush()
+    for name, endpoint, error in failures:
+        log.error(
+            "poll failed",
+            account=name,
+            endpoint=endpoint,
+            reason=error.reason.value,
+            error=error.message,
+        )
+    return EXIT_FAILURE if failures else EXIT_OK
+
+
+async def _demo(listen_address: str) -> None:
+    from .simulator import DEMO_ACCOUNTS, Simulator
+
+    sim = Simulator(seed_demo=True)
+    sim_url = await sim.start("127.0.0.1", 0)
+    accounts = [
+        {**account, "base_url": sim.base_url(str(account["provider"]))} for account in DEMO_ACCOUNTS
+    ]
+    import yaml
+
+    text = yaml.safe_dump({"defaults": {"interval": "15s", "timeout": "5s"}, "accounts": accounts})
+    config = parse_config(text, source="<demo>")
+    daemon = Daemon(config, listen_address=listen_address)
+    host, port = parse_listen_address(listen_address)
+    print(f"simulated provider APIs: {sim_url}/_sim/accounts", flush=True)
+    print(f"exporter:                http://{host or 'localhost'}:{port}/metrics", flush=True)
+    print(f"status page:             http://{host or 'localhost'}:{port}/", flush=True)
+    try:
+        await daemon.run_until_signalled()
+    finally:
+        await sim.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command, rest = split_command(argv)
+    args = build_parser().parse_args(rest)  # exits 2 on bad flags
+    configure(args.log_level, args.log_format)
+    try:
+        parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        print(f"credits-exporter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if command == "check-config":
+        return check_config(args)
+    if command == "once":
+        return once(args)
+    if command == "demo":
+        try:
+            asyncio.run(_demo(args.listen_address))
+        except OSError as exc:
+            print(f"credits-exporter: cannot start: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        return EXIT_OK
+
+    path = Path(args.config_file)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print_config_errors(exc)
+        return EXIT_USAGE
+    daemon = Daemon(config, config_loader=file_loader(path), listen_address=args.listen_address)
+    try:
+        asyncio.run(daemon.run_until_signalled())
+    except OSError as exc:
+        print(f"credits-exporter: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

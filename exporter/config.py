@@ -1,0 +1,435 @@
+"""Configuration: YAML loading, ``${VAR}`` interpolation, ``*_file`` secrets, strict validation.
+
+Every problem in a config is reported at once, each with its location in the file, e.g.
+``accounts[2].interval: invalid duration "5 minutes"``. A config that loads is immutable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object) -> float:
+    """``30s``, ``5m``, ``1h30m``, ``1.5h``, ``500ms`` -> seconds. Plain numbers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        pos, seconds = 0, 0.0
+        for match in _DURATION_RE.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            pos = match.end()
+        if not text or pos != len(text):
+            raise ValueError(f'invalid duration "{value}" (use e.g. 30s, 5m, 1h30m)')
+    else:
+        raise ValueError(f"invalid duration {value!r}")
+    if seconds <= 0:
+        raise ValueError(f'duration must be positive, got "{value}"')
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Inverse of :func:`parse_duration` for display: 5400 -> ``1h30m``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    out, rest = "", round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out or "0s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; ``errors`` lists every problem as ``location: message``."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: {len(errors)} error(s):\n" + "\n".join(errors))
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+# --------------------------------------------------------------------------- models
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    interval: Duration = 300.0
+    timeout: Duration = 15.0
+    max_staleness: Duration = 21600.0
+
+
+class ProviderSettings(_Strict):
+    """Per-provider limits shared by every account of that provider."""
+
+    max_concurrency: int = Field(default=4, ge=1, le=1000)
+
+
+class TheirStackConsumption(_Strict):
+    enabled: bool = True
+    timezone: str = "UTC"
+    lookback_days: int = Field(default=30, ge=7, le=365)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'unknown timezone "{value}" (use an IANA name)') from None
+        return value
+
+
+Threshold = float | dict[str, float]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+RESERVED_LABELS = frozenset({"provider", "account", "pool", "endpoint", "reason", "window"})
+
+
+class AccountBase(_Strict):
+    """Fields every account takes. After loading, ``interval``/``timeout``/``max_staleness``
+    hold the effective value (the account's own, else the defaults') and ``api_key`` holds
+    the secret whether it came inline or from ``api_key_file``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+    provider: str
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    max_staleness: Duration | None = None
+    low_credit_threshold: Threshold | None = None
+    labels: dict[LabelName, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _no_reserved_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        clash = sorted(RESERVED_LABELS & value.keys())
+        if clash:
+            raise ValueError(f"label names {clash} are reserved by the exporter")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> AccountBase:
+        if (self.api_key is None) == (self.api_key_file is None):
+            raise ValueError("exactly one of api_key or api_key_file must be set")
+        return self
+
+    # -- helpers used by the rest of the exporter
+
+    @property
+    def secret(self) -> str:
+        assert self.api_key is not None, "config loading resolves api_key_file"
+        return self.api_key.get_secret_value()
+
+    @property
+    def effective_interval(self) -> float:
+        assert self.interval is not None
+        return self.interval
+
+    @property
+    def effective_timeout(self) -> float:
+        assert self.timeout is not None
+        return self.timeout
+
+    @property
+    def effective_max_staleness(self) -> float:
+        assert self.max_staleness is not None
+        return self.max_staleness
+
+    def threshold_for(self, pool: str) -> float | None:
+        t = self.low_credit_threshold
+        if t is None or isinstance(t, float | int):
+            return t
+        return t.get(pool)
+
+    def identity(self) -> tuple[object, ...]:
+        """Everything that changes how this account is polled: equal identity on reload
+        means the account keeps its state and schedule."""
+        return (self.model_dump_json(), self.secret)
+
+
+class TheirStackAccount(AccountBase):
+    provider: Literal["theirstack"]
+    consumption: TheirStackConsumption = Field(default_factory=TheirStackConsumption)
+
+
+class WindsurfAccount(AccountBase):
+    provider: Literal["windsurf"]
+    prompt_usage: bool = False
+
+
+class FullEnrichAccount(AccountBase):
+    provider: Literal["fullenrich"]
+
+
+ACCOUNT_MODELS: dict[str, type[AccountBase]] = {
+    "theirstack": TheirStackAccount,
+    "windsurf": WindsurfAccount,
+    "fullenrich": FullEnrichAccount,
+}
+
+
+def register_account_model(provider: str, model: type[AccountBase]) -> None:
+    """Providers defined outside this module (http_json, presets) add their config model."""
+    ACCOUNT_MODELS[provider] = model
+
+
+class Config(_Strict):
+    defaults: Defaults = Field(default_factory=Defaults)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    accounts: list[AccountBase] = Field(default_factory=list)
+
+    def secrets(self) -> list[str]:
+        """Every API key in the config, for log redaction."""
+        return [a.secret for a in self.accounts if a.api_key is not None]
+
+    def provider_settings(self, provider: str) -> ProviderSettings:
+        return self.providers.get(provider) or ProviderSettings()
+
+    def account(self, name: str) -> AccountBase:
+        for a in self.accounts:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- interpolation
+
+_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def _interpolate(
+    node: Any, env: Mapping[str, str], loc: tuple[int | str, ...], errors: list[str]
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, (*loc, str(k)), errors) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, (*loc, i), errors) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def sub(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        var, default = match.group(1), match.group(2)
+        value = env.get(var)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                errors.append(
+                    f"{format_location(loc)}: environment variable {var} is not set "
+                    f"(use ${{{var}:-default}} for a default)"
+                )
+                return ""
+            return default
+        return value
+
+    return _VAR_RE.sub(sub, node)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _yaml_error(source: str, exc: yaml.YAMLError) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "yaml"
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigError(source, [f"{where}: invalid YAML: {problem}"])
+
+
+def _read_key_file(path: Path, base_dir: Path) -> str:
+    full = path if path.is_absolute() else base_dir / path
+    try:
+        text = full.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f'api_key_file "{path}" does not exist') from None
+    except IsADirectoryError:
+        raise ValueError(f'api_key_file "{path}" is a directory') from None
+    except PermissionError:
+        raise ValueError(f'api_key_file "{path}" is not readable (permission denied)') from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f'api_key_file "{path}" cannot be read: {type(exc).__name__}') from None
+    key = text.rstrip("\r\n")
+    if not key.strip():
+        raise ValueError(f'api_key_file "{path}" is empty')
+    return key
+
+
+def _validation_messages(exc: ValidationError, prefix: tuple[int | str, ...]) -> Iterator[str]:
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = (*prefix, *err["loc"])
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        yield f"{format_location(loc)}: {msg}"
+
+
+_ACCOUNT_KEYS_WITH_DEFAULTS = ("interval", "timeout", "max_staleness")
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Parse and validate a config document; raise :class:`ConfigError` listing every problem."""
+    env = os.environ if env is None else env
+    base_dir = base_dir or Path.cwd()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(source, exc) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["(top level): the config must be a mapping"])
+
+    errors: list[str] = []
+    raw = _interpolate(raw, env, (), errors)
+
+    top_keys = {"defaults", "providers", "accounts"}
+    for key in raw:
+        if key not in top_keys:
+            errors.append(f"{key}: unknown key")
+
+    defaults = Defaults()
+    try:
+        defaults = Defaults.model_validate(raw.get("defaults") or {})
+    except ValidationError as exc:
+        errors.extend(_validation_messages(exc, ("defaults",)))
+
+    providers: dict[str, ProviderSettings] = {}
+    raw_providers = raw.get("providers") or {}
+    if not isinstance(raw_providers, dict):
+        errors.append("providers: must be a mapping of provider name to settings")
+        raw_providers = {}
+    for pname, settings in raw_providers.items():
+        if pname not in ACCOUNT_MODELS:
+            errors.append(f"providers.{pname}: unknown provider")
+            continue
+        try:
+            providers[pname] = ProviderSettings.model_validate(settings or {})
+        except ValidationError as exc:
+            errors.extend(_validation_messages(exc, ("providers", pname)))
+
+    accounts: list[AccountBase] = []
+    raw_accounts = raw.get("accounts")
+    if raw_accounts is None:
+        raw_accounts = []
+    if not isinstance(raw_accounts, list):
+        errors.append("accounts: must be a list")
+        raw_accounts = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw_accounts):
+        loc: tuple[int | str, ...] = ("accounts", i)
+        if not isinstance(item, dict):
+            errors.append(f"{format_location(loc)}: must be a mapping")
+            continue
+        name = item.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                errors.append(
+                    f"{format_location((*loc, 'name'))}: duplicate account name "
+                    f'"{name}" (also accounts[{seen[name]}])'
+                )
+            else:
+                seen[name] = i
+        provider = item.get("provider")
+        model = ACCOUNT_MODELS.get(provider) if isinstance(provider, str) else None
+        if model is None:
+            known = ", ".join(sorted(ACCOUNT_MODELS))
+            if provider is None:
+                errors.append(f"{format_location((*loc, 'provider'))}: required key is missing")
+            else:
+                errors.append(
+                    f'{format_location((*loc, "provider"))}: unknown provider "{provider}" '
+                    f"(known: {known})"
+                )
+            continue
+        data = dict(item)
+        for key in _ACCOUNT_KEYS_WITH_DEFAULTS:
+            if data.get(key) is None:
+                data[key] = getattr(defaults, key)
+        try:
+            account = model.model_validate(data)
+        except ValidationError as exc:
+            errors.extend(_validation_messages(exc, loc))
+            continue
+        if account.api_key_file is not None:
+            try:
+                key = _read_key_file(account.api_key_file, base_dir)
+            except ValueError as exc:
+                errors.append(f"{format_location((*loc, 'api_key_file'))}: {exc}")
+                continue
+            account = account.model_copy(update={"api_key": SecretStr(key)})
+        elif account.api_key is not None and not account.secret.strip():
+            errors.append(f"{format_location((*loc, 'api_key'))}: is empty")
+            continue
+        accounts.append(account)
+
+    if errors:
+        raise ConfigError(source, errors)
+    return Config.model_construct(defaults=defaults, providers=providers, accounts=accounts)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file at ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), ["(file): does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), [f"(file): cannot be read: {type(exc).__name__}"]) from None
+    return parse_config(text, source=str(p), env=env, base_dir=p.parent.resolve())

@@ -1,0 +1,157 @@
+"""The running exporter: store + scheduler + exposition cache + web server, and reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .http import HttpClient
+from .log import get_logger, redactor
+from .metrics import ExpositionCache
+from .scheduler import Scheduler
+from .store import Store
+from .web import create_app
+
+log = get_logger("exporter")
+
+STOP_TIMEOUT = 4.0
+
+
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """``:9966`` (all interfaces), ``127.0.0.1:9966``, ``[::1]:9966`` -> (host, port)."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f'invalid listen address "{address}" (expected host:port or :port)')
+    host = host.strip("[]")
+    return (host or None), int(port_text)
+
+
+def new_session(max_connections: int = 100) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+        trust_env=True,
+    )
+
+
+class Daemon:
+    """One exporter instance. ``config_loader`` is re-run on every reload."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_loader: Callable[[], Config] | None = None,
+        listen_address: str = ":9966",
+        render_refresh: float = 60.0,
+    ) -> None:
+        self.config = config
+        self.config_loader = config_loader
+        self.listen_address = listen_address
+        self.store = Store()
+        self.cache = ExpositionCache(self.store, refresh_seconds=render_refresh)
+        self.stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self._scheduler: Scheduler | None = None
+        self._runner: web.AppRunner | None = None
+        self._render_task: asyncio.Task[None] | None = None
+        self.bound_port: int | None = None
+
+    async def start(self) -> None:
+        redactor.set_secrets(self.config.secrets())
+        self._session = new_session()
+        self._scheduler = Scheduler(self.store, HttpClient(self._session), self.config)
+        self.store.set_reload_result(True)
+        app = create_app(self.store, self.cache, self.reload)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        host, port = parse_listen_address(self.listen_address)
+        site = web.TCPSite(self._runner, host=host, port=port, reuse_address=True)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            self.bound_port = int(sockets[0].getsockname()[1])
+        await self._scheduler.start()
+        await self.cache.refresh()
+        self._render_task = asyncio.create_task(self.cache.run(), name="render")
+        log.info(
+            "exporter started",
+            version=__version__,
+            listen=self.listen_address,
+            accounts=len(self.config.accounts),
+        )
+
+    async def reload(self) -> list[str]:
+        """Load the config again and apply it; on error keep the old one running."""
+        if self.config_loader is None:
+            return ["reload is not available: the config was not loaded from a file"]
+        async with self._reload_lock:
+            try:
+                config = await asyncio.to_thread(self.config_loader)
+            except ConfigError as exc:
+                self.store.set_reload_result(False)
+                log.error("config reload refused", errors=exc.errors)
+                return exc.errors
+            redactor.set_secrets([*self.config.secrets(), *config.secrets()])
+            assert self._scheduler is not None
+            await self._scheduler.apply(config)
+            self.config = config
+            redactor.set_secrets(config.secrets())
+            self.store.set_reload_result(True)
+            log.info("config reloaded", accounts=len(config.accounts))
+            return []
+
+    async def stop(self) -> None:
+        if self._render_task is not None:
+            self._render_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._render_task
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        log.info("exporter stopped")
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        reloads: set[asyncio.Task[list[str]]] = set()
+
+        def on_hup() -> None:
+            task = asyncio.create_task(self.reload(), name="reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        try:
+            await self.start()
+            await self.stopping.wait()
+            log.info("stopping")
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            for task in reloads:
+                task.cancel()
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self.stop()
+            except TimeoutError:
+                log.error("stop timed out")
+
+
+def file_loader(path: Path) -> Callable[[], Config]:
+    return lambda: load_config(path)

@@ -1,0 +1,189 @@
+"""The one place that talks HTTP to providers.
+
+Every failure comes out as a classified :class:`PollError` whose message never holds a request
+header, a request body or a raw response body: only the status, the provider's own short error
+message (already cut to length and stripped of the account's key) and what went wrong.
+Redirects are never followed (credentials must not travel to another host); bodies are read up
+to a cap; the whole call, body included, runs under the account's timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .model import PollError, Reason, reason_for_status
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+_MAX_MESSAGE = 200
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as delay-seconds or an HTTP date -> seconds from now (>= 0)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, min(seconds, 86400.0))
+
+
+def host_of(url: str) -> str:
+    """Scheme and host only: safe to log and show (no path, no query string)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+
+
+def safe_message(text: object, secret: str | None) -> str:
+    """A provider's own error message, made safe to log: one line, cut, key removed."""
+    s = " ".join(str(text).split())[:_MAX_MESSAGE]
+    if secret and secret in s:
+        s = s.replace(secret, "[REDACTED]")
+    return s
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+
+ErrorMessage = Callable[[Any], str | None]
+"""Pull the provider's own error message out of an error body (parsed JSON)."""
+
+
+class HttpClient:
+    """A thin wrapper over one shared :class:`aiohttp.ClientSession`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        user_agent: str = "credits-exporter",
+    ) -> None:
+        self.session = session
+        self.max_body_bytes = max_body_bytes
+        self.user_agent = user_agent
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float,
+        secret: str | None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        auth: aiohttp.BasicAuth | None = None,
+        error_message: ErrorMessage | None = None,
+        classify: Callable[[int, Any], Reason | None] | None = None,
+    ) -> Response:
+        """Make one call and return its parsed JSON body, or raise a classified PollError."""
+        hdrs = {"Accept": "application/json", "User-Agent": self.user_agent}
+        hdrs.update(headers or {})
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.session.request(
+                    method,
+                    url,
+                    headers=hdrs,
+                    params=params,
+                    json=json_body,
+                    auth=auth,
+                    allow_redirects=False,
+                ) as resp:
+                    body = await self._read_capped(resp)
+                    status = resp.status
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+        except TimeoutError:
+            raise PollError(Reason.TIMEOUT, f"no complete answer within {timeout:g}s") from None
+        except aiohttp.ClientPayloadError:
+            raise PollError(Reason.CONNECTION, "connection broken while reading the body") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise PollError(
+                Reason.CONNECTION, f"cannot connect to {host_of(url)}: {exc.strerror or 'error'}"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise PollError(Reason.CONNECTION, f"connection failed: {type(exc).__name__}") from None
+
+        if 300 <= status < 400:
+            target = resp_headers.get("location", "")
+            where = host_of(target) if "://" in target else "the same host"
+            raise PollError(
+                Reason.BAD_RESPONSE,
+                f"unexpected redirect (HTTP {status}) to {where}; not followed",
+                status=status,
+            )
+
+        data: Any = None
+        parsed = False
+        try:
+            data = json.loads(body) if body else None
+            parsed = bool(body)
+        except (ValueError, UnicodeDecodeError):
+            parsed = False
+
+        special = classify(status, data) if classify is not None and parsed else None
+        if status >= 400 or special is not None:
+            reason = special or reason_for_status(status)
+            detail = None
+            if parsed and error_message is not None:
+                try:
+                    detail = error_message(data)
+                except (KeyError, TypeError, AttributeError, IndexError):
+                    detail = None
+            msg = f"HTTP {status}"
+            if detail:
+                msg += f": {safe_message(detail, secret)}"
+            retry_after = None
+            if status in (429, 503):
+                retry_after = parse_retry_after(resp_headers.get("retry-after"))
+            raise PollError(reason, msg, status=status, retry_after=retry_after)
+
+        if not parsed:
+            ctype = resp_headers.get("content-type", "no content type").split(";")[0]
+            what = "an empty body" if not body else f"not JSON ({ctype})"
+            raise PollError(Reason.BAD_RESPONSE, f"HTTP {status} with {what}", status=status)
+        return Response(status=status, headers=resp_headers, data=data)
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        length = resp.content_length
+        if length is not None and length > self.max_body_bytes:
+            raise PollError(
+                Reason.BAD_RESPONSE,
+                f"body of {length} bytes is larger than the {self.max_body_bytes}-byte cap",
+                status=resp.status,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PollError(
+                    Reason.BAD_RESPONSE,
+                    f"body larger than the {self.max_body_bytes}-byte cap",
+                    status=resp.status,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -1,0 +1,297 @@
+"""The custom Collector over the store, and the exposition cache that /metrics serves.
+
+The collector builds fresh metric families from the store on every collect (the
+prometheus_client way for data that lives elsewhere). The cache renders them only when the
+store's version changed, or at least every ``refresh_seconds`` so that
+``credits_days_until_expiry`` stays current, and keeps the text, OpenMetrics and gzip bytes
+ready. Rendering runs in a worker thread so a large exposition never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.registry import Collector
+
+from . import __version__
+from .model import Reading, Reason
+from .store import AccountState, Store
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+_POLLED = "Polled from the provider's API on an interval and cached; scrapes never call it."
+
+# name -> (kind, help). Kind "gauge" or "counter"; counters are named without "_total" here
+# because prometheus_client adds it.
+HELP: dict[str, str] = {
+    "credits_remaining": "Credits that can still be spent.",
+    "credits_used": "Credits used in the current billing cycle, where the provider says.",
+    "credits_limit": "Credits granted for the current billing cycle, where known.",
+    "credits_expiry_timestamp_seconds": "When the earliest remaining credits expire (Unix time).",
+    "credits_days_until_expiry": "Days until the earliest remaining credits expire, "
+    "(expiry - now) / 86400, refreshed at least every minute.",
+    "credits_billing_cycle_start_timestamp_seconds": "Start of the current billing cycle.",
+    "credits_billing_cycle_end_timestamp_seconds": "End of the current billing cycle "
+    "(credits reset).",
+    "credits_seats": "Seats on the plan.",
+    "credits_consumed": "Credits consumed since the exporter started watching, from the "
+    "provider's daily history; never double-counts a day, never decreases.",
+    "credits_consumption": "Credits consumed in the trailing window (calendar days in the "
+    "account's timezone, today included) per the provider's own history.",
+    "credits_runway_days": "Days of credits left at the recent burn rate: remaining / "
+    "(7-day consumption / 7). Absent when nothing was consumed in 7 days.",
+    "credits_low_threshold": "The configured low-credit threshold for this pool.",
+    "credits_up": "1 if the last poll of this endpoint succeeded, 0 if it failed.",
+    "credits_last_success_timestamp_seconds": "When this endpoint was last polled "
+    "successfully (Unix time).",
+    "credits_poll_duration_seconds": "How long the last poll of this endpoint took.",
+    "credits_polls": "Polls of this endpoint attempted.",
+    "credits_poll_errors": "Failed polls of this endpoint by reason.",
+    "credits_exporter_build_info": "Build information; always 1.",
+    "credits_exporter_config_last_reload_successful": "1 if the last config load or reload "
+    "succeeded, 0 if it was refused.",
+    "credits_exporter_config_last_reload_success_timestamp_seconds": "When the config was "
+    "last loaded successfully (Unix time).",
+}
+
+_ACCOUNT_VALUE_METRICS = {
+    "credits_remaining",
+    "credits_used",
+    "credits_limit",
+    "credits_expiry_timestamp_seconds",
+    "credits_days_until_expiry",
+    "credits_billing_cycle_start_timestamp_seconds",
+    "credits_billing_cycle_end_timestamp_seconds",
+    "credits_seats",
+    "credits_consumed",
+    "credits_consumption",
+    "credits_runway_days",
+}
+
+
+def _help(name: str) -> str:
+    text = HELP[name]
+    return f"{text} {_POLLED}" if name in _ACCOUNT_VALUE_METRICS else text
+
+
+class StoreCollector(Collector):
+    """Yields a fresh set of families from the store on every collect."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock()
+        extra = sorted({k for s in self.store.accounts.values() for k in s.account.labels})
+        pool_labels = ["provider", "account", "pool", *extra]
+        account_labels = ["provider", "account", *extra]
+        ep_labels = ["provider", "account", "endpoint", *extra]
+
+        def gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, _help(name), labels=labels)
+
+        remaining = gauge("credits_remaining", pool_labels)
+        used = gauge("credits_used", pool_labels)
+        limit = gauge("credits_limit", pool_labels)
+        expiry = gauge("credits_expiry_timestamp_seconds", account_labels)
+        days_to_expiry = gauge("credits_days_until_expiry", account_labels)
+        cycle_start = gauge("credits_billing_cycle_start_timestamp_seconds", account_labels)
+        cycle_end = gauge("credits_billing_cycle_end_timestamp_seconds", account_labels)
+        seats = gauge("credits_seats", account_labels)
+        consumed = CounterMetricFamily(
+            "credits_consumed", _help("credits_consumed"), labels=pool_labels
+        )
+        consumption = gauge("credits_consumption", [*pool_labels[:3], "window", *extra])
+        runway = gauge("credits_runway_days", pool_labels)
+        threshold = gauge("credits_low_threshold", pool_labels)
+        up = gauge("credits_up", ep_labels)
+        last_success = gauge("credits_last_success_timestamp_seconds", ep_labels)
+        duration = gauge("credits_poll_duration_seconds", ep_labels)
+        polls = CounterMetricFamily("credits_polls", _help("credits_polls"), labels=ep_labels)
+        errors = CounterMetricFamily(
+            "credits_poll_errors",
+            _help("credits_poll_errors"),
+            labels=[*ep_labels[:3], "reason", *extra],
+        )
+
+        # list(): the event loop may add or remove accounts while this runs in a thread.
+        for state in list(self.store.accounts.values()):
+            ext = [state.account.labels.get(k, "") for k in extra]
+            base = [state.provider.label, state.name]
+            merged = state.merged(now)
+            self._account_values(
+                state, merged, base, ext, remaining, used, limit, consumption, runway, threshold
+            )
+            for family, value in (
+                (expiry, merged.expiry_timestamp),
+                (cycle_start, merged.cycle_start_timestamp),
+                (cycle_end, merged.cycle_end_timestamp),
+                (seats, merged.seats),
+            ):
+                if value is not None:
+                    family.add_metric([*base, *ext], value)
+            if merged.expiry_timestamp is not None:
+                days_to_expiry.add_metric([*base, *ext], (merged.expiry_timestamp - now) / 86400)
+            if state.fresh_readings(now):
+                for pool, counter in sorted(list(state.counters.items())):
+                    consumed.add_metric([*base, pool, *ext], counter.total)
+            for endpoint, ep in state.endpoints.items():
+                labels = [*base, endpoint, *ext]
+                if ep.up is not None:
+                    up.add_metric(labels, 1.0 if ep.up else 0.0)
+                if ep.last_success is not None:
+                    last_success.add_metric(labels, ep.last_success)
+                if ep.last_duration is not None:
+                    duration.add_metric(labels, ep.last_duration)
+                polls.add_metric(labels, ep.polls_total)
+                for reason in Reason:
+                    count = ep.errors_total.get(reason)
+                    if count:
+                        errors.add_metric([*base, endpoint, reason.value, *ext], count)
+
+        build = GaugeMetricFamily(
+            "credits_exporter_build_info",
+            _help("credits_exporter_build_info"),
+            labels=["version", "python_version"],
+        )
+        build.add_metric([__version__, platform.python_version()], 1.0)
+        reload_ok = GaugeMetricFamily(
+            "credits_exporter_config_last_reload_successful",
+            _help("credits_exporter_config_last_reload_successful"),
+            value=1.0 if self.store.reload_successful else 0.0,
+        )
+        families: list[Metric] = [
+            remaining,
+            used,
+            limit,
+            expiry,
+            days_to_expiry,
+            cycle_start,
+            cycle_end,
+            seats,
+            consumed,
+            consumption,
+            runway,
+            threshold,
+            up,
+            last_success,
+            duration,
+            polls,
+            errors,
+            build,
+            reload_ok,
+        ]
+        if self.store.reload_success_timestamp is not None:
+            families.append(
+                GaugeMetricFamily(
+                    "credits_exporter_config_last_reload_success_timestamp_seconds",
+                    _help("credits_exporter_config_last_reload_success_timestamp_seconds"),
+                    value=self.store.reload_success_timestamp,
+                )
+            )
+        yield from families
+
+    @staticmethod
+    def _account_values(
+        state: AccountState,
+        merged: Reading,
+        base: list[str],
+        ext: list[str],
+        remaining: GaugeMetricFamily,
+        used: GaugeMetricFamily,
+        limit: GaugeMetricFamily,
+        consumption: GaugeMetricFamily,
+        runway: GaugeMetricFamily,
+        threshold: GaugeMetricFamily,
+    ) -> None:
+        for pool, values in merged.pools.items():
+            labels = [*base, pool, *ext]
+            if values.remaining is not None:
+                remaining.add_metric(labels, values.remaining)
+            if values.used is not None:
+                used.add_metric(labels, values.used)
+            if values.limit is not None:
+                limit.add_metric(labels, values.limit)
+            t = state.account.threshold_for(pool)
+            if t is not None:
+                threshold.add_metric(labels, t)
+            windows = merged.consumption.get(pool, {})
+            for window, value in windows.items():
+                consumption.add_metric([*base, pool, window, *ext], value)
+            week = windows.get("7d")
+            if week and values.remaining is not None:
+                runway.add_metric(labels, values.remaining / (week / 7))
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """One rendering of the store: the bytes every scrape of that version is served."""
+
+    version: int
+    rendered_at: float
+    text: bytes
+    text_gzip: bytes
+    openmetrics: bytes
+    openmetrics_gzip: bytes
+
+
+class ExpositionCache:
+    """Renders the store into bytes when it changed (or every ``refresh_seconds``), in a
+    worker thread; /metrics only ever reads :attr:`current`."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        refresh_seconds: float = 60.0,
+        min_interval: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self.min_interval = min_interval
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StoreCollector(store, clock))
+        self.clock = clock
+        self.renders = 0
+        self.current = self._render(store.version)
+
+    def _render(self, version: int) -> Exposition:
+        text = generate_latest(self.registry)
+        om = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]
+        self.renders += 1
+        return Exposition(
+            version=version,
+            rendered_at=self.clock(),
+            text=text,
+            text_gzip=gzip.compress(text, compresslevel=6),
+            openmetrics=om,
+            openmetrics_gzip=gzip.compress(om, compresslevel=6),
+        )
+
+    async def refresh(self) -> None:
+        """Render now (in a worker thread) and publish the result."""
+        self.store.changed.clear()
+        version = self.store.version
+        self.current = await asyncio.to_thread(self._render, version)
+
+    async def run(self) -> None:
+        """Re-render whenever the store changes (at most every ``min_interval``), and at
+        least every ``refresh_seconds``. Runs until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.store.changed.wait(), timeout=self.refresh_seconds)
+            await self.refresh()
+            await asyncio.sleep(self.min_interval)

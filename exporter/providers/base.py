@@ -1,0 +1,159 @@
+"""The one interface every provider implements, and the strict field readers they share.
+
+A provider turns one account's config into HTTP calls (``fetch``) and turns each response into
+a :class:`~exporter.model.Reading` (``parse``, pure, so it can be property-tested). Anything
+missing or mistyped in a response raises ``PollError(BAD_RESPONSE)``: never a 0.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from ..config import AccountBase
+from ..http import HttpClient
+from ..model import PollError, PoolValues, Reading, Reason
+
+# Larger than any credit balance seen in the wild; beyond it a number is a bug, not a balance.
+ABSURD = 1e15
+
+
+def bad(message: str) -> PollError:
+    return PollError(Reason.BAD_RESPONSE, message)
+
+
+def require_object(data: Any, where: str = "response") -> Mapping[str, Any]:
+    if not isinstance(data, dict):
+        raise bad(f"{where} should be a JSON object, got {json_type(data)}")
+    return data
+
+
+def require_list(data: Any, where: str = "response") -> list[Any]:
+    if not isinstance(data, list):
+        raise bad(f"{where} should be a JSON array, got {json_type(data)}")
+    return data
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def check_number(
+    value: Any, where: str, *, allow_negative: bool = False, strings: bool = False
+) -> float:
+    """A finite, sane JSON number (``strings``: also a number written as a string)."""
+    if strings and isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise bad(f'{where} should be a number, got the string "{value[:40]}"') from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad(f"{where} should be a number, got {json_type(value)}")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > ABSURD:
+        raise bad(f"{where} is not a plausible number ({value!r:.40})")
+    if number < 0 and not allow_negative:
+        raise bad(f"{where} is negative ({number:g})")
+    return number
+
+
+def require_number(
+    obj: Mapping[str, Any], key: str, *, where: str = "", allow_negative: bool = False
+) -> float:
+    if key not in obj:
+        raise bad(f"{where}{key} is missing")
+    return check_number(obj[key], f"{where}{key}", allow_negative=allow_negative)
+
+
+def parse_timestamp(value: Any, where: str) -> float:
+    """ISO 8601 date-time (``Z`` or offset; naive means UTC) or plain date -> epoch seconds."""
+    if not isinstance(value, str) or not value.strip():
+        raise bad(f"{where} should be an ISO 8601 date-time string, got {json_type(value)}")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise bad(f'{where} is not a valid date-time ("{text[:40]}")') from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    ts = dt.timestamp()
+    if not math.isfinite(ts):
+        raise bad(f"{where} is out of range")
+    return ts
+
+
+def optional_timestamp(obj: Mapping[str, Any], key: str, where: str = "") -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    return parse_timestamp(value, f"{where}{key}")
+
+
+def merge_pools(*parts: Mapping[str, PoolValues]) -> dict[str, PoolValues]:
+    """Overlay pool values field by field: a later non-None value wins."""
+    out: dict[str, PoolValues] = {}
+    for part in parts:
+        for pool, values in part.items():
+            prev = out.get(pool)
+            if prev is None:
+                out[pool] = values
+                continue
+            out[pool] = PoolValues(
+                remaining=values.remaining if values.remaining is not None else prev.remaining,
+                used=values.used if values.used is not None else prev.used,
+                limit=values.limit if values.limit is not None else prev.limit,
+            )
+    return out
+
+
+class Provider(ABC):
+    """One account of one provider. Instances are cheap and hold no connection."""
+
+    name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    #: Requests per second allowed per API key by default (``None``: no documented limit).
+    default_rate_limit: ClassVar[float | None] = None
+
+    def __init__(self, account: AccountBase) -> None:
+        self.account = account
+        self.base_url = (account.base_url or self.default_base_url).rstrip("/")
+
+    @property
+    def label(self) -> str:
+        """The ``provider`` label value."""
+        return self.name
+
+    @property
+    @abstractmethod
+    def endpoints(self) -> tuple[str, ...]:
+        """The ``endpoint`` label values this account polls, one scheduler loop each."""
+
+    @abstractmethod
+    async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
+        """Call ``endpoint`` once and parse the answer; raise PollError on any failure."""
+
+    def derive(self, pools: dict[str, PoolValues]) -> dict[str, PoolValues]:
+        """Fill values that need more than one endpoint's answer (default: nothing)."""
+        return pools
+
+    def units(self) -> Mapping[str, str]:
+        """Unit of each pool for display (e.g. ``characters``, ``usd``); default: credits."""
+        return {}

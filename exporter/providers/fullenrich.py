@@ -1,0 +1,46 @@
+"""FullEnrich: ``GET /account/credits`` -> pool ``workspace`` remaining (fractional kept).
+
+The public API has no usage, limit or expiry: those series are absent, never 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import FullEnrichAccount
+from ..http import HttpClient
+from ..model import PoolValues, Reading
+from .base import Provider, require_number, require_object
+
+
+def error_message(data: Any) -> str | None:
+    msg = data["message"]
+    return str(msg) if msg is not None else None
+
+
+class FullEnrich(Provider):
+    name = "fullenrich"
+    default_base_url = "https://app.fullenrich.com/api/v2"
+    default_rate_limit = 1.0  # documented: 60 requests/minute per workspace
+
+    account: FullEnrichAccount
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return ("balance",)
+
+    async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
+        resp = await http.request_json(
+            "GET",
+            f"{self.base_url}/account/credits",
+            headers={"Authorization": f"Bearer {self.account.secret}"},
+            timeout=self.account.effective_timeout,
+            secret=self.account.secret,
+            error_message=error_message,
+        )
+        return self.parse_balance(resp.data)
+
+    @staticmethod
+    def parse_balance(data: Any) -> Reading:
+        obj = require_object(data)
+        return Reading(pools={"workspace": PoolValues(remaining=require_number(obj, "balance"))})

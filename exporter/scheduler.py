@@ -1,0 +1,184 @@
+"""Polling loops: one asyncio task per (account, endpoint).
+
+Each loop polls at once, then every ``interval`` with +-10% jitter. A failure is recorded and
+retried with exponential backoff capped at the interval (a success resets it); ``Retry-After``
+on 429/503 is obeyed. A per-provider semaphore caps concurrent requests. Nothing a provider
+does ends a loop; cancellation propagates, and :meth:`Scheduler.stop` waits for every task.
+
+Like Home Assistant's update coordinator, a source going down is logged once (with its reason)
+and its recovery once; repeated failures for the same reason are logged at debug level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterable
+
+from .config import AccountBase, Config
+from .http import HttpClient
+from .log import get_logger
+from .model import PollError, Reason
+from .store import AccountState, Store
+
+log = get_logger("exporter.scheduler")
+
+JITTER = 0.1
+#: Retry backoff starts at interval / BACKOFF_DIVISOR (at least MIN_BACKOFF seconds).
+BACKOFF_DIVISOR = 32
+MIN_BACKOFF = 1.0
+
+
+def next_delay(
+    interval: float,
+    failures: int,
+    retry_after: float | None = None,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds until the next poll.
+
+    After a success (``failures == 0``): the interval, +-10%. After ``n`` consecutive failures:
+    ``base * 2**(n-1)`` capped at the interval, +-10%, where ``base`` is a 32nd of the interval
+    but at least a second (and never more than the interval). A ``Retry-After`` longer than
+    that is obeyed as given.
+    """
+    if failures <= 0:
+        delay = interval
+    else:
+        base = min(interval, max(MIN_BACKOFF, interval / BACKOFF_DIVISOR))
+        delay = min(interval, base * 2 ** min(failures - 1, 30))
+    delay *= 1 + JITTER * (2 * rand() - 1)
+    if retry_after is not None and retry_after > delay:
+        delay = retry_after
+    return delay
+
+
+class Scheduler:
+    def __init__(self, store: Store, http: HttpClient, config: Config) -> None:
+        self.store = store
+        self.http = http
+        self.config = config
+        self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._started = False
+
+    def _semaphore(self, provider: str) -> asyncio.Semaphore:
+        sem = self._semaphores.get(provider)
+        if sem is None:
+            limit = self.config.provider_settings(provider).max_concurrency
+            sem = self._semaphores[provider] = asyncio.Semaphore(limit)
+        return sem
+
+    async def start(self) -> None:
+        self._started = True
+        await self.apply(self.config)
+
+    async def apply(self, config: Config) -> None:
+        """Make the running loops match ``config`` atomically: unchanged accounts keep their
+        state and schedule, added ones start, removed and changed ones stop (their series go)."""
+        if self._semaphores and config.providers != self.config.providers:
+            self._semaphores = {}
+        self.config = config
+        started, removed = self.store.set_accounts(config.accounts)
+        stopping = [
+            task for (name, _), task in self.tasks.items() if name in removed and not task.done()
+        ]
+        self.tasks = {key: t for key, t in self.tasks.items() if key[0] not in removed}
+        for task in stopping:
+            task.cancel()
+        await asyncio.gather(*stopping, return_exceptions=True)
+        for name in started:
+            self._start_account(self.store.accounts[name])
+        if started or removed:
+            log.info("accounts applied", started=len(started), stopped=len(removed))
+
+    def _start_account(self, state: AccountState) -> None:
+        for endpoint in state.endpoints:
+            key = (state.name, endpoint)
+            self.tasks[key] = asyncio.create_task(
+                self._loop(state, endpoint), name=f"poll {state.name} {endpoint}"
+            )
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.tasks.clear()
+
+    async def poll_once(self, state: AccountState, endpoint: str) -> PollError | None:
+        """Poll one endpoint once and record the result; returns the error, if any."""
+        account = state.account
+        async with self._semaphore(account.provider):
+            started = time.monotonic()
+            try:
+                reading = await state.provider.fetch(endpoint, self.http)
+            except PollError as exc:
+                error = exc
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not end the loop
+                log.error(
+                    "poll crashed",
+                    account=account.name,
+                    endpoint=endpoint,
+                    error_type=type(exc).__name__,
+                    exc_info=True,
+                )
+                error = PollError(Reason.BAD_RESPONSE, f"internal error ({type(exc).__name__})")
+            else:
+                self.store.record_success(
+                    account.name, endpoint, reading, time.monotonic() - started
+                )
+                return None
+        self.store.record_failure(account.name, endpoint, error, time.monotonic() - started)
+        return error
+
+    async def _loop(self, state: AccountState, endpoint: str) -> None:
+        account = state.account
+        ep = state.endpoints[endpoint]
+        delay = 0.0
+        while True:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            was_up = ep.up
+            previous_reason = ep.last_error.reason if ep.last_error else None
+            error = await self.poll_once(state, endpoint)
+            if error is None:
+                if was_up is False:
+                    log.info(
+                        "account recovered",
+                        account=account.name,
+                        provider=account.provider,
+                        endpoint=endpoint,
+                    )
+                delay = next_delay(account.effective_interval, 0)
+                continue
+            fields = {
+                "account": account.name,
+                "provider": account.provider,
+                "endpoint": endpoint,
+                "reason": error.reason.value,
+                "error": error.message,
+            }
+            if was_up is not False:
+                log.warning("account down", **fields)
+            elif previous_reason != error.reason:
+                log.warning("account still down", **fields)
+            else:
+                log.debug("poll failed", failures=ep.consecutive_failures, **fields)
+            delay = next_delay(
+                account.effective_interval, ep.consecutive_failures, error.retry_after
+            )
+
+
+async def poll_all_once(
+    store: Store, http: HttpClient, config: Config, accounts: Iterable[AccountBase] | None = None
+) -> list[tuple[str, str, PollError]]:
+    """Poll every (account, endpoint) once, concurrently within the provider limits."""
+    scheduler = Scheduler(store, http, config)
+    store.set_accounts(accounts if accounts is not None else config.accounts)
+    jobs = [(s, ep) for s in store.accounts.values() for ep in s.endpoints]
+    results = await asyncio.gather(*(scheduler.poll_once(s, ep) for s, ep in jobs))
+    return [(s.name, ep, err) for (s, ep), err in zip(jobs, results, strict=True) if err]

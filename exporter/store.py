@@ -1,0 +1,239 @@
+"""Latest good readings and poll health per (account, endpoint).
+
+The scheduler writes here; the collector and the status page read. Every change bumps
+``version`` and sets ``changed`` so the exposition cache knows to re-render. A failed poll never
+removes a value: the last good reading stays until ``max_staleness`` passes without a success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .config import AccountBase
+from .model import PollError, PoolValues, Reading, Reason
+from .providers import Provider, create_provider
+from .providers.base import merge_pools
+
+#: Sparkline history: at most this many points per pool (24 h at one point per 5 minutes).
+HISTORY_POINTS = 288
+HISTORY_SPAN = 86400.0
+HISTORY_STEP = HISTORY_SPAN / HISTORY_POINTS
+
+
+@dataclass
+class EndpointState:
+    """Health of one (account, endpoint) loop and its last good reading."""
+
+    polls_total: int = 0
+    errors_total: dict[Reason, int] = field(default_factory=dict)
+    up: bool | None = None  # None: never polled
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_duration: float | None = None
+    last_error: PollError | None = None
+    consecutive_failures: int = 0
+    reading: Reading | None = None
+
+
+@dataclass
+class ConsumedCounter:
+    """``credits_consumed_total`` for one pool, from the provider's daily buckets.
+
+    The first reading only sets the baseline (no jump at start-up); afterwards a day that grows
+    adds its growth, a new day adds its value, a day that shrinks or leaves the provider's
+    lookback window takes nothing away. The total never decreases.
+    """
+
+    total: float = 0.0
+    seen: dict[str, float] = field(default_factory=dict)
+    baseline_day: str | None = None
+
+    def update(self, days: dict[str, float], keep_days: int = 400) -> None:
+        if self.baseline_day is None:
+            self.seen = dict(days)
+            self.baseline_day = max(days) if days else ""
+            return
+        for day, value in days.items():
+            prev = self.seen.get(day)
+            if prev is None:
+                if day < self.baseline_day:
+                    continue  # history from before we started watching
+                self.total += value
+                self.seen[day] = value
+            elif value > prev:
+                self.total += value - prev
+                self.seen[day] = value
+        if len(self.seen) > keep_days:
+            for day in sorted(self.seen)[: len(self.seen) - keep_days]:
+                del self.seen[day]
+            # Days now forgotten must not count again if a provider re-lists them.
+            self.baseline_day = max(self.baseline_day, min(self.seen))
+
+
+@dataclass
+class AccountState:
+    account: AccountBase
+    provider: Provider
+    endpoints: dict[str, EndpointState]
+    counters: dict[str, ConsumedCounter] = field(default_factory=dict)
+    history: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+    def pools(self, now: float) -> dict[str, PoolValues]:
+        """Merged pool values from every endpoint's fresh reading (stale ones are dropped)."""
+        parts = [r.pools for r in self.fresh_readings(now)]
+        return self.provider.derive(merge_pools(*parts))
+
+    def fresh_readings(self, now: float) -> list[Reading]:
+        out = []
+        staleness = self.account.effective_max_staleness
+        for ep in self.endpoints.values():
+            fresh = ep.last_success is not None and now - ep.last_success <= staleness
+            if ep.reading is not None and fresh:
+                out.append(ep.reading)
+        return out
+
+    def merged(self, now: float) -> Reading:
+        """One view of everything the account's fresh readings say."""
+        readings = self.fresh_readings(now)
+
+        def first(get: Callable[[Reading], float | None]) -> float | None:
+            for r in readings:
+                value = get(r)
+                if value is not None:
+                    return value
+            return None
+
+        consumption: dict[str, dict[str, float]] = {}
+        for r in readings:
+            for pool, windows in r.consumption.items():
+                consumption.setdefault(pool, {}).update(windows)
+        return Reading(
+            pools=self.provider.derive(merge_pools(*(r.pools for r in readings))),
+            expiry_timestamp=first(lambda r: r.expiry_timestamp),
+            cycle_start_timestamp=first(lambda r: r.cycle_start_timestamp),
+            cycle_end_timestamp=first(lambda r: r.cycle_end_timestamp),
+            seats=first(lambda r: r.seats),
+            consumption=consumption,
+        )
+
+    @property
+    def polled_once(self) -> bool:
+        return all(ep.polls_total > 0 for ep in self.endpoints.values())
+
+    @property
+    def up(self) -> bool | None:
+        states = [ep.up for ep in self.endpoints.values()]
+        if any(s is False for s in states):
+            return False
+        if any(s is None for s in states):
+            return None
+        return True
+
+
+class Store:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.accounts: dict[str, AccountState] = {}
+        self.version = 0
+        self.changed = asyncio.Event()
+        self.reload_successful = True
+        self.reload_success_timestamp: float | None = None
+
+    def _bump(self) -> None:
+        self.version += 1
+        self.changed.set()
+
+    # -- accounts
+
+    def set_accounts(self, accounts: Iterable[AccountBase]) -> tuple[list[str], list[str]]:
+        """Make the store hold exactly ``accounts``. An account whose config is unchanged keeps
+        its state; a new or changed one starts fresh. Returns (started, removed) names."""
+        wanted = {a.name: a for a in accounts}
+        started, removed = [], []
+        for name in list(self.accounts):
+            new = wanted.get(name)
+            if new is None or new.identity() != self.accounts[name].account.identity():
+                del self.accounts[name]
+                removed.append(name)
+        for name, account in wanted.items():
+            if name not in self.accounts:
+                provider = create_provider(account)
+                self.accounts[name] = AccountState(
+                    account=account,
+                    provider=provider,
+                    endpoints={ep: EndpointState() for ep in provider.endpoints},
+                )
+                started.append(name)
+        # Keep config order (for stable output).
+        self.accounts = {name: self.accounts[name] for name in wanted}
+        self._bump()
+        return started, removed
+
+    def set_reload_result(self, ok: bool) -> None:
+        self.reload_successful = ok
+        if ok:
+            self.reload_success_timestamp = self.clock()
+        self._bump()
+
+    # -- poll results
+
+    def record_success(self, name: str, endpoint: str, reading: Reading, duration: float) -> None:
+        state = self.accounts.get(name)
+        if state is None:  # removed by a reload while the poll ran
+            return
+        now = self.clock()
+        ep = state.endpoints[endpoint]
+        ep.polls_total += 1
+        ep.up = True
+        ep.last_attempt = now
+        ep.last_success = now
+        ep.last_duration = duration
+        ep.last_error = None
+        ep.consecutive_failures = 0
+        ep.reading = reading
+        for pool, days in reading.daily_consumption.items():
+            state.counters.setdefault(pool, ConsumedCounter()).update(dict(days))
+        self._record_history(state, now)
+        self._bump()
+
+    def record_failure(self, name: str, endpoint: str, error: PollError, duration: float) -> None:
+        state = self.accounts.get(name)
+        if state is None:
+            return
+        now = self.clock()
+        ep = state.endpoints[endpoint]
+        ep.polls_total += 1
+        ep.errors_total[error.reason] = ep.errors_total.get(error.reason, 0) + 1
+        ep.up = False
+        ep.last_attempt = now
+        ep.last_duration = duration
+        ep.last_error = error
+        ep.consecutive_failures += 1
+        self._bump()
+
+    def _record_history(self, state: AccountState, now: float) -> None:
+        for pool, values in state.pools(now).items():
+            if values.remaining is None:
+                continue
+            points = state.history.setdefault(pool, deque(maxlen=HISTORY_POINTS))
+            # One point per STEP: while the point before the newest is younger than a step,
+            # the newest is overwritten, so fast polling cannot push the history out.
+            if len(points) > 1 and now - points[-2][0] < HISTORY_STEP:
+                points[-1] = (now, values.remaining)
+                continue
+            points.append((now, values.remaining))
+            while points and now - points[0][0] > HISTORY_SPAN:
+                points.popleft()
+
+    # -- readiness
+
+    def ready(self) -> bool:
+        return all(s.polled_once for s in self.accounts.values())
