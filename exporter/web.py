@@ -30,7 +30,12 @@ def wants_gzip(accept_encoding: str) -> bool:
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() == "gzip":
             q = params.strip()
-            return not (q.startswith("q=") and float(q[2:] or 0) == 0)
+            if not q.startswith("q="):
+                return True
+            try:
+                return float(q[2:]) > 0
+            except ValueError:
+                return False
     return False
 
 

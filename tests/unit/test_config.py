@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from exporter.config import (
+    ConfigError,
+    TheirStackAccount,
+    WindsurfAccount,
+    format_duration,
+    load_config,
+    parse_config,
+    parse_duration,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def errors_of(
+    text: str, env: dict[str, str] | None = None, base_dir: Path | None = None
+) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, env=env or {}, base_dir=base_dir)
+    return info.value.errors
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("500ms", 0.5),
+        ("2d", 172800),
+        (45, 45),
+    ],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["5 minutes", "", "m5", "5", "1h 30m", "-5s", "0s", "5x", True])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_format_duration_round_trips() -> None:
+    for s in ("30s", "5m", "1h30m", "2d"):
+        assert parse_duration(format_duration(parse_duration(s))) == parse_duration(s)
+
+
+def test_example_config_loads() -> None:
+    env = {
+        "THEIRSTACK_API_KEY": "ts-key-123456",
+        "WINDSURF_SERVICE_KEY": "ws-key-123456",
+        "FULLENRICH_API_KEY": "fe-key-123456",
+    }
+    text = (ROOT / "config.example.yaml").read_text()
+    config = parse_config(text, env=env)
+    providers = {a.provider for a in config.accounts}
+    assert providers >= {"theirstack", "windsurf", "fullenrich"}
+    growth = config.account("growth")
+    assert isinstance(growth, TheirStackAccount)
+    assert growth.consumption.timezone == "Europe/Madrid"
+    assert growth.threshold_for("api") == 1000
+    assert growth.effective_interval == 300
+    eng = config.account("engineering")
+    assert isinstance(eng, WindsurfAccount) and eng.prompt_usage
+    assert eng.effective_interval == 1800
+    sales = config.account("sales")
+    assert sales.base_url == "https://app.fullenrich.com/api/v2"
+    assert sales.labels == {"team": "sales"}
+    assert sales.threshold_for("workspace") == 500
+    assert sorted(config.secrets()) == sorted(env.values())
+
+
+def test_interpolation_and_defaults() -> None:
+    text = """
+defaults: {interval: "${IVL:-2m}"}
+accounts:
+  - {name: a, provider: fullenrich, api_key: "${KEY}", base_url: "http://${HOST:-localhost}:1/x"}
+  - {name: b, provider: fullenrich, api_key: "lit$$eral", interval: 10s}
+"""
+    config = parse_config(text, env={"KEY": "secret-value"})
+    a, b = config.accounts
+    assert a.secret == "secret-value"
+    assert a.effective_interval == 120
+    assert a.base_url == "http://localhost:1/x"
+    assert b.secret == "lit$eral"
+    assert b.effective_interval == 10
+    assert a.effective_timeout == 15 and a.effective_max_staleness == 6 * 3600
+
+
+def test_every_error_reported_with_location(tmp_path: Path) -> None:
+    text = """
+defaults: {interval: 5 minutes}
+bogus: 1
+accounts:
+  - {name: a, provider: theirstack, api_key: k1, consumption: {timezone: Mars/Base}}
+  - {name: a, provider: fullenrich, api_key: k2}
+  - {name: c, provider: nosuch, api_key: k3}
+  - {name: d, provider: fullenrich, api_key: "${UNSET_VAR}"}
+  - {name: e, provider: windsurf, api_key: k5, interval: "5 minutes", colour: red}
+  - {name: f, provider: fullenrich, api_key_file: missing.txt}
+  - {name: g, provider: fullenrich}
+  - {name: h, provider: fullenrich, api_key: k8, api_key_file: x}
+  - {name: i, provider: fullenrich, api_key: k9, low_credit_threshold: lots}
+  - {name: j, provider: theirstack, api_key: k10, prompt_usage: true}
+"""
+    errs = errors_of(text, base_dir=tmp_path)
+    joined = "\n".join(errs)
+    expected = [
+        'defaults.interval: invalid duration "5 minutes"',
+        "bogus: unknown key",
+        'accounts[0].consumption.timezone: unknown timezone "Mars/Base"',
+        'accounts[1].name: duplicate account name "a" (also accounts[0])',
+        'accounts[2].provider: unknown provider "nosuch"',
+        "accounts[3].api_key: environment variable UNSET_VAR is not set",
+        'accounts[4].interval: invalid duration "5 minutes"',
+        "accounts[4].colour: unknown key",
+        'accounts[5].api_key_file: api_key_file "missing.txt" does not exist',
+        "accounts[6]: exactly one of api_key or api_key_file must be set",
+        "accounts[7]: exactly one of api_key or api_key_file must be set",
+        "accounts[8].low_credit_threshold",
+        "accounts[9].prompt_usage: unknown key",
+    ]
+    for e in expected:
+        assert e in joined, f"missing {e!r} in:\n{joined}"
+
+
+def test_api_key_file(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("file-secret-1\n")
+    config = parse_config(
+        "accounts: [{name: a, provider: windsurf, api_key_file: key}]", env={}, base_dir=tmp_path
+    )
+    assert config.accounts[0].secret == "file-secret-1"
+    (tmp_path / "empty").write_text("\n")
+    errs = errors_of(
+        "accounts: [{name: a, provider: windsurf, api_key_file: empty}]", base_dir=tmp_path
+    )
+    assert errs == ['accounts[0].api_key_file: api_key_file "empty" is empty']
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_key_file(tmp_path: Path) -> None:
+    f = tmp_path / "key"
+    f.write_text("x")
+    f.chmod(0)
+    errs = errors_of(
+        "accounts: [{name: a, provider: windsurf, api_key_file: key}]", base_dir=tmp_path
+    )
+    assert "not readable" in errs[0]
+
+
+def test_key_file_directory(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    errs = errors_of(
+        "accounts: [{name: a, provider: windsurf, api_key_file: dir}]", base_dir=tmp_path
+    )
+    assert errs == ['accounts[0].api_key_file: api_key_file "dir" is a directory']
+
+
+def test_yaml_syntax_error_has_line() -> None:
+    errs = errors_of("accounts:\n  - name: a\n   provider: [x\n")
+    assert len(errs) == 1 and errs[0].startswith("line ") and "invalid YAML" in errs[0]
+
+
+def test_errors_never_contain_secret() -> None:
+    errs = errors_of(
+        "accounts: [{name: a, provider: fullenrich, api_key: sup3r-secret-key, timeout: bad}]"
+    )
+    assert errs and all("sup3r-secret-key" not in e for e in errs)
+
+
+def test_reserved_labels_rejected() -> None:
+    errs = errors_of("accounts: [{name: a, provider: fullenrich, api_key: k, labels: {pool: x}}]")
+    assert "reserved" in errs[0] and errs[0].startswith("accounts[0].labels")
+
+
+def test_empty_and_non_mapping() -> None:
+    assert parse_config("", env={}).accounts == []
+    assert errors_of("- 1\n- 2\n") == ["(top level): the config must be a mapping"]
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert info.value.errors == ["(file): does not exist"]
+
+
+def test_identity_changes_with_key() -> None:
+    a = parse_config("accounts: [{name: a, provider: fullenrich, api_key: k1}]", env={}).accounts[0]
+    b = parse_config("accounts: [{name: a, provider: fullenrich, api_key: k2}]", env={}).accounts[0]
+    c = parse_config("accounts: [{name: a, provider: fullenrich, api_key: k1}]", env={}).accounts[0]
+    assert a.identity() != b.identity()
+    assert a.identity() == c.identity()
+    assert "k1" not in repr(a)

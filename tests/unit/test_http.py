@@ -1,0 +1,225 @@
+"""HttpClient against a real aiohttp server on loopback: every failure is classified."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from exporter.http import HttpClient, host_of, parse_retry_after, safe_message
+from exporter.model import PollError, Reason
+
+SECRET = "sk-test-secret-value"
+
+
+async def ok(request: web.Request) -> web.Response:
+    assert request.headers["Authorization"] == f"Bearer {SECRET}"
+    return web.json_response({"balance": 5})
+
+
+def status_handler(status: int, body: object = None, headers: dict[str, str] | None = None):
+    async def handler(request: web.Request) -> web.Response:
+        if body is None:
+            return web.Response(status=status, headers=headers)
+        return web.json_response(body, status=status, headers=headers)
+
+    return handler
+
+
+async def html(request: web.Request) -> web.Response:
+    return web.Response(text="<html>oops</html>", content_type="text/html")
+
+
+async def invalid_json(request: web.Request) -> web.Response:
+    return web.Response(text="{not json", content_type="application/json")
+
+
+async def huge(request: web.Request) -> web.Response:
+    return web.Response(body=b"[" + b"1," * 600_000 + b"1]", content_type="application/json")
+
+
+async def huge_chunked(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse()
+    resp.content_type = "application/json"
+    await resp.prepare(request)
+    for _ in range(40):
+        await resp.write(b" " * 65536)
+    return resp
+
+
+async def slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(5)
+    return web.json_response({})
+
+
+async def trickle(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse()
+    resp.content_type = "application/json"
+    await resp.prepare(request)
+    for _ in range(100):
+        await resp.write(b" ")
+        await asyncio.sleep(0.1)
+    return resp
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Length": "1000"})
+    resp.content_type = "application/json"
+    await resp.prepare(request)
+    await resp.write(b'{"balance": ')
+    assert request.transport is not None
+    request.transport.abort()
+    return resp
+
+
+async def redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("http://evil.example.com/steal?x=1")
+
+
+async def echo_secret(request: web.Request) -> web.Response:
+    return web.json_response({"message": f"Unknown api key {SECRET}"}, status=401)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[TestServer]:
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/html", html)
+    app.router.add_get("/invalid", invalid_json)
+    app.router.add_get("/huge", huge)
+    app.router.add_get("/huge-chunked", huge_chunked)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/trickle", trickle)
+    app.router.add_get("/reset", reset)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_get("/echo", echo_secret)
+    for status in (400, 401, 402, 403, 404, 422, 500, 502, 503):
+        app.router.add_get(f"/s{status}", status_handler(status, {"message": f"m{status}"}))
+    app.router.add_get(
+        "/s429", status_handler(429, {"message": "slow down"}, {"Retry-After": "42"})
+    )
+    date = email.utils.formatdate(time.time() + 120, usegmt=True)
+    app.router.add_get("/s503date", status_handler(503, None, {"Retry-After": date}))
+    srv = TestServer(app)
+    await srv.start_server()
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[HttpClient]:
+    async with aiohttp.ClientSession() as session:
+        yield HttpClient(session)
+
+
+async def call(client: HttpClient, server: TestServer, path: str, timeout: float = 2) -> object:
+    resp = await client.request_json(
+        "GET",
+        str(server.make_url(path)),
+        timeout=timeout,
+        secret=SECRET,
+        headers={"Authorization": f"Bearer {SECRET}"},
+        error_message=lambda d: d["message"],
+    )
+    return resp.data
+
+
+async def fails(client: HttpClient, server: TestServer, path: str, timeout: float = 2) -> PollError:
+    with pytest.raises(PollError) as info:
+        await call(client, server, path, timeout)
+    assert SECRET not in str(info.value)
+    return info.value
+
+
+async def test_ok(client: HttpClient, server: TestServer) -> None:
+    assert await call(client, server, "/ok") == {"balance": 5}
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (400, Reason.CLIENT_ERROR),
+        (401, Reason.AUTH),
+        (402, Reason.PAYMENT_REQUIRED),
+        (403, Reason.AUTH),
+        (404, Reason.CLIENT_ERROR),
+        (422, Reason.CLIENT_ERROR),
+        (500, Reason.SERVER_ERROR),
+        (502, Reason.SERVER_ERROR),
+        (503, Reason.SERVER_ERROR),
+    ],
+)
+async def test_statuses(
+    client: HttpClient, server: TestServer, status: int, reason: Reason
+) -> None:
+    err = await fails(client, server, f"/s{status}")
+    assert err.reason is reason
+    assert err.status == status
+    assert err.message == f"HTTP {status}: m{status}"
+
+
+async def test_retry_after_seconds(client: HttpClient, server: TestServer) -> None:
+    err = await fails(client, server, "/s429")
+    assert err.reason is Reason.RATE_LIMITED and err.retry_after == 42
+
+
+async def test_retry_after_http_date(client: HttpClient, server: TestServer) -> None:
+    err = await fails(client, server, "/s503date")
+    assert err.reason is Reason.SERVER_ERROR
+    assert err.retry_after is not None and 100 < err.retry_after <= 121
+
+
+@pytest.mark.parametrize(
+    ("path", "reason", "fragment"),
+    [
+        ("/html", Reason.BAD_RESPONSE, "not JSON (text/html)"),
+        ("/invalid", Reason.BAD_RESPONSE, "not JSON"),
+        ("/huge", Reason.BAD_RESPONSE, "cap"),
+        ("/huge-chunked", Reason.BAD_RESPONSE, "cap"),
+        ("/reset", Reason.CONNECTION, "connection"),
+        ("/redirect", Reason.BAD_RESPONSE, "redirect (HTTP 302) to http://evil.example.com"),
+    ],
+)
+async def test_bad_answers(
+    client: HttpClient, server: TestServer, path: str, reason: Reason, fragment: str
+) -> None:
+    err = await fails(client, server, path)
+    assert err.reason is reason
+    assert fragment in err.message
+    assert "steal" not in err.message  # never the path or query of a redirect target
+
+
+async def test_timeouts(client: HttpClient, server: TestServer) -> None:
+    assert (await fails(client, server, "/slow", timeout=0.3)).reason is Reason.TIMEOUT
+    assert (await fails(client, server, "/trickle", timeout=0.5)).reason is Reason.TIMEOUT
+
+
+async def test_connection_refused(client: HttpClient) -> None:
+    with pytest.raises(PollError) as info:
+        await client.request_json("GET", "http://127.0.0.1:1/x", timeout=2, secret=SECRET)
+    assert info.value.reason is Reason.CONNECTION
+
+
+async def test_provider_message_is_sanitised(client: HttpClient, server: TestServer) -> None:
+    err = await fails(client, server, "/echo")
+    assert err.message == "HTTP 401: Unknown api key [REDACTED]"
+
+
+def test_helpers() -> None:
+    assert parse_retry_after("10") == 10
+    assert parse_retry_after("garbage") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("-5") == 0
+    assert (
+        host_of("https://u:p@api.example.com:8443/path?api_key=x") == "https://api.example.com:8443"
+    )
+    assert (
+        safe_message("a\nb" + "x" * 500, None).startswith("a b")
+        and len(safe_message("x" * 500, None)) == 200
+    )

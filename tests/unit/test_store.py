@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import parse_config
+from exporter.metrics import ExpositionCache
+from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.store import ConsumedCounter, Store
+
+
+class Clock:
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def config(text: str) -> Any:
+    return parse_config(text, env={})
+
+
+def samples(cache: ExpositionCache) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for fam in text_string_to_metric_families(cache.current.text.decode()):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_counter_no_jump_growth_rollover_and_window_exit() -> None:
+    c = ConsumedCounter()
+    c.update({"2026-11-20": 50, "2026-11-21": 30, "2026-11-22": 10})
+    assert c.total == 0  # start-up sets the baseline only
+    c.update({"2026-11-20": 50, "2026-11-21": 30, "2026-11-22": 14})
+    assert c.total == 4  # today's bucket grew by 4
+    c.update({"2026-11-21": 30, "2026-11-22": 15, "2026-11-23": 3})
+    assert c.total == 8  # +1 growth, +3 new day; 11-20 left the window: nothing taken away
+    c.update({"2026-11-22": 12, "2026-11-23": 3})
+    assert c.total == 8  # a shrinking bucket never decreases the total
+    c.update({"2026-11-22": 15, "2026-11-23": 3})
+    assert c.total == 8  # ... and growing back to the old high is not counted twice
+    c.update({"2026-11-19": 99, "2026-11-23": 3})
+    assert c.total == 8  # a day from before we started watching is history, not consumption
+
+
+def test_counter_bounded_memory() -> None:
+    c = ConsumedCounter()
+    c.update({"2020-01-01": 0})
+    for i in range(500):
+        day = f"2021-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}-{i}"
+        c.update({day: 1})
+    assert len(c.seen) <= 400
+
+
+def test_store_and_exposition() -> None:
+    clock = Clock()
+    store = Store(clock)
+    cfg = config(
+        """
+accounts:
+  - {name: g, provider: theirstack, api_key: k1, low_credit_threshold: {api: 100}, labels: {team: t}}
+  - {name: s, provider: fullenrich, api_key: k2, max_staleness: 1h}
+"""
+    )
+    store.set_accounts(cfg.accounts)
+    assert not store.ready()
+    cache = ExpositionCache(store, clock=clock)
+    store.record_success(
+        "g",
+        "balance",
+        Reading(
+            pools={
+                "api": PoolValues(remaining=700, used=300),
+                "ui": PoolValues(remaining=5, used=1),
+            },
+            expiry_timestamp=clock.t + 86400 * 3,
+        ),
+        0.25,
+    )
+    store.record_success(
+        "g",
+        "consumption",
+        Reading(
+            consumption={"api": {"1d": 10, "7d": 70, "30d": 300}},
+            daily_consumption={"api": {"2026-11-22": 10}},
+        ),
+        0.1,
+    )
+    store.record_success(
+        "s", "balance", Reading(pools={"workspace": PoolValues(remaining=12.5)}), 0.1
+    )
+    assert store.ready()
+    cache.current = cache._render(store.version)
+    s = samples(cache)
+    g = (("account", "g"), ("pool", "api"), ("provider", "theirstack"), ("team", "t"))
+    assert s[("credits_remaining", g)] == 700
+    assert s[("credits_used", g)] == 300
+    assert s[("credits_low_threshold", g)] == 100
+    assert s[("credits_runway_days", g)] == 70
+    assert s[("credits_consumed_total", g)] == 0
+    assert s[("credits_consumption", tuple(sorted((*g, ("window", "7d")))))] == 70
+    assert (
+        s[
+            (
+                "credits_days_until_expiry",
+                (("account", "g"), ("provider", "theirstack"), ("team", "t")),
+            )
+        ]
+        == 3
+    )
+    assert not any(name == "credits_limit" for name, _ in s)  # never published as 0
+    fe = (("account", "s"), ("pool", "workspace"), ("provider", "fullenrich"), ("team", ""))
+    assert s[("credits_remaining", fe)] == 12.5
+
+    # A failure keeps the values and flips credits_up; errors are counted by reason.
+    store.record_failure("s", "balance", PollError(Reason.AUTH, "HTTP 401"), 0.1)
+    clock.t += 60
+    cache.current = cache._render(store.version)
+    s = samples(cache)
+    ep = (("account", "s"), ("endpoint", "balance"), ("provider", "fullenrich"), ("team", ""))
+    assert s[("credits_remaining", fe)] == 12.5
+    assert s[("credits_up", ep)] == 0
+    assert s[("credits_polls_total", ep)] == 2
+    assert s[("credits_poll_errors_total", tuple(sorted((*ep, ("reason", "auth")))))] == 1
+    assert (
+        s[
+            (
+                "credits_days_until_expiry",
+                (("account", "g"), ("provider", "theirstack"), ("team", "t")),
+            )
+        ]
+        < 3
+    )
+
+    # After max_staleness without success, value series go, health series stay.
+    clock.t += 3600
+    cache.current = cache._render(store.version)
+    s = samples(cache)
+    assert ("credits_remaining", fe) not in s
+    assert s[("credits_up", ep)] == 0
+    assert ("credits_last_success_timestamp_seconds", ep) in s
+
+
+def test_set_accounts_keeps_unchanged_state() -> None:
+    store = Store(Clock())
+    store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
+    store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(remaining=1)}), 0.1)
+    before = store.accounts["a"]
+    started, removed = store.set_accounts(
+        config(
+            "accounts: [{name: a, provider: fullenrich, api_key: k}, {name: b, provider: fullenrich, api_key: k2}]"
+        ).accounts
+    )
+    assert (started, removed) == (["b"], [])
+    assert store.accounts["a"] is before
+    started, removed = store.set_accounts(
+        config("accounts: [{name: a, provider: fullenrich, api_key: k, interval: 1m}]").accounts
+    )
+    assert (started, removed) == (["a"], ["a", "b"])
+    assert store.accounts["a"] is not before
+
+
+def test_record_for_removed_account_is_ignored() -> None:
+    store = Store(Clock())
+    store.record_success("ghost", "balance", Reading(), 0.1)
+    store.record_failure("ghost", "balance", PollError(Reason.TIMEOUT, "x"), 0.1)
+    assert store.accounts == {}
+
+
+def test_history_bounded() -> None:
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
+    for i in range(5000):
+        clock.t += 30
+        store.record_success(
+            "a", "balance", Reading(pools={"workspace": PoolValues(remaining=i)}), 0.1
+        )
+    points = store.accounts["a"].history["workspace"]
+    assert len(points) <= 289
+    assert clock.t - points[0][0] <= 86400
+    assert points[-1][1] == 4999

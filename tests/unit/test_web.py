@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from exporter.config import parse_config
+from exporter.metrics import ExpositionCache
+from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.store import Store
+from exporter.web import create_app, wants_gzip
+
+KEY = "web-test-secret-key"
+
+
+@pytest.fixture
+async def setup() -> AsyncIterator[tuple[TestClient, Store, ExpositionCache, list[int]]]:
+    store = Store()
+    store.set_accounts(
+        parse_config(
+            f"accounts: [{{name: a, provider: fullenrich, api_key: {KEY}}}, "
+            f"{{name: b, provider: fullenrich, api_key: other-key}}]",
+            env={},
+        ).accounts
+    )
+    cache = ExpositionCache(store)
+    reloads: list[int] = []
+
+    async def reload() -> list[str]:
+        reloads.append(1)
+        return ["accounts[0].interval: bad"] if len(reloads) > 1 else []
+
+    client = TestClient(TestServer(create_app(store, cache, reload)))
+    await client.start_server()
+    yield client, store, cache, reloads
+    await client.close()
+
+
+async def test_ready_health_and_metrics(
+    setup: tuple[TestClient, Store, ExpositionCache, list[int]],
+) -> None:
+    client, store, cache, _ = setup
+    assert (await client.get("/healthz")).status == 200
+    r = await client.get("/readyz")
+    assert r.status == 503 and "2 account(s)" in await r.text()
+    store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(remaining=3)}), 0.1)
+    store.record_failure("b", "balance", PollError(Reason.AUTH, "HTTP 401: Unknown api key"), 0.1)
+    assert (await client.get("/readyz")).status == 200
+    await cache.refresh()
+
+    r = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    body = await r.text()
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'credits_remaining{account="a",pool="workspace",provider="fullenrich"} 3.0' in body
+    assert KEY not in body
+
+    r = await client.get(
+        "/metrics",
+        headers={
+            "Accept": "application/openmetrics-text;version=1.0.0",
+            "Accept-Encoding": "identity",
+        },
+    )
+    text = await r.text()
+    assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert text.endswith("# EOF\n")
+
+    r = await client.get("/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    raw = await r.read()
+    assert r.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(raw) == cache.current.text
+    assert raw == cache.current.text_gzip  # served from the cached compressed copy
+
+
+async def test_status_page_and_api(
+    setup: tuple[TestClient, Store, ExpositionCache, list[int]],
+) -> None:
+    client, store, _, _ = setup
+    store.record_failure("b", "balance", PollError(Reason.AUTH, "HTTP 401: Unknown api key"), 0.1)
+    store.record_success(
+        "a", "balance", Reading(pools={"workspace": PoolValues(remaining=1234.5)}), 0.1
+    )
+    page = await (await client.get("/")).text()
+    assert "1,234.5" in page and "/metrics" in page and "auth" in page
+    assert KEY not in page
+    data = await (await client.get("/api/status")).json()
+    by_name = {a["account"]: a for a in data["accounts"]}
+    assert by_name["a"]["state"] == "ok"
+    assert by_name["b"]["state"] == "failing"
+    assert by_name["b"]["errors"]["balance"]["reason"] == "auth"
+
+
+async def test_reload_endpoint(setup: tuple[TestClient, Store, ExpositionCache, list[int]]) -> None:
+    client, _, _, reloads = setup
+    assert (await client.get("/-/reload")).status == 405
+    r = await client.post("/-/reload")
+    assert r.status == 200 and (await r.json())["status"] == "ok"
+    r = await client.post("/-/reload")
+    assert r.status == 400 and (await r.json())["errors"] == ["accounts[0].interval: bad"]
+    assert len(reloads) == 2
+
+
+def test_wants_gzip() -> None:
+    assert wants_gzip("gzip, deflate")
+    assert wants_gzip("br;q=1.0, gzip;q=0.8")
+    assert not wants_gzip("gzip;q=0")
+    assert not wants_gzip("identity")
+    assert not wants_gzip("")
