@@ -1,0 +1,177 @@
+"""Shared helpers for tests that run real programs: the exporter as a subprocess, tools that
+must exist under REQUIRE_INTEGRATION=1, free ports, polling with deadlines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def integration_required() -> bool:
+    return os.environ.get("REQUIRE_INTEGRATION", "") not in ("", "0", "false")
+
+
+def require_tool(name: str) -> str:
+    """Path of a program the test needs; skip without it, or fail under REQUIRE_INTEGRATION=1."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} is not installed"
+        if integration_required():
+            pytest.fail(f"{msg} (REQUIRE_INTEGRATION=1)")
+        pytest.skip(msg)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except (OSError, AssertionError, KeyError, ValueError) as exc:
+            last_exc = exc
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last error: {last_exc!r})")
+
+
+def http_get(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 5
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def http_post(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def exporter_command() -> list[str]:
+    exe = Path(sys.executable).with_name("credits-exporter")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "exporter"]
+
+
+class ExporterProcess:
+    """``credits-exporter`` as a real subprocess on a free loopback port."""
+
+    def __init__(
+        self,
+        config: dict[str, Any] | str,
+        tmp_path: Path,
+        *,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_path = tmp_path / f"config-{self.port}.yaml"
+        self.write_config(config)
+        self.log_path = tmp_path / f"exporter-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        cmd = [
+            *exporter_command(),
+            f"--config.file={self.config_path}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            *(args or []),
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=tmp_path,
+        )
+
+    def write_config(self, config: dict[str, Any] | str) -> None:
+        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+        self.config_path.write_text(text)
+
+    def wait_healthy(self, timeout: float = 20) -> None:
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exporter exited with {self.proc.returncode}:\n{self.logs()}")
+            return http_get(f"{self.url}/healthz", timeout=1)[0] == 200
+
+        wait_for(up, timeout)
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        self.wait_healthy(timeout)
+        wait_for(lambda: http_get(f"{self.url}/readyz", timeout=1)[0] == 200, timeout)
+
+    def metrics(self, headers: dict[str, str] | None = None) -> str:
+        status, body = http_get(f"{self.url}/metrics", headers)
+        assert status == 200, status
+        return body.decode()
+
+    def logs(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def sample_values(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Parse an exposition into {(sample name, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float | None:
+    """The one sample of ``name`` whose labels include ``labels``; None when absent."""
+    hits = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)]
+    assert len(hits) <= 1, f"{name}{labels} is ambiguous: {hits}"
+    return hits[0] if hits else None
