@@ -148,7 +148,10 @@ alert's expr, and the default written in that token. This is prometheus/README.m
 table; tests/helm/test_chart.py fails when the two differ.
 */}}
 {{- define "credits-exporter.thresholdTable" -}}
-{}
+runningOutDays: {alert: CreditsRunningOut, default: 7, token: "< 7"}
+expiringSoonDays: {alert: CreditsExpiringSoon, default: 14, token: "< 14"}
+dataStaleSeconds: {alert: CreditsDataStale, default: 7200, token: "> 7200"}
+exporterJobRegex: {alert: CreditsExporterDown, default: ".*credits-exporter.*", token: 'job=~".*credits-exporter.*"'}
 {{- end }}
 
 {{/*
