@@ -23,6 +23,11 @@ def day(offset: int = 0) -> str:
     return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
 
 
+def iso_day(offset: int) -> str:
+    """Midnight UTC ``offset`` days from today, as the providers write it."""
+    return f"{day(offset)}T00:00:00Z"
+
+
 def seed(sim: SimulatorThread) -> dict[str, float]:
     expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
     sim.add_account(
@@ -42,8 +47,8 @@ def seed(sim: SimulatorThread) -> dict[str, float]:
         num_seats=10,
         add_on_credits_available=1000,
         add_on_credits_used=250,
-        billing_cycle_start="2026-11-01T00:00:00Z",
-        billing_cycle_end="2026-12-01T00:00:00Z",
+        billing_cycle_start=iso_day(-5),
+        billing_cycle_end=iso_day(25),
         users=[
             {"name": "ada", "email": "ada@example.com", "promptCreditsUsed": 100},
             {"name": "bob", "email": "bob@example.com", "promptCreditsUsed": 50},
@@ -147,9 +152,9 @@ def test_every_metric_for_three_providers(
     assert value(s, "credits_limit", **ws, pool="add_on") == 1000
     assert value(s, "credits_used", **ws, pool="add_on") == 250
     assert value(s, "credits_remaining", **ws, pool="add_on") == 750
-    start = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    start = datetime.fromisoformat(iso_day(-5)).timestamp()
     assert value(s, "credits_billing_cycle_start_timestamp_seconds", **ws) == start
-    end = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    end = datetime.fromisoformat(iso_day(25)).timestamp()
     assert value(s, "credits_billing_cycle_end_timestamp_seconds", **ws) == end
     assert value(s, "credits_up", **ws, endpoint="user_analytics") == 1
 
