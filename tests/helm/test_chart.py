@@ -411,23 +411,28 @@ def test_existing_secret_maps_keys_and_creates_no_secret(chart: Any) -> None:
 @pytest.mark.parametrize("values", [pytest.param(with_keys(), id="apiKeys"), *ci_values()])
 def test_no_api_key_value_in_any_configmap(chart: Any, values: dict[str, Any]) -> None:
     values = copy.deepcopy(values)
-    accounts = values.setdefault("config", {}).setdefault("accounts", [])
-    if not values.get("apiKeys") and not values.get("existingSecret", {}).get("name"):
-        accounts.extend(copy.deepcopy(ACCOUNTS))
+    existing = bool(values.get("existingSecret", {}).get("name"))
+    if not values.get("apiKeys") and not existing:
+        values.setdefault("config", {})["accounts"] = copy.deepcopy(ACCOUNTS)
         values["apiKeys"] = dict(API_KEYS)
-    if values.get("existingSecret", {}).get("name"):
-        values["apiKeys"] = {}  # ignored by the chart, but nothing to look for either
-    keys = [str(k) for k in values.get("apiKeys", {}).values()]
+    if existing:  # apiKeys are ignored then, and must not show up anywhere
+        accounts = chart.merge_values(values)["config"]["accounts"]
+        assert accounts
+        values["apiKeys"] = {a["name"]: f"unused-key-of-{a['name']}-7f3e" for a in accounts}
+    keys = [str(k) for k in values["apiKeys"].values()]
     rendered = render(chart, values)
     docs = manifests(rendered)
     configmaps = of_kind(docs, "ConfigMap")
     assert configmaps
     text = yaml.safe_dump(configmaps) + rendered.get("credits-exporter/templates/NOTES.txt", "")
+    everything = yaml.safe_dump(docs) + text
     for key in keys:
-        assert key not in text
-        assert base64.b64encode(key.encode()).decode() not in text
-    if keys:  # the keys are in the rendering, only not where they must not be
-        assert all(base64.b64encode(k.encode()).decode() in yaml.safe_dump(docs) for k in keys)
+        encoded = base64.b64encode(key.encode()).decode()
+        assert key not in text and encoded not in text
+        if existing:
+            assert key not in everything and encoded not in everything
+        else:  # the keys are in the rendering, only not where they must not be
+            assert encoded in yaml.safe_dump(of_kind(docs, "Secret"))
 
 
 def test_api_key_in_values_config_fails_rendering(chart: Any, helm: Any) -> None:
