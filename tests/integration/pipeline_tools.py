@@ -7,6 +7,7 @@ fixtures, this module only holds plain functions and classes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -114,10 +115,8 @@ class ManagedProcess:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -137,10 +136,7 @@ def alerting_rules() -> dict[str, dict[str, Any]]:
     """Every alerting rule of prometheus/alerts.yaml by alert name."""
     doc = load_yaml(PROMETHEUS_DIR / "alerts.yaml")
     return {
-        rule["alert"]: rule
-        for group in doc["groups"]
-        for rule in group["rules"]
-        if "alert" in rule
+        rule["alert"]: rule for group in doc["groups"] for rule in group["rules"] if "alert" in rule
     }
 
 

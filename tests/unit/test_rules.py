@@ -16,7 +16,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from pipeline_tools import (  # noqa: E402
+from pipeline_tools import (
     PROMETHEUS_DIR,
     ROOT,
     RULE_FILES,
