@@ -240,6 +240,7 @@ class Exposition:
     """One rendering of the store: the bytes every scrape of that version is served."""
 
     version: int
+    ready: bool  # every account had been polled once when this was rendered
     rendered_at: float
     text: bytes
     text_gzip: bytes
@@ -269,11 +270,13 @@ class ExpositionCache:
         self.current = self._render(store.version)
 
     def _render(self, version: int) -> Exposition:
+        ready = self.store.ready()
         text = generate_latest(self.registry)
         om = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]
         self.renders += 1
         return Exposition(
             version=version,
+            ready=ready,
             rendered_at=self.clock(),
             text=text,
             text_gzip=gzip.compress(text, compresslevel=6),

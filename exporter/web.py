@@ -59,10 +59,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
-    if store.ready():
+    # Ready once every account was polled AND /metrics serves those results.
+    if request.app[CACHE_KEY].current.ready:
         return web.Response(text="ready\n")
     waiting = sum(1 for s in store.accounts.values() if not s.polled_once)
-    return web.Response(status=503, text=f"not ready: {waiting} account(s) not polled yet\n")
+    why = f"{waiting} account(s) not polled yet" if waiting else "first results not rendered yet"
+    return web.Response(status=503, text=f"not ready: {why}\n")
 
 
 async def reload(request: web.Request) -> web.Response:

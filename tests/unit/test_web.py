@@ -47,8 +47,9 @@ async def test_ready_health_and_metrics(
     assert r.status == 503 and "2 account(s)" in await r.text()
     store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(remaining=3)}), 0.1)
     store.record_failure("b", "balance", PollError(Reason.AUTH, "HTTP 401: Unknown api key"), 0.1)
-    assert (await client.get("/readyz")).status == 200
+    assert (await client.get("/readyz")).status == 503  # polled, but /metrics not yet showing it
     await cache.refresh()
+    assert (await client.get("/readyz")).status == 200
 
     r = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
     body = await r.text()
