@@ -675,6 +675,12 @@ def bump(default: str) -> int | float | str:
     return f"{default}|other-job"  # a regex
 
 
+@pytest.mark.parametrize(("value", "token"), [(2592000, "> 2592000"), (1.5, "> 1.5")])
+def test_threshold_numbers_are_written_plainly(chart: Any, value: float, token: str) -> None:
+    rendered = alerts_by_name(rendered_groups(chart, thresholds={"dataStaleSeconds": value}))
+    assert token in rendered["CreditsDataStale"]["expr"]
+
+
 def test_unknown_threshold_is_rejected(chart: Any, helm: Any) -> None:
     with pytest.raises(helm.HelmValuesError, match="noSuchThreshold"):
         rendered_groups(chart, thresholds={"noSuchThreshold": 1})

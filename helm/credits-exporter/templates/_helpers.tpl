@@ -181,7 +181,11 @@ exactly those of the files.
 {{- if eq (toString $t.alert) (toString $rule.alert) }}
 {{- $value := toString $t.default }}
 {{- if hasKey $thresholds $param }}
-{{- $value = toString (index $thresholds $param) }}
+{{- $raw := index $thresholds $param }}
+{{- $value = toString $raw }}
+{{- if and (kindIs "float64" $raw) (eq (floor $raw) $raw) }}
+{{- $value = printf "%.0f" $raw }}{{/* 1000000, not 1e+06 */}}
+{{- end }}
 {{- end }}
 {{- if not (contains $t.token $rule.expr) }}
 {{- fail (printf "alert %s: its expr no longer contains %q, the token prometheus/README.md documents for %s" $rule.alert $t.token $param) }}
