@@ -181,3 +181,15 @@ def test_overridden_threshold_is_valid_and_noticed(row: dict[str, str], tmp_path
     tested = promtool("test", "rules", *tests, cwd=target)
     assert tested.returncode != 0, f"the unit tests did not notice {row['parameter']} changing"
     assert row["alert"] in tested.stdout + tested.stderr
+
+
+def test_readme_alert_table_matches_the_rules() -> None:
+    text = (PROMETHEUS_DIR / "README.md").read_text()
+    section = text.split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in EXPECTED_ALERTS:
+            rows[cells[0]] = (cells[1], cells[3])
+    rules = alerting_rules()
+    assert rows == {name: (rule["labels"]["severity"], rule["for"]) for name, rule in rules.items()}
