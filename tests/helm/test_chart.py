@@ -696,6 +696,14 @@ def test_service_monitor_job_fits_the_exporter_down_alert(chart: Any) -> None:
     assert re.fullmatch(regex, job), (regex, job)
 
 
+def test_service_monitor_keeps_the_exporters_endpoint_label(chart: Any) -> None:
+    """The operator adds an `endpoint` target label; only honorLabels keeps the exporter's own
+    `endpoint` (balance, consumption, ...) that the health dashboard and alerts group by."""
+    docs = manifests(render(chart, {"serviceMonitor": {"enabled": True}}))
+    for endpoint in one(docs, "ServiceMonitor")["spec"]["endpoints"]:
+        assert endpoint["honorLabels"] is True
+
+
 def test_additional_rule_labels_reach_every_alert_only(chart: Any) -> None:
     groups = rendered_groups(chart, additionalRuleLabels={"team": "platform"})
     canonical = canonical_groups()

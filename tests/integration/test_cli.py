@@ -124,6 +124,7 @@ def test_demo_serves_all_three_providers_within_5s() -> None:
         text=True,
     )
     try:
+
         def all_three() -> bool:
             status, body = http_get(f"http://127.0.0.1:{port}/metrics", timeout=1)
             s = sample_values(body.decode())
