@@ -27,8 +27,8 @@ run: $(STAMP)    ## run the exporter with $(CONFIG)
 	$(BIN)/credits-exporter --config.file=$(CONFIG)
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check exporter tests bench
-	$(BIN)/ruff format --check exporter tests bench
+	$(BIN)/ruff check exporter tests $(wildcard bench)
+	$(BIN)/ruff format --check exporter tests $(wildcard bench)
 
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy --strict exporter
