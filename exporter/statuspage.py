@@ -407,6 +407,7 @@ def _time(ts: float | None, text: str) -> str:
 SPARK_W, SPARK_H, SPARK_PAD = 120, 28, 2.5
 BAR_W, BAR_H = 120, 8
 SPARK_MAX_POINTS = 60
+SPARK_MIN_SPAN = 60.0  # seconds of history before a line means anything
 
 
 def sparkline_svg(
@@ -415,10 +416,10 @@ def sparkline_svg(
     """Remaining over (up to) the last 24 h as an inline SVG line with a shaded area.
 
     The x axis runs from the first point to the last; the y axis from the lowest to the highest
-    value (a flat series is drawn mid-height). Fewer than two points: a short text instead.
+    value (a flat series is drawn mid-height). Until the points span a minute: a short text.
     """
     pts = [(t, v) for t, v in points if now - t <= HISTORY_SPAN and math.isfinite(v)]
-    if len(pts) < 2:
+    if len(pts) < 2 or pts[-1][0] - pts[0][0] < SPARK_MIN_SPAN:
         return '<span class="muted small">collecting\u2026</span>'
     if len(pts) > SPARK_MAX_POINTS:  # about one point per 2 px is all the eye can see
         step = (len(pts) - 1) / (SPARK_MAX_POINTS - 1)
@@ -503,8 +504,10 @@ def _labels(labels: Mapping[str, str]) -> str:
     return f'<span class="labels">{chips}</span>'
 
 
-def _days_cell(days: float | None, ts: float | None, warn: float | None, attrs: str) -> str:
-    cls = "num"
+def _days_cell(
+    name: str, days: float | None, ts: float | None, warn: float | None, attrs: str
+) -> str:
+    cls = f"num {name}"
     if days is not None and warn is not None and days < warn:
         cls += " warn-text"
     return f'<td class="{cls}"{attrs}>{_time(ts, format_days(days))}</td>'
@@ -551,7 +554,7 @@ def _pool_cells(a: AccountStatus, p: PoolStatus, now: float) -> str:
         spark_label = ""
     spark = sparkline_svg(p.history, now, spark_label, "low" if p.low else "")
 
-    runway_cls = "num"
+    runway_cls = "num runway"
     if p.runway_days is not None and p.runway_days < RUNWAY_WARN_DAYS:
         runway_cls += " warn-text"
     runway = format_days(p.runway_days)
@@ -573,7 +576,7 @@ def _account_rows(a: AccountStatus, now: float) -> str:
     span = max(1, len(a.pools))
     rs = f' rowspan="{span}"' if span > 1 else ""
     age = format_age(now - a.last_success if a.last_success is not None else None)
-    success_cls = "num" + (" warn-text" if a.state in ("stale", "failing") else "")
+    success_cls = "num last-success" + (" warn-text" if a.state in ("stale", "failing") else "")
     head = (
         f'<td class="state"{rs}>{_badge(a)}{_state_detail(a, now)}</td>'
         f'<th scope="rowgroup" class="account"{rs}><span class="name">{esc(a.account)}</span>'
@@ -581,8 +584,8 @@ def _account_rows(a: AccountStatus, now: float) -> str:
         f'<td class="provider"{rs}>{esc(a.provider)}</td>'
     )
     tail = (
-        _days_cell(a.days_until_expiry, a.expiry_timestamp, EXPIRY_WARN_DAYS, rs)
-        + _days_cell(a.days_until_cycle_end, a.cycle_end_timestamp, None, rs)
+        _days_cell("expiry", a.days_until_expiry, a.expiry_timestamp, EXPIRY_WARN_DAYS, rs)
+        + _days_cell("cycle-end", a.days_until_cycle_end, a.cycle_end_timestamp, None, rs)
         + f'<td class="{success_cls}"{rs}>{_time(a.last_success, age)}</td>'
     )
     attrs = f'data-account="{esc(a.account)}" data-state="{a.state}" data-severity="{a.severity}"'
@@ -720,7 +723,7 @@ th.num,td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-n
 .account .name{font-weight:650;display:block}
 .labels{display:flex;flex-wrap:wrap;gap:4px;margin-top:3px}
 .label{font-size:11px;color:var(--muted);background:var(--idle-bg);border-radius:4px;
-padding:0 5px}
+padding:0 5px;white-space:nowrap}
 .provider{color:var(--muted)}
 .pool{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 .remaining .value{font-size:15px;font-weight:650}

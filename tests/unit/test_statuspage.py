@@ -166,6 +166,7 @@ def test_sparkline_edge_cases() -> None:
     now = T0
     assert "collecting" in sp.sparkline_svg([], now, "x")
     assert "collecting" in sp.sparkline_svg([(now, 5.0)], now, "x")
+    assert "collecting" in sp.sparkline_svg([(now - 30, 1.0), (now, 5.0)], now, "x")
     # Older than 24 h is not drawn.
     assert "collecting" in sp.sparkline_svg([(now - 90000, 1.0), (now, 5.0)], now, "x")
     flat = ET.fromstring(sp.sparkline_svg([(now - 600, 5.0), (now, 5.0)], now, "x"))
