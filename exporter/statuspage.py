@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__
+from .config import format_duration
 from .model import PollError, PoolValues, Reason
 from .store import HISTORY_SPAN, AccountState, Store
 
@@ -103,6 +105,7 @@ class AccountStatus:
     labels: Mapping[str, str]
     state: str  # ok, failing, stale, never_polled
     severity: str  # state, or "low" for an ok account with a pool below its threshold
+    stale: bool  # no success for max_staleness: values dropped (also while failing)
     last_success: float | None
     last_attempt: float | None
     errors: Mapping[str, ErrorInfo]
@@ -244,6 +247,7 @@ def account_status(state: AccountState, now: float) -> AccountStatus:
         labels=dict(state.account.labels),
         state=status,
         severity=severity,
+        stale=stale,
         last_success=last_success,
         last_attempt=last_attempt,
         errors=errors,
@@ -304,6 +308,7 @@ def status_json(status: Status) -> dict[str, Any]:
                 "state": a.state,
                 "severity": a.severity,
                 "rank": a.rank,
+                "stale": a.stale,
                 "last_success": a.last_success,
                 "last_attempt": a.last_attempt,
                 "errors": {
@@ -329,7 +334,7 @@ def status_json(status: Status) -> dict[str, Any]:
                         "used_ratio": _num(p.used_ratio),
                         "consumption_7d": p.consumption_7d,
                         "runway_days": _num(p.runway_days),
-                        "history": [[t, v] for t, v in p.history],
+                        "history": [[round(t), v] for t, v in p.history],
                     }
                     for p in a.pools
                 },
@@ -590,11 +595,15 @@ def _account_rows(a: AccountStatus, now: float) -> str:
     )
     attrs = f'data-account="{esc(a.account)}" data-state="{a.state}" data-severity="{a.severity}"'
     if not a.pools:
-        why = {
-            "never_polled": "no data yet",
-            "failing": "no data: never polled successfully",
-            "stale": "values dropped: older than max_staleness",
-        }.get(a.state, "no values reported")
+        if a.state == "never_polled":
+            why = "no data yet"
+        elif a.stale:
+            limit = format_duration(a.max_staleness_seconds)
+            why = f"values dropped: older than max_staleness ({limit})"
+        elif a.last_success is None:
+            why = "no data: never polled successfully"
+        else:
+            why = "no values reported"
         return (
             f'<tbody class="acct {a.severity}" {attrs}><tr data-pool="">{head}'
             f'<td class="pool muted">\u2013</td><td class="empty" colspan="4">{esc(why)}</td>'
@@ -665,7 +674,7 @@ LOGO = (
 )
 
 CSS = """
-:root{color-scheme:light dark;--bg:#f5f7fa;--card:#fff;--fg:#1f2933;--muted:#5f6b7a;
+:root{color-scheme:light dark;--bg:#f5f7fa;--card:#ffffff;--fg:#1f2933;--muted:#5f6b7a;
 --line:#e3e8ee;--head:#f8fafc;--accent:#2563eb;--accent-soft:rgba(37,99,235,.14);
 --ok:#127a3e;--ok-bg:#e3f5e9;--warn:#9a5b00;--warn-bg:#fff1d6;--warn-fill:#e59500;
 --crit:#b42318;--crit-bg:#fde7e6;--crit-fill:#d92d20;--idle:#475467;--idle-bg:#eaecf0;
@@ -818,5 +827,11 @@ provider. Runway is remaining at the 7-day average burn.</span></footer>
 """
 
 
-def render_page(store: Store) -> str:
-    return render_html(snapshot(store))
+def render_page(store: Store) -> bytes:
+    """The page for the store as it is now (runs in a worker thread, like the exposition)."""
+    return render_html(snapshot(store)).encode()
+
+
+def render_json(store: Store) -> bytes:
+    """``/api/status`` for the store as it is now (runs in a worker thread)."""
+    return json.dumps(status_json(snapshot(store)), separators=(",", ":")).encode()

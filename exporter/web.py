@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -75,12 +76,16 @@ async def reload(request: web.Request) -> web.Response:
 
 
 async def api_status(request: web.Request) -> web.Response:
-    return web.json_response(statuspage.status_json(statuspage.snapshot(request.app[STORE_KEY])))
+    body = await asyncio.to_thread(statuspage.render_json, request.app[STORE_KEY])
+    return web.Response(body=body, content_type="application/json")
 
 
 async def index(request: web.Request) -> web.Response:
-    page = statuspage.render_page(request.app[STORE_KEY])
-    return web.Response(text=page, content_type="text/html", headers=statuspage.PAGE_HEADERS)
+    """The status page (exporter/statuspage.py), rendered off the event loop."""
+    page = await asyncio.to_thread(statuspage.render_page, request.app[STORE_KEY])
+    return web.Response(
+        body=page, content_type="text/html", charset="utf-8", headers=statuspage.PAGE_HEADERS
+    )
 
 
 def create_app(store: Store, cache: ExpositionCache, reload_fn: ReloadFn) -> web.Application:

@@ -9,10 +9,15 @@ from collections.abc import Callable, Iterator
 import pytest
 from browser_support import Driver, chrome
 
+from support import require_tool
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Callable[..., Driver]]:
-    """Factory: ``browser(javascript=True)`` -> a Chrome driver, quit at the module's end."""
+    """Factory: ``browser(javascript=True)`` -> a Chrome driver, quit at the module's end.
+    Skips (or fails under REQUIRE_INTEGRATION=1) at once without chromium or chromedriver."""
+    require_tool("chromium")
+    require_tool("chromedriver")
     drivers: list[Driver] = []
     profiles: list[str] = []
 

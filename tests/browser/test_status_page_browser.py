@@ -183,7 +183,7 @@ def check_page(driver: Driver, exporter: ExporterProcess) -> None:
 
 
 def test_page_in_chromium(
-    setup: tuple[SimulatorThread, ExporterProcess], browser: Callable[..., Driver]
+    browser: Callable[..., Driver], setup: tuple[SimulatorThread, ExporterProcess]
 ) -> None:
     _, exporter = setup
     driver = browser(javascript=True)
@@ -214,7 +214,7 @@ def test_page_in_chromium(
 
 
 def test_page_without_javascript(
-    setup: tuple[SimulatorThread, ExporterProcess], browser: Callable[..., Driver]
+    browser: Callable[..., Driver], setup: tuple[SimulatorThread, ExporterProcess]
 ) -> None:
     _, exporter = setup
     driver = browser(javascript=False)

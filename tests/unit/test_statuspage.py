@@ -239,9 +239,25 @@ def test_states_and_problems_first() -> None:
     ]
     by = {a.account: a for a in status.accounts}
     assert by["broken"].pools[0].remaining == 42  # last good value stays while failing
-    assert by["old"].pools == ()  # dropped after max_staleness
+    assert by["old"].pools == () and by["old"].stale  # dropped after max_staleness
     assert by["low"].pools[0].low and not by["fine"].pools[0].low
     assert status.counts() == {"failing": 1, "stale": 1, "never_polled": 1, "low": 1, "ok": 2}
+
+
+def test_failing_and_stale_says_the_values_were_dropped() -> None:
+    store, clock = make_store(
+        "accounts: [{name: a, provider: fullenrich, api_key: k, max_staleness: 1h}]"
+    )
+    store.record_success("a", "balance", fe(10), 0.1)
+    clock.t += 3601
+    store.record_failure("a", "balance", PollError(Reason.TIMEOUT, "no answer within 15s"), 15)
+    status = sp.snapshot(store)
+    (acct,) = status.accounts
+    assert (acct.state, acct.stale, acct.pools) == ("failing", True, ())
+    page = sp.render_html(status)
+    assert "values dropped: older than max_staleness (1h)" in page
+    assert "balance: no answer within 15s" in page
+    assert sp.status_json(status)["accounts"][0]["stale"] is True
 
 
 def test_low_ignores_a_known_zero_limit_and_equal_values() -> None:
@@ -492,3 +508,46 @@ async def test_api_status_contract(client: tuple[TestClient, Store, Clock]) -> N
     assert by["waiting"]["state"] == "never_polled" and by["waiting"]["pools"] == {}
     assert data["counts"]["ok"] == 2 and data["severity_rank"]["failing"] == 0
     assert KEY not in repr(data)
+
+
+def _theme_colours() -> dict[str, dict[str, str]]:
+    light = re.search(r":root\{(.*?)\}", sp.CSS, re.S)
+    dark = re.search(r"prefers-color-scheme:dark\)\{:root\{(.*?)\}", sp.CSS, re.S)
+    assert light and dark
+
+    def parse(block: str) -> dict[str, str]:
+        return dict(re.findall(r"--([a-z-]+):(#[0-9a-f]{6})", block))
+
+    return {"light": parse(light.group(1)), "dark": parse(dark.group(1))}
+
+
+def _contrast(a: str, b: str) -> float:
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa(theme: str) -> None:
+    c = _theme_colours()[theme]
+    pairs = [
+        ("fg", "card"),
+        ("fg", "bg"),
+        ("muted", "card"),
+        ("muted", "bg"),
+        ("muted", "head"),
+        ("muted", "idle-bg"),
+        ("accent", "card"),
+        ("warn", "card"),
+        ("crit", "card"),
+        ("ok", "ok-bg"),
+        ("warn", "warn-bg"),
+        ("crit", "crit-bg"),
+        ("idle", "idle-bg"),
+    ]
+    for fg, bg in pairs:
+        assert _contrast(c[fg], c[bg]) >= 4.5, (theme, fg, bg, _contrast(c[fg], c[bg]))
