@@ -521,7 +521,8 @@ def _days_cell(
 def _pool_cells(a: AccountStatus, p: PoolStatus, now: float) -> str:
     unit = f' <span class="unit">{esc(p.unit)}</span>'
     rem_cls = "num remaining" + (" low" if p.low else "")
-    remaining = f'<span class="value">{format_number(p.remaining)}</span>'
+    value_cls = "value" if p.remaining is not None else "value absent"
+    remaining = f'<span class="{value_cls}">{format_number(p.remaining)}</span>'
     if p.remaining is not None:
         remaining += unit
     if p.low and p.threshold is not None:
@@ -737,6 +738,7 @@ padding:0 5px;white-space:nowrap}
 .pool{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 .remaining .value{font-size:15px;font-weight:650}
 .remaining.low .value{color:var(--warn)}
+.remaining .value.absent{color:var(--muted);font-weight:400}
 .unit{color:var(--muted);font-size:12px}
 .sub{display:block;color:var(--muted);font-size:12px;white-space:nowrap}
 .remaining.low .sub{color:var(--warn)}
