@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 CONFIG ?= config.yaml
 
-.PHONY: demo run test lint typecheck unit bench clean
+.PHONY: demo run test lint typecheck unit bench screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ unit: $(DEVSTAMP)
 
 bench: $(DEVSTAMP)    ## benchmarks; figures go to bench/RESULTS.md
 	$(BIN)/python -m bench.run
+
+screenshot: $(DEVSTAMP)   ## docs/img/status-page.png: the demo's data in headless Chromium
+	REQUIRE_INTEGRATION=1 UPDATE_SCREENSHOT=1 $(BIN)/pytest -q tests/browser/test_demo_screenshot.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

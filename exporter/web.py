@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import html
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from . import __version__
+from . import statuspage
 from .metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, ExpositionCache
-from .store import AccountState, Store
+from .store import Store
 
 ReloadFn = Callable[[], Awaitable[list[str]]]
 """Reloads the config; returns the list of errors (empty when the new config applied)."""
@@ -75,81 +75,17 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def account_status(state: AccountState, now: float) -> dict[str, Any]:
-    """What /api/status and the page show for one account: no key, no URL, no raw body."""
-    merged = state.merged(now)
-    last_success = max(
-        (ep.last_success for ep in state.endpoints.values() if ep.last_success is not None),
-        default=None,
-    )
-    errors = {
-        name: {"reason": ep.last_error.reason.value, "message": ep.last_error.message}
-        for name, ep in state.endpoints.items()
-        if ep.last_error is not None and ep.up is False
-    }
-    up = state.up
-    stale = last_success is not None and now - last_success > state.account.effective_max_staleness
-    status = "never_polled" if up is None and not errors else "ok" if up else "failing"
-    if stale and status != "failing":
-        status = "stale"
-    return {
-        "account": state.name,
-        "provider": state.provider.label,
-        "state": status,
-        "last_success": last_success,
-        "errors": errors,
-        "pools": {
-            pool: {"remaining": v.remaining, "used": v.used, "limit": v.limit}
-            for pool, v in merged.pools.items()
-        },
-    }
-
-
 async def api_status(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    now = store.clock()
-    return web.json_response(
-        {
-            "version": __version__,
-            "config_reload_successful": store.reload_successful,
-            "accounts": [account_status(s, now) for s in store.accounts.values()],
-        }
-    )
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "&ndash;"
-    return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    body = await asyncio.to_thread(statuspage.render_json, request.app[STORE_KEY])
+    return web.Response(body=body, content_type="application/json")
 
 
 async def index(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    now = store.clock()
-    rows = []
-    for state in store.accounts.values():
-        st = account_status(state, now)
-        pools = ", ".join(
-            f"{html.escape(p)}: {_fmt(v['remaining'])}" for p, v in st["pools"].items()
-        )
-        reasons = ", ".join(sorted({e["reason"] for e in st["errors"].values()}))
-        last = (
-            f"{int(now - st['last_success'])} s ago" if st["last_success"] is not None else "never"
-        )
-        rows.append(
-            f"<tr><td>{html.escape(st['account'])}</td><td>{html.escape(st['provider'])}</td>"
-            f"<td>{st['state']}</td><td>{pools or '&ndash;'}</td><td>{last}</td>"
-            f"<td>{html.escape(reasons) or '&ndash;'}</td></tr>"
-        )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>credits-exporter</title>
-<meta http-equiv="refresh" content="30"></head><body>
-<h1>credits-exporter</h1>
-<p><a href="/metrics">Metrics</a> &middot; version {html.escape(__version__)}</p>
-<table border="1"><thead><tr><th>Account</th><th>Provider</th><th>State</th>
-<th>Remaining</th><th>Last success</th><th>Last error</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table></body></html>"""
-    return web.Response(text=page, content_type="text/html")
+    """The status page (exporter/statuspage.py), rendered off the event loop."""
+    page = await asyncio.to_thread(statuspage.render_page, request.app[STORE_KEY])
+    return web.Response(
+        body=page, content_type="text/html", charset="utf-8", headers=statuspage.PAGE_HEADERS
+    )
 
 
 def create_app(store: Store, cache: ExpositionCache, reload_fn: ReloadFn) -> web.Application:
