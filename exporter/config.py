@@ -324,6 +324,10 @@ def parse_config(
     base_dir: Path | None = None,
 ) -> Config:
     """Parse and validate a config document; raise :class:`ConfigError` listing every problem."""
+    # Providers defined outside this module (http_json and its presets) register their models
+    # when imported; make sure they are, whoever calls first.
+    from . import providers as _providers  # noqa: F401
+
     env = os.environ if env is None else env
     base_dir = base_dir or Path.cwd()
     try:

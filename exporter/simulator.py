@@ -1,4 +1,5 @@
-"""Simulated provider APIs: one aiohttp application that plays TheirStack, Windsurf and FullEnrich.
+"""Simulated provider APIs: one aiohttp application that plays TheirStack, Windsurf, FullEnrich
+and the APIs of the http_json presets.
 
 The `demo` command and the tests talk to it over loopback exactly as the exporter talks to the
 real services. Each provider is mounted under its own prefix (see :data:`PROVIDERS`)::
@@ -6,6 +7,12 @@ real services. Each provider is mounted under its own prefix (see :data:`PROVIDE
     /theirstack          GET  /v0/billing/credit-balance, GET /v0/teams/credits_consumption
     /windsurf/api/v1     POST /GetTeamCreditBalance, POST /UserPageAnalytics
     /fullenrich/api/v2   GET  /account/credits
+    /openrouter/api/v1   GET  /credits                      (Bearer)
+    /deepl, /deepl-free  GET  /v2/usage                     (DeepL-Auth-Key; ":fx" keys: free)
+    /elevenlabs          GET  /v1/user/subscription         (xi-api-key)
+    /hunter/v2           GET  /account                      (?api_key=)
+    /twilio              GET  /2010-04-01/Accounts/{sid}/Balance.json   (Basic sid:token)
+    /deepseek            GET  /user/balance                 (Bearer)
 
 Accounts are keyed by their (fake) API key. Their state is set with :meth:`Simulator.add_account`
 and :meth:`Simulator.update`, or over HTTP under ``/_sim/`` from another process. Besides the
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import calendar
 import contextlib
 import copy
@@ -821,6 +829,457 @@ register(
 )
 
 
+# --------------------------------------------------------------------------- generic-provider APIs
+# The APIs the http_json presets read (exporter/providers/presets/*.yaml), with their documented
+# answer shapes, auth and error bodies. No burn: tests set the values they expect.
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _meter(value: Any) -> dict[str, int] | None:
+    """A Hunter request meter ``{"used": int, "available": int}``; None leaves it out."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) - {"used", "available"}:
+        raise ValueError('expected {"used": int, "available": int} or null')
+    return {"used": _int(value.get("used", 0)), "available": _int(value.get("available", 0))}
+
+
+def _balances(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object of currency -> amount, got {type(value).__name__}")
+    return {_str(k): _float(v) for k, v in value.items()}
+
+
+@dataclass(kw_only=True)
+class OpenRouterAccount(AccountState):
+    provider: ClassVar[str] = "openrouter"
+    FIELDS: ClassVar[dict[str, Converter]] = {"total_credits": _float, "total_usage": _float}
+
+    total_credits: float = 0.0
+    total_usage: float = 0.0
+
+
+@dataclass(kw_only=True)
+class DeepLAccount(AccountState):
+    """Keys ending in ``:fx`` are DeepL API Free keys: only the free host (``/deepl-free``)
+    accepts them, and only the Pro host (``/deepl``) accepts the others, like the real API."""
+
+    provider: ClassVar[str] = "deepl"
+    FIELDS: ClassVar[dict[str, Converter]] = {
+        "character_count": _int,
+        "character_limit": _int,
+        "start_time": _opt_str,
+        "end_time": _opt_str,
+    }
+
+    character_count: int = 0
+    character_limit: int = 500_000
+    start_time: str | None = None
+    """Pro only: the billing period (sent when set)."""
+    end_time: str | None = None
+
+
+@dataclass(kw_only=True)
+class ElevenLabsAccount(AccountState):
+    provider: ClassVar[str] = "elevenlabs"
+    FIELDS: ClassVar[dict[str, Converter]] = {
+        "tier": _str,
+        "character_count": _int,
+        "character_limit": _int,
+        "next_character_count_reset_unix": _opt_int,
+    }
+
+    tier: str = "creator"
+    character_count: int = 0
+    character_limit: int = 100_000
+    next_character_count_reset_unix: int | None = None
+
+
+@dataclass(kw_only=True)
+class HunterAccount(AccountState):
+    provider: ClassVar[str] = "hunter"
+    FIELDS: ClassVar[dict[str, Converter]] = {
+        "plan_name": _str,
+        "reset_date": _opt_str,
+        "credits": _meter,
+        "searches": _meter,
+        "verifications": _meter,
+    }
+
+    plan_name: str = "Starter"
+    reset_date: str | None = None
+    credits: dict[str, int] | None = field(default_factory=lambda: {"used": 0, "available": 0})
+    searches: dict[str, int] | None = field(default_factory=lambda: {"used": 0, "available": 0})
+    verifications: dict[str, int] | None = field(
+        default_factory=lambda: {"used": 0, "available": 0}
+    )
+
+    def init_defaults(self, now: float) -> None:
+        today = datetime.fromtimestamp(now, UTC)
+        self.reset_date = _add_months(today.replace(day=1), 1).date().isoformat()
+
+
+@dataclass(kw_only=True)
+class TwilioAccount(AccountState):
+    """The api_key is the auth token; requests must name ``account_sid`` in the path and as
+    the Basic username."""
+
+    provider: ClassVar[str] = "twilio"
+    FIELDS: ClassVar[dict[str, Converter]] = {
+        "account_sid": _str,
+        "balance": _float,
+        "currency": _str,
+    }
+
+    account_sid: str = ""
+    balance: float = 0.0
+    """May be negative, as on a real account that used more than its balance."""
+    currency: str = "USD"
+
+    def init_defaults(self, now: float) -> None:
+        self.account_sid = "AC" + hashlib.sha256(self.api_key.encode()).hexdigest()[:32]
+
+
+@dataclass(kw_only=True)
+class DeepSeekAccount(AccountState):
+    provider: ClassVar[str] = "deepseek"
+    FIELDS: ClassVar[dict[str, Converter]] = {"balances": _balances, "granted": _balances}
+
+    balances: dict[str, float] = field(default_factory=lambda: {"CNY": 0.0})
+    """Currency -> total balance."""
+    granted: dict[str, float] = field(default_factory=dict)
+    """Currency -> the granted (free) part of the total."""
+
+
+def _header_key(
+    name: str, scheme: str | None = None
+) -> Callable[[web.Request, JSON], tuple[str | None, str | None]]:
+    def credential(request: web.Request, _body: JSON) -> tuple[str | None, str | None]:
+        value = request.headers.get(name, "").strip()
+        if not value:
+            return None, "missing"
+        if scheme is None:
+            return value, None
+        given, _, token = value.partition(" ")
+        if given != scheme or not token.strip():
+            return None, "not_bearer"
+        return token.strip(), None
+
+    return credential
+
+
+def _query_key(name: str) -> Callable[[web.Request, JSON], tuple[str | None, str | None]]:
+    def credential(request: web.Request, _body: JSON) -> tuple[str | None, str | None]:
+        value = request.query.get(name, "")
+        return (value, None) if value else (None, "missing")
+
+    return credential
+
+
+def _basic_password(request: web.Request, _body: JSON) -> tuple[str | None, str | None]:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None, "missing"
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None, "missing"
+    if not sep or not user or not password:
+        return None, "missing"
+    return password, None
+
+
+def _basic_username(request: web.Request) -> str:
+    encoded = request.headers.get("Authorization", "").strip().partition(" ")[2]
+    return base64.b64decode(encoded).decode().partition(":")[0]
+
+
+def _openrouter_error(status: int, kind: str | None) -> JSON:
+    messages = {401: "No auth credentials found", 402: "Insufficient credits"}
+    if kind in ("unknown", "revoked"):
+        message = "User not found."
+    else:
+        message = messages.get(status, "Rate limit exceeded" if status == 429 else "Error")
+    return {"error": {"code": status, "message": message}}
+
+
+def _deepl_error(status: int, kind: str | None) -> JSON:
+    if kind is not None or status in (401, 403):
+        return {"message": "Authorization failure, check auth_key"}
+    messages = {429: "Too many requests", 456: "Quota exceeded", 503: "Service unavailable"}
+    return {"message": messages.get(status, "Internal server error")}
+
+
+def _elevenlabs_error(status: int, kind: str | None) -> JSON:
+    if kind is not None or status == 401:
+        return {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}
+    if status == 429:
+        return {"detail": {"status": "too_many_concurrent_requests", "message": "Too many"}}
+    return {"detail": {"status": "error", "message": f"HTTP {status}"}}
+
+
+def _hunter_error(status: int, kind: str | None) -> JSON:
+    if kind == "missing":
+        error = {"id": "authentication_failed", "code": 401, "details": "No API key given"}
+    elif kind is not None or status == 401:
+        error = {
+            "id": "authentication_failed",
+            "code": 401,
+            "details": "No user found for the API key supplied",
+        }
+    elif status == 429:
+        error = {"id": "too_many_requests", "code": 429, "details": "You have reached the rate"}
+    else:
+        error = {"id": "error", "code": status, "details": f"HTTP {status}"}
+    return {"errors": [error]}
+
+
+def _twilio_error(status: int, kind: str | None) -> JSON:
+    if kind is not None or status == 401:
+        code, message = 20003, "Authenticate"
+    elif status == 404:
+        code, message = 20404, "The requested resource was not found"
+    elif status == 429:
+        code, message = 20429, "Too Many Requests"
+    else:
+        code, message = 20500, "Internal Server Error"
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def _deepseek_error(status: int, kind: str | None) -> JSON:
+    if kind is not None or status == 401:
+        message, kind_name = "Authentication Fails (no such user)", "authentication_error"
+    elif status == 402:
+        message, kind_name = "Insufficient Balance", "unknown_error"
+    elif status == 429:
+        message, kind_name = "Rate limit reached", "rate_limit_error"
+    else:
+        message, kind_name = "Server error", "server_error"
+    return {
+        "error": {"message": message, "type": kind_name, "param": None, "code": "invalid_request"}
+    }
+
+
+def _or_credits(acct: OpenRouterAccount, _call: Call) -> Reply:
+    return Reply(
+        body={
+            "data": {
+                "total_credits": round(acct.total_credits, 6),
+                "total_usage": round(acct.total_usage, 6),
+            }
+        }
+    )
+
+
+def _deepl_usage(free: bool) -> Callable[[DeepLAccount, Call], Reply]:
+    def handler(acct: DeepLAccount, _call: Call) -> Reply:
+        if acct.api_key.endswith(":fx") != free:
+            host = "https://api-free.deepl.com" if not free else "https://api.deepl.com"
+            return Reply(403, {"message": f"Wrong endpoint. Use {host}"})
+        body: dict[str, Any] = {
+            "character_count": acct.character_count,
+            "character_limit": acct.character_limit,
+        }
+        if not free:
+            if acct.start_time is not None:
+                body["start_time"] = acct.start_time
+            if acct.end_time is not None:
+                body["end_time"] = acct.end_time
+            body["api_key_character_count"] = acct.character_count
+            body["api_key_character_limit"] = 1_000_000_000_000
+        return Reply(body=body)
+
+    return handler
+
+
+def _el_subscription(acct: ElevenLabsAccount, _call: Call) -> Reply:
+    return Reply(
+        body={
+            "tier": acct.tier,
+            "character_count": acct.character_count,
+            "character_limit": acct.character_limit,
+            "can_extend_character_limit": acct.tier != "free",
+            "allowed_to_extend_character_limit": acct.tier != "free",
+            "next_character_count_reset_unix": acct.next_character_count_reset_unix,
+            "voice_limit": 30,
+            "professional_voice_limit": 1,
+            "can_use_instant_voice_cloning": True,
+            "currency": "usd",
+            "status": "active",
+            "billing_period": "monthly_period",
+            "character_refresh_period": "monthly_period",
+        }
+    )
+
+
+def _hunter_account(acct: HunterAccount, _call: Call) -> Reply:
+    requests = {
+        meter: value
+        for meter, value in (
+            ("searches", acct.searches),
+            ("verifications", acct.verifications),
+            ("credits", acct.credits),
+        )
+        if value is not None
+    }
+    return Reply(
+        body={
+            "data": {
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "email": "ada@example.com",
+                "plan_name": acct.plan_name,
+                "plan_level": 1,
+                "reset_date": acct.reset_date,
+                "team_id": 1,
+                "calls": {"_deprecation_notice": "Sums the searches and the verifications"},
+                "requests": requests,
+            }
+        }
+    )
+
+
+def _twilio_balance(acct: TwilioAccount, call: Call) -> Reply:
+    if _basic_username(call.request) != acct.account_sid:
+        return Reply(401, _twilio_error(401, "unknown"))
+    if call.request.match_info.get("sid") != acct.account_sid:
+        return Reply(404, _twilio_error(404, None))
+    return Reply(
+        body={
+            "account_sid": acct.account_sid,
+            "balance": f"{acct.balance:.2f}",
+            "currency": acct.currency,
+        }
+    )
+
+
+def _deepseek_balance(acct: DeepSeekAccount, _call: Call) -> Reply:
+    infos = []
+    for currency, total in acct.balances.items():
+        granted = acct.granted.get(currency, 0.0)
+        infos.append(
+            {
+                "currency": currency,
+                "total_balance": f"{total:.2f}",
+                "granted_balance": f"{granted:.2f}",
+                "topped_up_balance": f"{total - granted:.2f}",
+            }
+        )
+    return Reply(
+        body={"is_available": any(v > 0 for v in acct.balances.values()), "balance_infos": infos}
+    )
+
+
+register(
+    Provider(
+        name="openrouter",
+        mount="/openrouter/api/v1",
+        state=OpenRouterAccount,
+        endpoints=(
+            Endpoint(
+                "GET", "/credits", _or_credits, "total_credits", ("total_credits", "total_usage")
+            ),
+        ),
+        credential=_bearer,
+        error=_openrouter_error,
+    )
+)
+for _name, _mount, _free in (("deepl", "/deepl", False), ("deepl-free", "/deepl-free", True)):
+    register(
+        Provider(
+            name=_name,
+            mount=_mount,
+            state=DeepLAccount,
+            endpoints=(
+                Endpoint(
+                    "GET",
+                    "/v2/usage",
+                    _deepl_usage(_free),
+                    "character_count",
+                    ("character_count", "character_limit"),
+                ),
+            ),
+            credential=_header_key("Authorization", "DeepL-Auth-Key"),
+            error=_deepl_error,
+        )
+    )
+register(
+    Provider(
+        name="elevenlabs",
+        mount="/elevenlabs",
+        state=ElevenLabsAccount,
+        endpoints=(
+            Endpoint(
+                "GET",
+                "/v1/user/subscription",
+                _el_subscription,
+                "character_count",
+                ("character_count", "character_limit", "next_character_count_reset_unix"),
+            ),
+        ),
+        credential=_header_key("xi-api-key"),
+        error=_elevenlabs_error,
+    )
+)
+register(
+    Provider(
+        name="hunter",
+        mount="/hunter/v2",
+        state=HunterAccount,
+        endpoints=(
+            Endpoint("GET", "/account", _hunter_account, "requests", ("used", "available")),
+        ),
+        credential=_query_key("api_key"),
+        error=_hunter_error,
+    )
+)
+register(
+    Provider(
+        name="twilio",
+        mount="/twilio",
+        state=TwilioAccount,
+        endpoints=(
+            Endpoint(
+                "GET",
+                "/2010-04-01/Accounts/{sid}/Balance.json",
+                _twilio_balance,
+                "balance",
+                ("balance",),
+            ),
+        ),
+        credential=_basic_password,
+        error=_twilio_error,
+    )
+)
+register(
+    Provider(
+        name="deepseek",
+        mount="/deepseek",
+        state=DeepSeekAccount,
+        endpoints=(
+            Endpoint(
+                "GET",
+                "/user/balance",
+                _deepseek_balance,
+                "balance_infos",
+                ("total_balance", "granted_balance", "topped_up_balance"),
+            ),
+        ),
+        credential=_bearer,
+        error=_deepseek_error,
+    )
+)
+
+
 # --------------------------------------------------------------------------- malformed bodies
 
 
@@ -1167,7 +1626,7 @@ class Simulator:
         if failure is not None or key is None:
             return Reply(401, provider.error(401, failure or "missing")), None
         state = self._accounts.get(key)
-        if state is None or state.provider != provider.name:
+        if state is None or state.provider != provider.state.provider:
             return Reply(401, provider.error(401, "unknown")), None
         if state.revoked:
             return Reply(401, provider.error(401, "revoked")), None
@@ -1543,7 +2002,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m exporter.simulator --listen 127.0.0.1:9967 [--demo]``."""
     parser = argparse.ArgumentParser(
         prog="python -m exporter.simulator",
-        description="Serve simulated TheirStack, Windsurf and FullEnrich APIs.",
+        description="Serve simulated TheirStack, Windsurf, FullEnrich and preset provider APIs.",
     )
     parser.add_argument(
         "--listen",

@@ -7,6 +7,7 @@ from typing import Any
 from ..config import AccountBase
 from .base import Provider
 from .fullenrich import FullEnrich
+from .http_json import PRESETS, HttpJson
 from .theirstack import TheirStack
 from .windsurf import Windsurf
 
@@ -14,6 +15,9 @@ PROVIDERS: dict[str, type[Provider]] = {
     TheirStack.name: TheirStack,
     Windsurf.name: Windsurf,
     FullEnrich.name: FullEnrich,
+    HttpJson.name: HttpJson,
+    # Presets are data (providers/presets/*.yaml) read by the generic provider.
+    **dict.fromkeys(PRESETS, HttpJson),
 }
 
 
