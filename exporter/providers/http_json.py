@@ -19,6 +19,7 @@ auth travels as a separate parameter), in an error message or in a log line.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import copy
 import math
@@ -31,7 +32,6 @@ from importlib import resources
 from typing import Annotated, Any, ClassVar, Literal, Self, cast
 from urllib.parse import quote
 
-import aiohttp
 import yaml
 from pydantic import (
     AfterValidator,
@@ -75,7 +75,7 @@ class MissingPath(PollError):
 # --------------------------------------------------------------------------- paths
 
 # ``data.items[0].value``, ``["key.with.dots"]``, ``[-1]`` (last element), ``$`` (the whole
-# document, or the whole element under ``for_each``).
+# document, or the whole element under ``for_each``); a leading ``$.`` is allowed and ignored.
 _PATH_TOKEN = re.compile(r'(\.)?([^.\[\]"\s]+)|\[(-?\d+)\]|\["([^"\]]+)"\]')
 
 PathPart = str | int
@@ -87,6 +87,10 @@ def parse_path(text: str) -> tuple[PathPart, ...]:
         return ()
     parts: list[PathPart] = []
     pos = 0
+    if text.startswith(("$.", "$[")):  # JSONPath habit: "$.data.x" is "data.x"
+        text = text[2:] if text[1] == "." else text[1:]
+        if not text or text[0] == ".":
+            raise ValueError(f'invalid path "${text}"')
     while pos < len(text):
         match = _PATH_TOKEN.match(text, pos)
         if match is None:
@@ -253,6 +257,17 @@ TimeRef = Annotated[TimeField, BeforeValidator(_shorthand_path)]
 Sentinel = float | str | None
 
 
+def _sentinel(value: Any) -> Sentinel:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise ValueError(f"{value!r}: an unlimited value is a number, a string or null")
+
+
+SentinelValue = Annotated[Any, AfterValidator(_sentinel)]
+
+
 def _pool_key(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", value):
         raise ValueError(
@@ -272,7 +287,7 @@ class PoolSpec(_Spec):
     limit: PathStr | None = None
     for_each: PathStr | None = None
     name: PathStr | None = None
-    unlimited: tuple[Sentinel, ...] = ()
+    unlimited: tuple[SentinelValue, ...] = ()
     scale: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
     allow_negative: bool = False
     optional: bool = False
@@ -493,7 +508,9 @@ class HttpJsonAccount(AccountBase):
                         f'field "{auth.field}" goes through a value of request.body '
                         "that is not an object"
                     )
-        header = {"bearer": "Authorization", "header": auth.name}.get(auth.type)
+        header = {"bearer": "Authorization", "basic": "Authorization", "header": auth.name}.get(
+            auth.type
+        )
         if header is not None and header.lower() in {h.lower() for h in request.headers}:
             raise ValueError(f"request.headers also sets {header}, which carries the key")
         return auth
@@ -676,7 +693,6 @@ class _Request:
     headers: Mapping[str, str] = dc_field(repr=False)
     params: Mapping[str, str] | None = dc_field(repr=False)
     body: Any = dc_field(repr=False)
-    auth: aiohttp.BasicAuth | None = dc_field(repr=False)
 
 
 class HttpJson(Provider):
@@ -726,7 +742,6 @@ class HttpJson(Provider):
         headers = {k: render(v, params) for k, v in account.request.headers.items()}
         body = _render_json(account.request.body, params) if account.request.body else None
         query: dict[str, str] | None = None
-        basic: aiohttp.BasicAuth | None = None
         auth = account.auth
         if auth.type == "bearer":
             headers["Authorization"] = f"Bearer {secret}"
@@ -746,10 +761,11 @@ class HttpJson(Provider):
             node[last] = secret
         else:
             assert auth.username is not None
-            basic = aiohttp.BasicAuth(render(auth.username, params), secret)
+            pair = f"{render(auth.username, params)}:{secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         if account.request.method == "POST" and body is None:
             body = {}
-        return _Request(account.request.method, self.url, headers, query, body, basic)
+        return _Request(account.request.method, self.url, headers, query, body)
 
     async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
         req = self.build_request()
@@ -759,7 +775,6 @@ class HttpJson(Provider):
             headers=req.headers,
             params=req.params,
             json_body=req.body,
-            auth=req.auth,
             timeout=self.account.effective_timeout,
             secret=self.account.secret,
             error_message=self._error_message,
