@@ -1,0 +1,250 @@
+"""The simulated APIs of the http_json presets: documented shapes, auth, errors, misbehaviour,
+and the exporter's own presets reading them over loopback."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from exporter.config import parse_config
+from exporter.http import HttpClient
+from exporter.model import PollError, PoolValues, Reason
+from exporter.providers import create_provider
+from exporter.simulator import Simulator
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp()
+SID = "AC11111111111111111111111111111111"
+
+
+class Env:
+    def __init__(self, sim: Simulator, http: aiohttp.ClientSession) -> None:
+        self.sim = sim
+        self.http = http
+
+    async def get(
+        self,
+        provider: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        url = self.sim.base_url(provider) + path
+        async with self.http.get(url, headers=headers or {}, params=params) as resp:
+            raw = await resp.read()
+            return resp.status, json.loads(raw)
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    sim = Simulator(clock=lambda: T0)
+    sim.add_account("openrouter", "or-key", total_credits=100.5, total_usage=25.75)
+    sim.add_account(
+        "deepl",
+        "dl-key",
+        character_count=10,
+        character_limit=1_000_000_000_000,
+        start_time="2026-11-05T00:00:00Z",
+        end_time="2026-12-05T00:00:00Z",
+    )
+    sim.add_account("deepl", "dl-key:fx", character_count=3, character_limit=500_000)
+    sim.add_account(
+        "elevenlabs", "el-key", character_count=5, next_character_count_reset_unix=1_800_000_000
+    )
+    sim.add_account(
+        "hunter",
+        "hu-key",
+        credits={"used": 1, "available": 100},
+        searches=None,
+        verifications={"used": 2, "available": 50},
+    )
+    sim.add_account("twilio", "tw-token", account_sid=SID, balance=-1.005, currency="EUR")
+    sim.add_account("deepseek", "ds-key", balances={"CNY": 110, "USD": 0}, granted={"CNY": 10})
+    await sim.start()
+    async with aiohttp.ClientSession() as http:
+        yield Env(sim, http)
+    await sim.stop()
+
+
+async def test_documented_shapes(env: Env) -> None:
+    assert await env.get("openrouter", "/credits", {"Authorization": "Bearer or-key"}) == (
+        200,
+        {"data": {"total_credits": 100.5, "total_usage": 25.75}},
+    )
+    status, body = await env.get("deepl", "/v2/usage", {"Authorization": "DeepL-Auth-Key dl-key"})
+    assert status == 200
+    assert body["character_count"] == 10 and body["character_limit"] == 1_000_000_000_000
+    assert body["start_time"] == "2026-11-05T00:00:00Z"
+    assert body["end_time"] == "2026-12-05T00:00:00Z"
+    status, body = await env.get(
+        "deepl-free", "/v2/usage", {"Authorization": "DeepL-Auth-Key dl-key:fx"}
+    )
+    assert (status, body) == (200, {"character_count": 3, "character_limit": 500_000})
+    status, body = await env.get("elevenlabs", "/v1/user/subscription", {"xi-api-key": "el-key"})
+    assert status == 200
+    assert body["character_count"] == 5 and body["character_limit"] == 100_000
+    assert body["next_character_count_reset_unix"] == 1_800_000_000
+    status, body = await env.get("hunter", "/account", params={"api_key": "hu-key"})
+    assert status == 200
+    assert body["data"]["reset_date"] == "2026-12-01"  # the first of next month by default
+    assert body["data"]["requests"] == {
+        "verifications": {"used": 2, "available": 50},
+        "credits": {"used": 1, "available": 100},
+    }
+    path = f"/2010-04-01/Accounts/{SID}/Balance.json"
+    assert await env.get("twilio", path, basic(SID, "tw-token")) == (
+        200,
+        {"account_sid": SID, "balance": "-1.00", "currency": "EUR"},
+    )
+    status, body = await env.get("deepseek", "/user/balance", {"Authorization": "Bearer ds-key"})
+    assert status == 200
+    assert body == {
+        "is_available": True,
+        "balance_infos": [
+            {
+                "currency": "CNY",
+                "total_balance": "110.00",
+                "granted_balance": "10.00",
+                "topped_up_balance": "100.00",
+            },
+            {
+                "currency": "USD",
+                "total_balance": "0.00",
+                "granted_balance": "0.00",
+                "topped_up_balance": "0.00",
+            },
+        ],
+    }
+
+
+async def test_auth_failures(env: Env) -> None:
+    status, body = await env.get("openrouter", "/credits", {"Authorization": "Bearer nope"})
+    assert status == 401 and body == {"error": {"code": 401, "message": "User not found."}}
+    status, body = await env.get("deepl", "/v2/usage", {"Authorization": "Bearer dl-key"})
+    assert status == 401 and body == {"message": "Authorization failure, check auth_key"}
+    # Each DeepL host takes only its own plan's keys.
+    status, body = await env.get(
+        "deepl", "/v2/usage", {"Authorization": "DeepL-Auth-Key dl-key:fx"}
+    )
+    assert status == 403 and "api-free.deepl.com" in body["message"]
+    status, body = await env.get(
+        "deepl-free", "/v2/usage", {"Authorization": "DeepL-Auth-Key dl-key"}
+    )
+    assert status == 403 and "https://api.deepl.com" in body["message"]
+    status, body = await env.get("elevenlabs", "/v1/user/subscription")
+    assert status == 401 and body["detail"]["status"] == "invalid_api_key"
+    status, body = await env.get("hunter", "/account", params={"api_key": "nope"})
+    assert status == 401 and body["errors"][0]["id"] == "authentication_failed"
+    path = f"/2010-04-01/Accounts/{SID}/Balance.json"
+    status, body = await env.get("twilio", path, basic(SID, "wrong"))
+    assert status == 401 and body["code"] == 20003
+    status, body = await env.get("twilio", path, basic("ACother", "tw-token"))
+    assert status == 401 and body["code"] == 20003
+    status, body = await env.get(
+        "twilio", "/2010-04-01/Accounts/ACother/Balance.json", basic(SID, "tw-token")
+    )
+    assert status == 404 and body["code"] == 20404
+    status, body = await env.get("twilio", path, {"Authorization": "Basic !!!"})
+    assert status == 401
+    status, body = await env.get("deepseek", "/user/balance", {"Authorization": "Bearer x"})
+    assert status == 401 and body["error"]["type"] == "authentication_error"
+    # A key of one provider is unknown to another.
+    status, _ = await env.get("deepseek", "/user/balance", {"Authorization": "Bearer or-key"})
+    assert status == 401
+
+
+async def test_misbehaviour_switches(env: Env) -> None:
+    env.sim.update("ds-key", malformed="missing_field")
+    status, body = await env.get("deepseek", "/user/balance", {"Authorization": "Bearer ds-key"})
+    assert status == 200 and body == {"is_available": True}
+    env.sim.update("ds-key", malformed="negative")
+    status, body = await env.get("deepseek", "/user/balance", {"Authorization": "Bearer ds-key"})
+    assert body["balance_infos"][0]["total_balance"] == "110.00"  # strings are left alone
+    env.sim.update("or-key", malformed="string_number")
+    status, body = await env.get("openrouter", "/credits", {"Authorization": "Bearer or-key"})
+    assert body == {"data": {"total_credits": "100.5", "total_usage": "25.75"}}
+    env.sim.update("hu-key", fail={"status": 429, "retry_after": "7"})
+    status, body = await env.get("hunter", "/account", params={"api_key": "hu-key"})
+    assert status == 429 and body["errors"][0]["id"] == "too_many_requests"
+    with pytest.raises(ValueError, match=r"hunter\.credits"):
+        env.sim.update("hu-key", credits={"used": 1, "left": 2})
+    with pytest.raises(ValueError, match=r"deepseek\.balances"):
+        env.sim.update("ds-key", balances=[1])
+
+
+def accounts(sim: Simulator) -> list[Any]:
+    url = sim.url
+    return parse_config(
+        f"""
+accounts:
+  - {{name: o, provider: openrouter, api_key: or-key, base_url: "{url}/openrouter/api/v1"}}
+  - name: d
+    provider: deepl
+    api_key: "dl-key"
+    base_url: "{url}/deepl"
+    base_url_if_key_suffix: {{":fx": "{url}/deepl-free"}}
+  - name: df
+    provider: deepl
+    api_key: "dl-key:fx"
+    base_url: "{url}/deepl"
+    base_url_if_key_suffix: {{":fx": "{url}/deepl-free"}}
+  - {{name: e, provider: elevenlabs, api_key: el-key, base_url: "{url}/elevenlabs"}}
+  - {{name: h, provider: hunter, api_key: hu-key, base_url: "{url}/hunter/v2"}}
+  - name: t
+    provider: twilio
+    api_key: tw-token
+    base_url: "{url}/twilio"
+    params: {{account_sid: {SID}}}
+  - {{name: s, provider: deepseek, api_key: ds-key, base_url: "{url}/deepseek"}}
+""",
+        env={},
+    ).accounts
+
+
+async def test_presets_read_the_simulator(env: Env) -> None:
+    http = HttpClient(env.http)
+    readings = {}
+    for account in accounts(env.sim):
+        readings[account.name] = await create_provider(account).fetch("balance", http)
+    assert readings["o"].pools == {"credits": PoolValues(remaining=74.75, used=25.75, limit=100.5)}
+    assert readings["d"].pools == {"characters": PoolValues(used=10)}
+    assert readings["d"].cycle_end_timestamp == datetime(2026, 12, 5, tzinfo=UTC).timestamp()
+    assert readings["df"].pools == {
+        "characters": PoolValues(remaining=499_997, used=3, limit=500_000)
+    }
+    assert readings["e"].pools == {
+        "characters": PoolValues(remaining=99_995, used=5, limit=100_000)
+    }
+    assert readings["e"].cycle_end_timestamp == 1_800_000_000
+    assert readings["h"].pools == {
+        "credits": PoolValues(remaining=99, used=1, limit=100),
+        "verifications": PoolValues(remaining=48, used=2, limit=50),
+    }
+    assert readings["h"].cycle_end_timestamp == datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    assert readings["t"].pools == {"eur": PoolValues(remaining=-1.0)}
+    assert readings["s"].pools == {"cny": PoolValues(remaining=110), "usd": PoolValues(remaining=0)}
+
+    # Misbehaviour comes out classified.
+    env.sim.update("ds-key", malformed="html")
+    env.sim.update("tw-token", revoked=True)
+    env.sim.update("or-key", malformed="null_field")
+    by_name = {a.name: a for a in accounts(env.sim)}
+    for name, reason, fragment in (
+        ("s", Reason.BAD_RESPONSE, "not JSON (text/html)"),
+        ("t", Reason.AUTH, "HTTP 401: Authenticate"),
+        ("o", Reason.BAD_RESPONSE, "data.total_credits is null"),
+    ):
+        with pytest.raises(PollError) as info:
+            await create_provider(by_name[name]).fetch("balance", http)
+        assert info.value.reason is reason
+        assert fragment in info.value.message
