@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,6 @@ import pytest
 import yaml
 from aiohttp import web
 
-from exporter.cli import main as cli_main
 from exporter.config import ConfigError, parse_config
 from exporter.http import HttpClient
 from exporter.model import PollError, PoolValues, Reason
@@ -30,6 +30,7 @@ from exporter.providers.http_json import (
     read_timestamp,
     resolve,
 )
+from support import exporter_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -987,9 +988,7 @@ async def test_fetch_post_body_auth_and_basic(
 # --------------------------------------------------------------------------- CLI, example
 
 
-def test_check_config_lists_http_json_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_config_lists_http_json_errors(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(
         """
@@ -998,9 +997,15 @@ accounts:
   - {name: b, provider: openrouter, api_key: or-1234567}
 """
     )
-    assert cli_main(["check-config", f"--config.file={path}"]) == 2
-    out = capsys.readouterr()
-    text = out.out + out.err
+    proc = subprocess.run(
+        [*exporter_command(), "check-config", f"--config.file={path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    text = proc.stdout + proc.stderr
     assert 'accounts[0].pools.credits.used: invalid path "x..y"' in text
     assert "hk-1234567" not in text
 
