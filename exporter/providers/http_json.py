@@ -318,8 +318,8 @@ class RequestSpec(_Spec):
         ctx = _CONTEXT.get()
         if _absolute(url):
             return url
-        if url.startswith(("http:", "https:", "//")) or "://" in url:
-            raise ValueError(f'invalid URL "{url}"')
+        if url.startswith("//") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url):
+            raise ValueError(f'invalid URL "{url}" (use http:// or https://, or a path)')
         if ctx is not None and not ctx.get("base_url"):
             raise ValueError(f'"{url}" is relative, so base_url must be set (or give a full URL)')
         return url
@@ -501,13 +501,16 @@ class HttpJsonAccount(AccountBase):
             if request.method != "POST":
                 raise ValueError("auth type body needs request.method POST")
             node: Any = request.body or {}
-            for part in (auth.field or "").split(".")[:-1]:
+            *parents, last = (auth.field or "").split(".")
+            for part in parents:
                 node = node.get(part, {}) if isinstance(node, dict) else None
                 if not isinstance(node, dict):
                     raise ValueError(
                         f'field "{auth.field}" goes through a value of request.body '
                         "that is not an object"
                     )
+            if last in node:
+                raise ValueError(f'request.body already sets "{auth.field}", which carries the key')
         header = {"bearer": "Authorization", "basic": "Authorization", "header": auth.name}.get(
             auth.type
         )

@@ -287,6 +287,16 @@ accounts:
             "accounts[0].auth: auth type body needs request.method POST",
         ),
         (
+            "{request: {url: 'https://x/y', method: POST, body: {a: {b: 1}}}, auth: {type: body, field: a.b}}",
+            'accounts[0].auth: request.body already sets "a.b", which carries the key',
+        ),
+        ("request: {url: 'mailto:x'}", 'accounts[0].request.url: invalid URL "mailto:x"'),
+        ("request: {url: '//x.example/y'}", 'accounts[0].request.url: invalid URL "//x.example/y"'),
+        (
+            "request: {url: '/x?next=https://y'}",
+            'accounts[0].request.url: "/x?next=https://y" is relative',
+        ),
+        (
             "auth: {type: body, field: 'a..b'}",
             "accounts[0].auth.field: String should match pattern",
         ),
