@@ -908,6 +908,8 @@ def _load_presets() -> dict[str, dict[str, Any]]:
         if not isinstance(data, dict):
             raise RuntimeError(f"preset {entry.name} is not a mapping")
         out[entry.name.removesuffix(".yaml")] = data
+    if not out:  # package data missing: a broken install, not "no presets"
+        raise RuntimeError(f"no preset files in {folder}")
     return out
 
 
