@@ -719,11 +719,13 @@ class HttpJson(Provider):
             url = f"{self.base_url}/{url.lstrip('/')}"
         #: The URL polled. Never holds the key: query-string auth is sent as a parameter.
         self.url = url
-        self._units: dict[str, str] = {
+        self._static_units: dict[str, str] = {
             key: spec.unit
             for key, spec in account.pools.items()
             if spec.unit is not None and spec.name is None
         }
+        #: Units of the pools of the last good answer (pools named by it included).
+        self._units = dict(self._static_units)
         self._error_message = error_message_reader(account.error_message)
 
     @property
@@ -784,12 +786,13 @@ class HttpJson(Provider):
         )
         return self.parse(resp.data)
 
-    # -- parsing (pure but for remembering the units of pools named by the response)
+    # -- parsing (pure but for remembering the units of the pools of the last good answer)
 
     def parse(self, data: Any) -> Reading:
         """Read a response into a Reading; ``PollError(BAD_RESPONSE)`` naming the path on any
         missing or mistyped value."""
         pools: dict[str, PoolValues] = {}
+        units: dict[str, str] = {}
         skipped: list[str] = []
         for key, spec in self.account.pools.items():
             for name, values in self._read_pools(data, key, spec, skipped):
@@ -798,18 +801,20 @@ class HttpJson(Provider):
                 if len(pools) >= MAX_POOLS:
                     raise bad(f"more than {MAX_POOLS} pools in one response")
                 pools[name] = values
-                if spec.unit is not None and spec.name is not None:
-                    self._units[name] = name if spec.unit == "{pool}" else spec.unit
+                if spec.unit is not None:
+                    units[name] = name if spec.unit == "{pool}" else spec.unit
         if not pools and skipped:
             # Optional pools tolerate plans that lack a meter, not an answer that lacks them all.
             raise bad(f"none of the pools is in the response ({skipped[0]})")
         account = self.account
-        return Reading(
+        reading = Reading(
             pools=pools,
             expiry_timestamp=self._time(data, account.expiry),
             cycle_start_timestamp=self._time(data, account.cycle_start),
             cycle_end_timestamp=self._time(data, account.cycle_end),
         )
+        self._units = {**self._static_units, **units}
+        return reading
 
     def _read_pools(
         self, data: Any, key: str, spec: PoolSpec, skipped: list[str]
@@ -829,8 +834,9 @@ class HttpJson(Provider):
             return
         try:
             items = resolve(data, spec.for_each)
-        except MissingPath:
+        except MissingPath as exc:
             if spec.optional:
+                skipped.append(exc.message)
                 return
             raise
         if not isinstance(items, list):
@@ -859,7 +865,12 @@ class HttpJson(Provider):
                 sentinels=sentinels,
                 allow_negative=spec.allow_negative,
             )
-            return None if value is None else value * spec.scale
+            if value is None:
+                return None
+            scaled = value * spec.scale
+            if not math.isfinite(scaled) or abs(scaled) > ABSURD:
+                raise bad(f"{join_path(where, path)} times scale is not a plausible number")
+            return scaled
 
         remaining = number(spec.remaining, spec.unlimited)
         used = number(spec.used, ())

@@ -835,6 +835,23 @@ def test_generic_parse() -> None:
     }
 
 
+def test_scale_cannot_overflow() -> None:
+    p = provider(
+        """
+  - name: a
+    provider: http_json
+    provider_name: acme
+    api_key: k
+    request: {url: "https://x.example/q"}
+    auth: {type: bearer}
+    pools: {c: {remaining: r, scale: 1e300}}
+"""
+    )
+    assert p.parse({"r": 0}).pools["c"].remaining == 0
+    assert bad(p, {"r": 1e10}) == "r times scale is not a plausible number"
+    assert bad(p, {"r": 1e-290}) == "r times scale is not a plausible number"
+
+
 def test_derived_remaining_and_negative() -> None:
     p = provider(
         """
