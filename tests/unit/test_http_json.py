@@ -849,7 +849,8 @@ def test_scale_cannot_overflow() -> None:
     )
     assert p.parse({"r": 0}).pools["c"].remaining == 0
     assert bad(p, {"r": 1e10}) == "r times scale is not a plausible number"
-    assert bad(p, {"r": 1e-290}) == "r times scale is not a plausible number"
+    assert bad(p, {"r": 1e-280}) == "r times scale is not a plausible number"
+    assert p.parse({"r": 1e-290}).pools["c"].remaining == pytest.approx(1e10)
 
 
 def test_derived_remaining_and_negative() -> None:
