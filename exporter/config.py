@@ -69,6 +69,44 @@ def format_duration(seconds: float) -> str:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+# --------------------------------------------------------------------------- sizes
+
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+DEFAULT_MAX_RESPONSE_SIZE = 1024 * 1024
+MIN_RESPONSE_SIZE = 1024
+MAX_RESPONSE_SIZE = 1024**3
+
+
+def parse_size(value: object) -> int:
+    """``1MiB``, ``512KiB``, ``2MB``, ``4096`` (bytes) -> bytes, between 1 KiB and 1 GiB."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid size {value!r}")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str):
+        match = _SIZE_RE.fullmatch(value.strip())
+        if match is None:
+            raise ValueError(f'invalid size "{value}" (use e.g. 1MiB, 512KiB, 2MB or bytes)')
+        size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    else:
+        raise ValueError(f"invalid size {value!r} (use e.g. 1MiB, 512KiB, 2MB or bytes)")
+    if not MIN_RESPONSE_SIZE <= size <= MAX_RESPONSE_SIZE:
+        raise ValueError(f'size "{value}" is out of range (1KiB to 1GiB)')
+    return size
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -102,6 +140,7 @@ class Defaults(_Strict):
     interval: Duration = 300.0
     timeout: Duration = 15.0
     max_staleness: Duration = 21600.0
+    max_response_size: ByteSize = DEFAULT_MAX_RESPONSE_SIZE
 
 
 class ProviderSettings(_Strict):
@@ -132,8 +171,9 @@ RESERVED_LABELS = frozenset({"provider", "account", "pool", "endpoint", "reason"
 
 class AccountBase(_Strict):
     """Fields every account takes. After loading, ``interval``/``timeout``/``max_staleness``
-    hold the effective value (the account's own, else the defaults') and ``api_key`` holds
-    the secret whether it came inline or from ``api_key_file``."""
+    (and ``max_response_size``) hold the effective value (the account's own, else the
+    defaults') and ``api_key`` holds the secret whether it came inline or from
+    ``api_key_file``."""
 
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
     provider: str
@@ -143,6 +183,7 @@ class AccountBase(_Strict):
     interval: Duration | None = None
     timeout: Duration | None = None
     max_staleness: Duration | None = None
+    max_response_size: ByteSize | None = None
     low_credit_threshold: Threshold | None = None
     labels: dict[LabelName, str] = Field(default_factory=dict)
 
@@ -181,6 +222,11 @@ class AccountBase(_Strict):
     def effective_max_staleness(self) -> float:
         assert self.max_staleness is not None
         return self.max_staleness
+
+    @property
+    def effective_max_response_size(self) -> int:
+        """The largest response body this account accepts, in bytes."""
+        return self.max_response_size or DEFAULT_MAX_RESPONSE_SIZE
 
     def threshold_for(self, pool: str) -> float | None:
         t = self.low_credit_threshold
@@ -313,7 +359,7 @@ def _validation_messages(exc: ValidationError, prefix: tuple[int | str, ...]) ->
         yield f"{format_location(loc)}: {msg}"
 
 
-_ACCOUNT_KEYS_WITH_DEFAULTS = ("interval", "timeout", "max_staleness")
+_ACCOUNT_KEYS_WITH_DEFAULTS = ("interval", "timeout", "max_staleness", "max_response_size")
 
 
 def parse_config(

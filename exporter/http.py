@@ -10,6 +10,7 @@ to a cap; the whole call, body included, runs under the account's timeout.
 from __future__ import annotations
 
 import asyncio
+import copy
 import email.utils
 import json
 import time
@@ -85,6 +86,15 @@ class HttpClient:
         self.max_body_bytes = max_body_bytes
         self.user_agent = user_agent
 
+    def with_max_body_bytes(self, limit: int) -> HttpClient:
+        """The same client (same session) with another default body cap: the scheduler hands
+        each account's ``max_response_size`` to its provider this way."""
+        if limit == self.max_body_bytes:
+            return self
+        clone = copy.copy(self)
+        clone.max_body_bytes = limit
+        return clone
+
     async def request_json(
         self,
         method: str,
@@ -98,8 +108,12 @@ class HttpClient:
         auth: aiohttp.BasicAuth | None = None,
         error_message: ErrorMessage | None = None,
         classify: Callable[[int, Any], Reason | None] | None = None,
+        max_body_bytes: int | None = None,
     ) -> Response:
-        """Make one call and return its parsed JSON body, or raise a classified PollError."""
+        """Make one call and return its parsed JSON body, or raise a classified PollError.
+
+        ``max_body_bytes`` caps the body of this call (default: the client's cap)."""
+        cap = self.max_body_bytes if max_body_bytes is None else max_body_bytes
         hdrs = {"Accept": "application/json", "User-Agent": self.user_agent}
         hdrs.update(headers or {})
         try:
@@ -113,7 +127,7 @@ class HttpClient:
                     auth=auth,
                     allow_redirects=False,
                 ) as resp:
-                    body = await self._read_capped(resp)
+                    body = await self._read_capped(resp, cap)
                     status = resp.status
                     resp_headers = {k.lower(): v for k, v in resp.headers.items()}
         except TimeoutError:
@@ -141,8 +155,9 @@ class HttpClient:
         try:
             data = json.loads(body) if body else None
             parsed = bool(body)
-        except (ValueError, UnicodeDecodeError):
-            parsed = False
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: JSON nested deeper than the interpreter's stack ("[[[[...").
+            data, parsed = None, False
 
         special = classify(status, data) if classify is not None and parsed else None
         if status >= 400 or special is not None:
@@ -151,7 +166,7 @@ class HttpClient:
             if parsed and error_message is not None:
                 try:
                     detail = error_message(data)
-                except (KeyError, TypeError, AttributeError, IndexError):
+                except Exception:  # any error body shape: the status still says enough
                     detail = None
             msg = f"HTTP {status}"
             if detail:
@@ -167,22 +182,23 @@ class HttpClient:
             raise PollError(Reason.BAD_RESPONSE, f"HTTP {status} with {what}", status=status)
         return Response(status=status, headers=resp_headers, data=data)
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+    @staticmethod
+    async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
         length = resp.content_length
-        if length is not None and length > self.max_body_bytes:
+        if length is not None and length > cap:
             raise PollError(
                 Reason.BAD_RESPONSE,
-                f"body of {length} bytes is larger than the {self.max_body_bytes}-byte cap",
+                f"body of {length} bytes is larger than the {cap}-byte cap",
                 status=resp.status,
             )
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(65536):
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > cap:
                 raise PollError(
                     Reason.BAD_RESPONSE,
-                    f"body larger than the {self.max_body_bytes}-byte cap",
+                    f"body larger than the {cap}-byte cap",
                     status=resp.status,
                 )
             chunks.append(chunk)

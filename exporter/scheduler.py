@@ -113,7 +113,8 @@ class Scheduler:
         async with self._semaphore(account.provider):
             started = time.monotonic()
             try:
-                reading = await state.provider.fetch(endpoint, self.http)
+                http = self.http.with_max_body_bytes(account.effective_max_response_size)
+                reading = await state.provider.fetch(endpoint, http)
             except PollError as exc:
                 error = exc
             except asyncio.CancelledError:

@@ -80,6 +80,7 @@ MALFORMED_MODES: tuple[str, ...] = (
     "string_number",  # numbers sent as strings ("5000")
     "null_field",  # the endpoint's key field is null
     "negative",  # numeric fields negative
+    "absurd",  # numeric fields absurdly large (1e18)
     "huge_body",  # valid JSON padded past 2 MiB
     "trickle",  # headers, then one byte a second for up to 60 s
     "reset",  # headers and half the body, then the connection is dropped
@@ -152,12 +153,13 @@ def _malformed(value: Any) -> str | None:
 
 
 def _fail(value: Any) -> dict[str, Any] | None:
-    """``{"status": int, "body": str | JSON, "retry_after": str, "content_type": str}``."""
+    """``{"status": int, "body": str | JSON, "retry_after": str, "content_type": str,
+    "headers": {name: value}}`` (``headers`` e.g. a ``Location`` for a redirect)."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise TypeError(f"fail: expected an object, got {type(value).__name__}")
-    unknown = set(value) - {"status", "body", "retry_after", "content_type"}
+    unknown = set(value) - {"status", "body", "retry_after", "content_type", "headers"}
     if unknown:
         raise ValueError(f"fail: unknown keys {sorted(unknown)}")
     status = _int(value.get("status"))
@@ -170,6 +172,10 @@ def _fail(value: Any) -> dict[str, Any] | None:
         spec["retry_after"] = str(value["retry_after"])
     if value.get("content_type") is not None:
         spec["content_type"] = _str(value["content_type"])
+    if value.get("headers") is not None:
+        if not isinstance(value["headers"], Mapping):
+            raise TypeError("fail.headers: expected an object of header name -> value")
+        spec["headers"] = {_str(k): _str(v) for k, v in value["headers"].items()}
     return spec
 
 
@@ -1307,14 +1313,17 @@ def _mutate(body: JSON, mode: str, endpoint: Endpoint) -> JSON:
             out[key] = str(value)
         elif key in endpoint.numeric and mode == "negative":
             out[key] = _negate(value)
+        elif key in endpoint.numeric and mode == "absurd":
+            out[key] = ABSURD_NUMBER
         else:
             out[key] = _mutate(value, mode, endpoint)
     return out
 
 
 _SHAPE_MODES = frozenset(
-    {"wrong_shape", "missing_field", "string_number", "null_field", "negative"}
+    {"wrong_shape", "missing_field", "string_number", "null_field", "negative", "absurd"}
 )
+ABSURD_NUMBER = 10**18
 
 _HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
@@ -1661,6 +1670,7 @@ class Simulator:
         provider: Provider, spec: Mapping[str, Any], headers: dict[str, str]
     ) -> Reply:
         status = int(spec["status"])
+        headers.update(spec.get("headers", {}))
         if "retry_after" in spec:
             headers["Retry-After"] = str(spec["retry_after"])
         content_type = spec.get("content_type")

@@ -64,7 +64,10 @@ def check_number(
             raise bad(f'{where} should be a number, got the string "{value[:40]}"') from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad(f"{where} should be a number, got {json_type(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise bad(f"{where} is not a plausible number (too large)") from None
     if not math.isfinite(number) or abs(number) > ABSURD:
         raise bad(f"{where} is not a plausible number ({value!r:.40})")
     if number < 0 and not allow_negative:

@@ -427,6 +427,17 @@ async def test_fail_with_custom_bodies(env: Env) -> None:
     assert (await env.ts(key="nope")).status == 401
 
 
+async def test_fail_with_headers_redirects(env: Env) -> None:
+    target = "http://127.0.0.1:9/elsewhere"
+    env.sim.update(FE_KEY, fail={"status": 307, "headers": {"Location": target}})
+    url = env.sim.base_url("fullenrich") + "/account/credits"
+    headers = {"Authorization": f"Bearer {FE_KEY}"}
+    async with env.http.get(url, headers=headers, allow_redirects=False) as resp:
+        assert (resp.status, resp.headers["Location"]) == (307, target)
+    with pytest.raises(ValueError, match="headers"):
+        env.sim.update(FE_KEY, fail={"status": 307, "headers": ["Location"]})
+
+
 async def test_paths_fail_hits_one_endpoint_only(env: Env) -> None:
     env.sim.update(TS_KEY, paths_fail={"credits_consumption": {"status": 500}})
     assert (await env.ts()).status == 200
@@ -500,6 +511,7 @@ async def test_malformed_html_invalid_json_huge(env: Env) -> None:
         ("string_number", {"balance": "1234.5"}),
         ("null_field", {"balance": None}),
         ("negative", {"balance": -1234.5}),
+        ("absurd", {"balance": 10**18}),
     ],
 )
 async def test_malformed_shapes_fullenrich(env: Env, mode: str, expected: Any) -> None:
@@ -569,6 +581,7 @@ def test_malformed_modes_listed() -> None:
         "string_number",
         "null_field",
         "negative",
+        "absurd",
         "huge_body",
         "trickle",
         "reset",
