@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .log import LOG_FORMATS, LOG_LEVELS, configure, get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import poll_all_once
 from .store import Store
+from .webconfig import WebConfig, load_web_config
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 COMMANDS = ("check-config", "once", "demo")
@@ -61,14 +63,41 @@ def print_config_errors(exc: ConfigError) -> None:
         print(f"  {redactor.redact(err)}", file=sys.stderr)
 
 
+def web_config_file_loader(path: str | None) -> Callable[[], WebConfig] | None:
+    """A loader for ``--web.config.file`` (None without the flag)."""
+    if path is None:
+        return None
+    return lambda: load_web_config(path)
+
+
+def load_web(args: argparse.Namespace) -> WebConfig | None:
+    """Load ``--web.config.file`` if given; raise ConfigError."""
+    return None if args.web_config_file is None else load_web_config(args.web_config_file)
+
+
 def check_config(args: argparse.Namespace) -> int:
+    """Validate the config and, with ``--web.config.file``, the web config; list every error."""
+    ok = True
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
         print_config_errors(exc)
-        return EXIT_USAGE
-    print(f"{args.config_file}: ok ({len(config.accounts)} account(s))")
-    return EXIT_OK
+        ok = False
+    else:
+        print(f"{args.config_file}: ok ({len(config.accounts)} account(s))")
+    if args.web_config_file is not None:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except ConfigError as exc:
+            print_config_errors(exc)
+            ok = False
+        else:
+            what = [
+                "TLS" if web_config.tls is not None else "no TLS",
+                f"{len(web_config.users)} basic auth user(s)",
+            ]
+            print(f"{args.web_config_file}: ok ({', '.join(what)})")
+    return EXIT_OK if ok else EXIT_USAGE
 
 
 async def _once(config: Config) -> tuple[bytes, list[tuple[str, str, Any]]]:
@@ -100,7 +129,7 @@ def once(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if failures else EXIT_OK
 
 
-async def _demo(listen_address: str) -> None:
+async def _demo(listen_address: str, web_config: WebConfig | None) -> None:
     from .simulator import DEMO_ACCOUNTS, Simulator
 
     sim = Simulator(seed_demo=True)
@@ -112,11 +141,12 @@ async def _demo(listen_address: str) -> None:
 
     text = yaml.safe_dump({"defaults": {"interval": "15s", "timeout": "5s"}, "accounts": accounts})
     config = parse_config(text, source="<demo>")
-    daemon = Daemon(config, listen_address=listen_address)
+    daemon = Daemon(config, listen_address=listen_address, web_config=web_config)
     host, port = parse_listen_address(listen_address)
+    base = f"{daemon.web.scheme}://{host or 'localhost'}:{port}"
     print(f"simulated provider APIs: {sim_url}/_sim/accounts", flush=True)
-    print(f"exporter:                http://{host or 'localhost'}:{port}/metrics", flush=True)
-    print(f"status page:             http://{host or 'localhost'}:{port}/", flush=True)
+    print(f"exporter:                {base}/metrics", flush=True)
+    print(f"status page:             {base}/", flush=True)
     try:
         await daemon.run_until_signalled()
     finally:
@@ -138,9 +168,18 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(args)
     if command == "once":
         return once(args)
+    web_config: WebConfig | None = None
+    bad_config = False
+    try:
+        web_config = load_web(args)
+    except ConfigError as exc:
+        print_config_errors(exc)
+        bad_config = True
     if command == "demo":
+        if bad_config:
+            return EXIT_USAGE
         try:
-            asyncio.run(_demo(args.listen_address))
+            asyncio.run(_demo(args.listen_address, web_config))
         except OSError as exc:
             print(f"credits-exporter: cannot start: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_FAILURE
@@ -152,7 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print_config_errors(exc)
         return EXIT_USAGE
-    daemon = Daemon(config, config_loader=file_loader(path), listen_address=args.listen_address)
+    if bad_config:
+        return EXIT_USAGE
+    daemon = Daemon(
+        config,
+        config_loader=file_loader(path),
+        listen_address=args.listen_address,
+        web_config=web_config,
+        web_config_loader=web_config_file_loader(args.web_config_file),
+    )
     try:
         asyncio.run(daemon.run_until_signalled())
     except OSError as exc:

@@ -19,10 +19,13 @@ from .metrics import ExpositionCache
 from .scheduler import Scheduler
 from .store import Store
 from .web import create_app
+from .webconfig import WebConfig, WebProtection
 
 log = get_logger("exporter")
 
 STOP_TIMEOUT = 4.0
+#: How long a stop waits for HTTP requests in progress before closing their connections.
+SHUTDOWN_GRACE = 1.0
 
 
 def parse_listen_address(address: str) -> tuple[str | None, int]:
@@ -54,9 +57,13 @@ class Daemon:
         config_loader: Callable[[], Config] | None = None,
         listen_address: str = ":9966",
         render_refresh: float = 60.0,
+        web_config: WebConfig | None = None,
+        web_config_loader: Callable[[], WebConfig] | None = None,
     ) -> None:
         self.config = config
         self.config_loader = config_loader
+        self.web = WebProtection(web_config)
+        self.web_config_loader = web_config_loader
         self.listen_address = listen_address
         self.store = Store()
         self.cache = ExpositionCache(self.store, refresh_seconds=render_refresh)
@@ -74,10 +81,19 @@ class Daemon:
         self._scheduler = Scheduler(self.store, HttpClient(self._session), self.config)
         self.store.set_reload_result(True)
         app = create_app(self.store, self.cache, self.reload)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self.web.install(app)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await self._runner.setup()
         host, port = parse_listen_address(self.listen_address)
-        site = web.TCPSite(self._runner, host=host, port=port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner,
+            host=host,
+            port=port,
+            reuse_address=True,
+            ssl_context=self.web.ssl_context,
+        )
         await site.start()
         sockets = getattr(site._server, "sockets", None)
         if sockets:
@@ -89,20 +105,36 @@ class Daemon:
             "exporter started",
             version=__version__,
             listen=self.listen_address,
+            scheme=self.web.scheme,
+            basic_auth=self.web.auth.enabled,
             accounts=len(self.config.accounts),
         )
 
     async def reload(self) -> list[str]:
-        """Load the config again and apply it; on error keep the old one running."""
+        """Load the config (and the web config) again and apply both; on any error apply
+        nothing and keep the old ones running."""
         if self.config_loader is None:
             return ["reload is not available: the config was not loaded from a file"]
         async with self._reload_lock:
+            errors: list[str] = []
             try:
                 config = await asyncio.to_thread(self.config_loader)
             except ConfigError as exc:
+                errors.extend(exc.errors)
+            web_config = None
+            if self.web_config_loader is not None:
+                try:
+                    web_config = await asyncio.to_thread(self.web_config_loader)
+                except ConfigError as exc:
+                    errors.extend(f"{exc.source}: {err}" for err in exc.errors)
+                else:
+                    errors.extend(self.web.check_reload(web_config))
+            if not errors and web_config is not None:
+                errors.extend(self.web.apply(web_config))
+            if errors:
                 self.store.set_reload_result(False)
-                log.error("config reload refused", errors=exc.errors)
-                return exc.errors
+                log.error("config reload refused", errors=errors)
+                return errors
             redactor.set_secrets([*self.config.secrets(), *config.secrets()])
             assert self._scheduler is not None
             await self._scheduler.apply(config)

@@ -1,0 +1,483 @@
+"""Protecting the web endpoints: ``--web.config.file``, the Prometheus exporter-toolkit web
+configuration format (the subset below), so one file works for this and every Go exporter.
+
+.. code-block:: yaml
+
+    tls_server_config:
+      cert_file: server.crt          # relative paths are relative to this file
+      key_file: server.key
+      client_auth_type: RequireAndVerifyClientCert   # default NoClientCert
+      client_ca_file: clients-ca.crt
+      min_version: TLS12             # TLS10, TLS11, TLS12 (default), TLS13
+      max_version: TLS13             # optional
+    basic_auth_users:
+      prometheus: $2b$12$...         # bcrypt hash (htpasswd -nBC 12 "" | tr -d ':\\n')
+
+Basic auth covers every path except ``/healthz`` and ``/readyz`` (:data:`EXEMPT_PATHS`), so
+kubelet probes work without credentials; TLS covers everything (probes use ``scheme: HTTPS``).
+
+``client_auth_type``: a client certificate this exporter asks for is always verified against
+``client_ca_file`` (Python's TLS cannot accept an unverified one), so ``RequestClientCert``
+behaves as ``VerifyClientCertIfGiven`` when ``client_ca_file`` is set and asks for nothing when
+it is not, and ``RequireAnyClientCert`` (alias ``RequireClientCert``) behaves as
+``RequireAndVerifyClientCert`` and needs ``client_ca_file``: never weaker than asked.
+
+Basic auth compares in constant time, runs bcrypt in a worker thread (at most two at once, so a
+flood of wrong passwords cannot starve the exposition renderer) and remembers credentials that
+passed, so a scrape costs one SHA-256, not one bcrypt, after the first.
+
+The file is re-read on every reload (SIGHUP, ``POST /-/reload``): users, certificate and key,
+``client_auth_type`` and TLS versions apply to new connections at once. Turning TLS on or off and
+changing the client CAs need a restart; such a reload is refused and the old settings stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import yaml
+from aiohttp import web
+
+from .config import ConfigError
+from .log import get_logger
+
+log = get_logger("exporter.web")
+
+#: Paths that answer without basic auth (liveness and readiness probes).
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+
+TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+CLIENT_AUTH_TYPES = (
+    "NoClientCert",
+    "RequestClientCert",
+    "RequireAnyClientCert",
+    "RequireClientCert",  # exporter-toolkit's alias of RequireAnyClientCert
+    "VerifyClientCertIfGiven",
+    "RequireAndVerifyClientCert",
+)
+_REQUIRE = frozenset({"RequireAnyClientCert", "RequireClientCert", "RequireAndVerifyClientCert"})
+_NEEDS_CA = _REQUIRE | {"VerifyClientCertIfGiven"}
+_TLS_KEYS = frozenset(
+    {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version"}
+)
+# exporter-toolkit keys this exporter does not implement: refused by name, never ignored.
+_UNSUPPORTED_TLS_KEYS = frozenset(
+    {
+        "cert",
+        "key",
+        "client_ca",
+        "cipher_suites",
+        "curve_preferences",
+        "prefer_server_cipher_suites",
+        "client_allowed_sans",
+    }
+)
+_TOP_KEYS = frozenset({"tls_server_config", "basic_auth_users"})
+_UNSUPPORTED_TOP_KEYS = frozenset({"http_server_config", "rate_limit"})
+_BCRYPT_RE = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+#: At most this many bcrypt checks run at once (each takes tens of milliseconds of CPU).
+BCRYPT_CONCURRENCY = 2
+#: Credentials that passed, remembered (as a SHA-256) so scrapes skip bcrypt.
+AUTH_CACHE_SIZE = 256
+REALM = "credits-exporter"
+
+
+@dataclass(frozen=True)
+class TLSSettings:
+    cert_file: Path
+    key_file: Path
+    client_auth_type: str = "NoClientCert"
+    client_ca_file: Path | None = None
+    min_version: str = "TLS12"
+    max_version: str | None = None
+    client_ca_digest: bytes | None = None
+    """SHA-256 of the CA file's content: a reload that changes it needs a restart."""
+
+    @property
+    def verify_mode(self) -> ssl.VerifyMode:
+        if self.client_auth_type == "NoClientCert" or self.client_ca_file is None:
+            return ssl.CERT_NONE
+        if self.client_auth_type in _REQUIRE:
+            return ssl.CERT_REQUIRED
+        return ssl.CERT_OPTIONAL
+
+    def configure(self, ctx: ssl.SSLContext, *, load_ca: bool = True) -> None:
+        """Load this certificate, key, versions and verification mode into ``ctx``."""
+        ctx.load_cert_chain(self.cert_file, self.key_file, password=_no_password)
+        ctx.minimum_version = TLS_VERSIONS[self.min_version]
+        ctx.maximum_version = (
+            TLS_VERSIONS[self.max_version] if self.max_version else ssl.TLSVersion.MAXIMUM_SUPPORTED
+        )
+        if load_ca and self.client_ca_file is not None:
+            ctx.load_verify_locations(cafile=str(self.client_ca_file))
+        ctx.verify_mode = self.verify_mode
+
+    def new_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.configure(ctx)
+        return ctx
+
+
+def _no_password() -> str:
+    # An encrypted key fails to load ("bad decrypt") instead of prompting on a terminal.
+    return ""
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """A validated web config. ``users`` maps user name -> bcrypt hash."""
+
+    source: str = "<none>"
+    tls: TLSSettings | None = None
+    users: Mapping[str, bytes] = field(default_factory=dict)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.tls.new_context() if self.tls is not None else None
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _file(value: Any, where: str, base_dir: Path, errors: list[str]) -> Path | None:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{where}: must be a file path")
+        return None
+    path = Path(value)
+    full = path if path.is_absolute() else base_dir / path
+    if not full.exists():
+        errors.append(f'{where}: "{value}" does not exist')
+        return None
+    if full.is_dir():
+        errors.append(f'{where}: "{value}" is a directory')
+        return None
+    try:
+        with full.open("rb"):
+            pass
+    except OSError as exc:
+        errors.append(f'{where}: "{value}" cannot be read ({exc.strerror or type(exc).__name__})')
+        return None
+    return full
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or (exc.args[1] if len(exc.args) > 1 else str(exc))
+        return str(reason).replace("_", " ").lower()
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return type(exc).__name__
+
+
+def _parse_tls(raw: Any, base_dir: Path, errors: list[str]) -> TLSSettings | None:
+    where = "tls_server_config"
+    if raw is None or raw == {}:
+        return None
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must be a mapping")
+        return None
+    n_errors = len(errors)
+    for key in raw:
+        if key in _UNSUPPORTED_TLS_KEYS:
+            errors.append(f"{where}.{key}: not supported by credits-exporter")
+        elif key not in _TLS_KEYS:
+            errors.append(f"{where}.{key}: unknown key")
+
+    auth = raw.get("client_auth_type", "NoClientCert")
+    if auth is None:
+        auth = "NoClientCert"
+    if auth not in CLIENT_AUTH_TYPES:
+        errors.append(
+            f'{where}.client_auth_type: unknown value "{auth}" '
+            f"(one of {', '.join(a for a in CLIENT_AUTH_TYPES if a != 'RequireClientCert')})"
+        )
+    versions: dict[str, str | None] = {}
+    for key, default in (("min_version", "TLS12"), ("max_version", None)):
+        value = raw.get(key, default)
+        if value is not None and value not in TLS_VERSIONS:
+            errors.append(
+                f'{where}.{key}: unknown TLS version "{value}" (one of {", ".join(TLS_VERSIONS)})'
+            )
+            value = default
+        versions[key] = value
+    lo, hi = versions["min_version"], versions["max_version"]
+    if lo is not None and hi is not None and TLS_VERSIONS[lo] > TLS_VERSIONS[hi]:
+        errors.append(f"{where}.max_version: {hi} is lower than min_version {lo}")
+
+    cert = key = ca = None
+    for name in ("cert_file", "key_file"):
+        if raw.get(name) is None:
+            errors.append(f"{where}.{name}: required key is missing")
+    if raw.get("cert_file") is not None:
+        cert = _file(raw["cert_file"], f"{where}.cert_file", base_dir, errors)
+    if raw.get("key_file") is not None:
+        key = _file(raw["key_file"], f"{where}.key_file", base_dir, errors)
+    ca_digest = None
+    if raw.get("client_ca_file") is not None:
+        ca = _file(raw["client_ca_file"], f"{where}.client_ca_file", base_dir, errors)
+        if ca is not None:
+            ca_digest = hashlib.sha256(ca.read_bytes()).digest()
+        if auth == "NoClientCert":
+            errors.append(
+                f"{where}.client_ca_file: set, but client_auth_type is NoClientCert "
+                "(set client_auth_type to use it)"
+            )
+    elif auth in _NEEDS_CA:
+        errors.append(
+            f"{where}.client_ca_file: required with client_auth_type {auth} (credits-exporter "
+            "verifies every client certificate it asks for)"
+        )
+    if len(errors) > n_errors or cert is None or key is None:
+        return None
+    assert isinstance(auth, str)
+    settings = TLSSettings(
+        cert_file=cert,
+        key_file=key,
+        client_auth_type=auth,
+        client_ca_file=ca,
+        min_version=lo or "TLS12",
+        max_version=hi,
+        client_ca_digest=ca_digest,
+    )
+    # Load everything once now, so a bad certificate is a config error, not a crash later.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert, key, password=_no_password)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        errors.append(
+            f"{where}.cert_file: cannot load the certificate and key_file: {_ssl_reason(exc)}"
+        )
+        return None
+    if ca is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(ca))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            errors.append(
+                f"{where}.client_ca_file: cannot load CA certificates: {_ssl_reason(exc)}"
+            )
+            return None
+    try:
+        settings.configure(ctx, load_ca=False)
+    except (ssl.SSLError, ValueError) as exc:
+        errors.append(f"{where}: not usable with this OpenSSL: {_ssl_reason(exc)}")
+        return None
+    return settings
+
+
+def _parse_users(raw: Any, errors: list[str]) -> dict[str, bytes]:
+    where = "basic_auth_users"
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must be a mapping of user name to bcrypt hash")
+        return {}
+    users: dict[str, bytes] = {}
+    for user, hashed in raw.items():
+        loc = f"{where}.{user}"
+        if not isinstance(user, str) or not user:
+            errors.append(f"{where}: user names must be non-empty strings, got {user!r}")
+            continue
+        if ":" in user:
+            errors.append(f"{loc}: a user name cannot contain ':' (basic auth splits on it)")
+            continue
+        # Never echo the value: it might be a password pasted where a hash belongs.
+        if not isinstance(hashed, str) or _BCRYPT_RE.match(hashed) is None:
+            errors.append(
+                f"{loc}: must be a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters), not a password"
+            )
+            continue
+        rounds = int(hashed[4:6])
+        if not 4 <= rounds <= 31:
+            errors.append(f"{loc}: bcrypt cost {rounds} is out of range (4 to 31)")
+            continue
+        users[user] = hashed.encode()
+    return users
+
+
+def parse_web_config(text: str, *, source: str = "<web config>", base_dir: Path) -> WebConfig:
+    """Parse and validate a web config; raise :class:`ConfigError` listing every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "yaml"
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(source, [f"{where}: invalid YAML: {problem}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["(top level): the web config must be a mapping"])
+    errors: list[str] = []
+    for key in raw:
+        if key in _UNSUPPORTED_TOP_KEYS:
+            errors.append(f"{key}: not supported by credits-exporter")
+        elif key not in _TOP_KEYS:
+            errors.append(f"{key}: unknown key")
+    tls = _parse_tls(raw.get("tls_server_config"), base_dir, errors)
+    users = _parse_users(raw.get("basic_auth_users"), errors)
+    if errors:
+        raise ConfigError(source, errors)
+    return WebConfig(source=source, tls=tls, users=users)
+
+
+def load_web_config(path: str | Path) -> WebConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), ["(file): does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), [f"(file): cannot be read: {type(exc).__name__}"]) from None
+    return parse_web_config(text, source=str(p), base_dir=p.parent.resolve())
+
+
+# --------------------------------------------------------------------------- basic auth
+
+
+class BasicAuth:
+    """Checks ``Authorization: Basic`` headers against bcrypt hashes."""
+
+    def __init__(self, users: Mapping[str, bytes]) -> None:
+        self.users = dict(users)
+        self._passed: dict[bytes, bytes] = {}
+        self._semaphore: asyncio.Semaphore | None = None
+        self._dummy: bytes | None = None
+        self.bcrypt_checks = 0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users)
+
+    @staticmethod
+    def _credentials(header: str | None) -> tuple[str, str] | None:
+        if not header:
+            return None
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "basic" or not token.strip():
+            return None
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return (user, password) if sep else None
+
+    def _dummy_hash(self) -> bytes:
+        # Unknown users are checked against a hash of the same cost, so that the answer takes
+        # as long as for a known user with a wrong password.
+        if self._dummy is None:
+            rounds = int(next(iter(self.users.values()))[4:6]) if self.users else 10
+            self._dummy = bcrypt.hashpw(b"credits-exporter", bcrypt.gensalt(rounds=rounds))
+        return self._dummy
+
+    def _bcrypt(self, password: bytes, hashed: bytes | None) -> bool:
+        self.bcrypt_checks += 1
+        ok = bcrypt.checkpw(password, hashed or self._dummy_hash())
+        return ok and hashed is not None
+
+    async def check(self, header: str | None) -> bool:
+        creds = self._credentials(header)
+        if creds is None:
+            return False
+        user, password = creds
+        hashed = self.users.get(user)
+        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+        remembered = self._passed.get(key)
+        if remembered is not None and hashed is not None:
+            return hmac.compare_digest(remembered, hashed)
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(BCRYPT_CONCURRENCY)
+        async with self._semaphore:
+            try:
+                ok = await asyncio.to_thread(self._bcrypt, password.encode(), hashed)
+            except ValueError:  # a hash bcrypt refuses (validated at load, so: never)
+                ok = False
+        if ok and hashed is not None:
+            if len(self._passed) >= AUTH_CACHE_SIZE:
+                self._passed.clear()
+            self._passed[key] = hashed
+        return ok
+
+
+# --------------------------------------------------------------------------- the running server
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class WebProtection:
+    """TLS context and basic auth of the running server; :meth:`apply` swaps in a reloaded
+    web config for new connections and requests."""
+
+    def __init__(self, config: WebConfig | None = None) -> None:
+        self.config = config or WebConfig()
+        self.auth = BasicAuth(self.config.users)
+        self.ssl_context = self.config.ssl_context()
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+    def install(self, app: web.Application) -> None:
+        """Add the basic-auth middleware to ``app`` (before the app starts)."""
+        app.middlewares.append(self._middleware)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        auth = self.auth
+        if not auth.enabled or request.path in EXEMPT_PATHS:
+            return await handler(request)
+        if await auth.check(request.headers.get("Authorization")):
+            return await handler(request)
+        log.debug("basic auth refused", path=request.path, peer=request.remote)
+        return web.Response(
+            status=401,
+            text="401 Unauthorized\n",
+            headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
+        )
+
+    def check_reload(self, new: WebConfig) -> list[str]:
+        """Why ``new`` cannot replace the running settings without a restart (empty: it can)."""
+        old = self.config.tls
+        src = new.source
+        if (old is None) != (new.tls is None):
+            state = "on" if new.tls is not None else "off"
+            return [f"{src}: tls_server_config: turning TLS {state} needs a restart"]
+        ca = (old.client_ca_file, old.client_ca_digest) if old is not None else None
+        if new.tls is not None and ca != (new.tls.client_ca_file, new.tls.client_ca_digest):
+            return [f"{src}: tls_server_config.client_ca_file: changing it needs a restart"]
+        return []
+
+    def apply(self, new: WebConfig) -> list[str]:
+        """Use ``new`` for new connections and requests from now on (after
+        :meth:`check_reload`). Returns errors if the files changed since ``new`` was validated
+        and cannot be loaded; then the old settings stay."""
+        if new.tls is not None and self.ssl_context is not None:
+            try:
+                new.tls.configure(self.ssl_context, load_ca=False)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                old = self.config.tls
+                if old is not None:
+                    with contextlib.suppress(ssl.SSLError, OSError, ValueError):
+                        old.configure(self.ssl_context, load_ca=False)
+                reason = _ssl_reason(exc)
+                return [f"{new.source}: tls_server_config: cannot load the new files: {reason}"]
+        if new.users != self.config.users:
+            self.auth = BasicAuth(new.users)
+        self.config = new
+        return []
