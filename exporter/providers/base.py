@@ -97,7 +97,10 @@ def parse_timestamp(value: Any, where: str) -> float:
         raise bad(f'{where} is not a valid date-time ("{text[:40]}")') from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    ts = dt.timestamp()
+    try:
+        ts = dt.timestamp()
+    except (OverflowError, OSError, ValueError):  # e.g. year 1 with a positive offset
+        raise bad(f'{where} is out of range ("{text[:40]}")') from None
     if not math.isfinite(ts):
         raise bad(f"{where} is out of range")
     return ts

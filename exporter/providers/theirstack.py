@@ -103,11 +103,11 @@ class TheirStack(Provider):
                 raise bad(f"{where}period_start should be a date-time string")
             try:
                 dt = datetime.fromisoformat(start.replace("Z", "+00:00"))
-            except ValueError:
+                day = dt.replace(tzinfo=self.tz) if dt.tzinfo is None else dt.astimezone(self.tz)
+            except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out
                 raise bad(
                     f'{where}period_start is not a valid date-time ("{start[:40]}")'
                 ) from None
-            day = dt.replace(tzinfo=self.tz) if dt.tzinfo is None else dt.astimezone(self.tz)
             key = day.date().isoformat()
             for pool in POOLS:
                 value = check_number(

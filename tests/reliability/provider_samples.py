@@ -1,0 +1,83 @@
+"""Sample accounts and known-good response bodies per provider, for the property tests
+(test_parse_properties.py).
+
+Every provider in ``exporter.providers.PROVIDERS`` is property-tested automatically with a
+minimal account (name, provider, api_key). Register a :class:`ProviderSample` when that account
+does not validate (required options), to test more variants (options that add endpoints), or
+to give known-good bodies per endpoint: hypothesis then also mutates those (drops, nulls,
+retypes fields), which finds far more than random JSON alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProviderSample:
+    accounts: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    """Extra account config keys, one dict per variant ({} = the minimal account)."""
+    good: dict[str, Any] = field(default_factory=dict)
+    """endpoint -> a valid response body."""
+
+
+SAMPLES: dict[str, ProviderSample] = {}
+
+
+def register_sample(provider: str, sample: ProviderSample) -> None:
+    SAMPLES[provider] = sample
+
+
+register_sample(
+    "theirstack",
+    ProviderSample(
+        accounts=[{}, {"consumption": {"timezone": "Pacific/Kiritimati", "lookback_days": 7}}],
+        good={
+            "balance": {
+                "api_credits": 900,
+                "ui_credits": 40,
+                "used_api_credits": 100,
+                "used_ui_credits": 9,
+                "earliest_expiration": "2026-12-01T00:00:00Z",
+            },
+            "consumption": [
+                {
+                    "period_start": "2026-11-20T00:00:00Z",
+                    "api_credits_consumed": 12,
+                    "ui_credits_consumed": 1,
+                },
+                {
+                    "period_start": "2026-11-21T00:00:00+01:00",
+                    "api_credits_consumed": 7.5,
+                    "ui_credits_consumed": 0,
+                },
+            ],
+        },
+    ),
+)
+register_sample(
+    "windsurf",
+    ProviderSample(
+        accounts=[{}, {"prompt_usage": True}],
+        good={
+            "balance": {
+                "promptCreditsPerSeat": 500,
+                "numSeats": 10,
+                "addOnCreditsAvailable": 1000,
+                "addOnCreditsUsed": 250,
+                "billingCycleStart": "2026-11-01T00:00:00Z",
+                "billingCycleEnd": "2026-12-01T00:00:00Z",
+            },
+            "user_analytics": {
+                "userTableStats": [
+                    {"name": "ada", "email": "ada@example.com", "promptCreditsUsed": 100},
+                    {"name": "bob", "email": "bob@example.com", "promptCreditsUsed": 50},
+                ],
+                "billingCycleStart": "2026-11-01T00:00:00Z",
+                "billingCycleEnd": "2026-12-01T00:00:00Z",
+            },
+        },
+    ),
+)
+register_sample("fullenrich", ProviderSample(good={"balance": {"balance": 1234.5}}))

@@ -1,0 +1,299 @@
+"""Property tests: whatever JSON a provider's API answers, its parsing yields a Reading or a
+classified PollError, never another exception, a non-finite number or an unbounded message.
+
+Generic over providers: every provider registered in ``exporter.providers.PROVIDERS`` is driven
+through its real ``fetch`` (so whatever parsing it does is covered) with an HTTP client stub
+that answers 200 with the generated JSON. Sample accounts and known-good bodies come from
+provider_samples.py; a provider that registers nothing is still tested with a minimal account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from provider_samples import SAMPLES, ProviderSample
+
+from exporter.config import ACCOUNT_MODELS, ConfigError, parse_config
+from exporter.http import HttpClient, Response
+from exporter.model import PollError, Reading, Reason
+from exporter.providers import PROVIDERS, Provider, create_provider
+from exporter.providers.base import ABSURD
+
+MAX_MESSAGE = 300
+KEY = "sk_property_test_key_0123456789"
+
+
+class StubHttp(HttpClient):
+    """Answers every call with HTTP 200 and ``data``, applying the provider's own ``classify``
+    the way the real client does."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.calls = 0
+        self.max_body_bytes = 1024 * 1024
+        self.user_agent = "test"
+
+    async def request_json(self, method: str, url: str, **kwargs: Any) -> Response:  # type: ignore[override]
+        self.calls += 1
+        classify: Callable[[int, Any], Reason | None] | None = kwargs.get("classify")
+        if classify is not None:
+            reason = classify(200, self.data)
+            if reason is not None:
+                raise PollError(reason, "HTTP 200 with an error body", status=200)
+        return Response(status=200, headers={"content-type": "application/json"}, data=self.data)
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _known_keys(value: Any, out: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.add(k)
+            _known_keys(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _known_keys(v, out)
+    return out
+
+
+def provider_names() -> list[str]:
+    return sorted(set(PROVIDERS) | set(ACCOUNT_MODELS))
+
+
+def make_provider(name: str, extra: Mapping[str, Any]) -> Provider:
+    import yaml
+
+    account = {"name": "prop", "provider": name, "api_key": KEY, **extra}
+    try:
+        config = parse_config(yaml.safe_dump({"accounts": [account]}), env={})
+    except ConfigError as exc:
+        pytest.fail(
+            f"provider {name!r}: the sample account does not validate ({exc.errors}); register "
+            "a ProviderSample with the options it needs in tests/reliability/provider_samples.py"
+        )
+    return create_provider(config.accounts[0])
+
+
+def targets() -> list[tuple[str, int, str]]:
+    """(provider, account variant, endpoint) for every registered provider."""
+    out = []
+    for name in provider_names():
+        sample = SAMPLES.get(name, ProviderSample())
+        for variant, extra in enumerate(sample.accounts):
+            try:
+                provider = make_provider(name, extra)
+            except pytest.fail.Exception:
+                out.append((name, variant, "<invalid sample account>"))
+                continue
+            out.extend((name, variant, endpoint) for endpoint in provider.endpoints)
+    return out
+
+
+TARGETS = targets()
+ALL_KEYS = sorted(
+    {k for s in SAMPLES.values() for body in s.good.values() for k in _known_keys(body, set())}
+)
+
+
+# --------------------------------------------------------------------------- strategies
+
+number_strings = st.from_regex(r"-?\d{1,20}(\.\d{1,6})?([eE][+-]?\d{1,3})?", fullmatch=True)
+date_strings = st.one_of(
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
+    st.dates().map(lambda d: d.isoformat()),
+    st.sampled_from(
+        [
+            "",
+            "Z",
+            "2026-11-01T00:00:00Z",
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59-23:59",
+            "2026-02-30",
+            "2026-11-01T25:00:00",
+        ]
+    ),
+)
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e18, max_value=1e18),
+    st.text(max_size=30),
+    number_strings,
+    date_strings,
+)
+keys = st.one_of(st.text(max_size=12), st.sampled_from(ALL_KEYS)) if ALL_KEYS else st.text()
+json_values = st.recursive(
+    leaves,
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(keys, children, max_size=8),
+    max_leaves=20,
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, value: Any) -> Any:
+    """``value`` with random parts dropped, retyped or replaced, recursively."""
+    choice = draw(st.integers(0, 11))
+    if choice == 0:
+        return draw(json_values)
+    if choice == 1:
+        return draw(leaves)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            action = draw(st.sampled_from(("keep", "keep", "drop", "mutate", "null")))
+            if action == "keep":
+                out[k] = v
+            elif action == "mutate":
+                out[k] = draw(mutated(v))
+            elif action == "null":
+                out[k] = None
+        if draw(st.booleans()):
+            out[draw(keys)] = draw(json_values)
+        return out
+    if isinstance(value, list):
+        items = [draw(mutated(v)) for v in value]
+        if draw(st.booleans()):
+            items.append(draw(mutated(value[0])) if value else draw(json_values))
+        if items and draw(st.booleans()):
+            del items[draw(st.integers(0, len(items) - 1))]
+        return items
+    return value
+
+
+# --------------------------------------------------------------------------- the property
+
+
+def run(coro: Coroutine[Any, Any, Reading]) -> Reading:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, float | int) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_outcome(provider: Provider, endpoint: str, data: Any) -> Reading | PollError:
+    http = StubHttp(data)
+    try:
+        reading = run(provider.fetch(endpoint, http))
+    except PollError as exc:
+        assert isinstance(exc.message, str) and len(exc.message) <= MAX_MESSAGE, exc.message
+        assert KEY not in exc.message
+        # Parsing says BAD_RESPONSE; a provider's own classify() may name another reason.
+        if exc.message != "HTTP 200 with an error body":
+            assert exc.reason is Reason.BAD_RESPONSE, exc
+        return exc
+    assert http.calls >= 1
+    assert isinstance(reading, Reading)
+    for pool, values in reading.pools.items():
+        assert isinstance(pool, str)
+        for v in (values.remaining, values.used, values.limit):
+            assert v is None or finite(v), (pool, values)
+    for ts in (
+        reading.expiry_timestamp,
+        reading.cycle_start_timestamp,
+        reading.cycle_end_timestamp,
+        reading.seats,
+    ):
+        assert ts is None or finite(ts), reading
+    for group in (reading.consumption, reading.daily_consumption):
+        for windows in group.values():
+            assert all(finite(v) for v in windows.values()), group
+    # Whatever survived parsing also survives the provider's derive step.
+    derived = provider.derive(dict(reading.pools))
+    for values in derived.values():
+        for v in (values.remaining, values.used, values.limit):
+            assert v is None or finite(v)
+    return reading
+
+
+@pytest.fixture(scope="module")
+def providers() -> dict[tuple[str, int], Provider]:
+    cache: dict[tuple[str, int], Provider] = {}
+    for name, variant, _ in TARGETS:
+        if (name, variant) not in cache:
+            extra = SAMPLES.get(name, ProviderSample()).accounts[variant]
+            cache[(name, variant)] = make_provider(name, extra)
+    return cache
+
+
+def _target(
+    providers: dict[tuple[str, int], Provider], name: str, variant: int, endpoint: str
+) -> Provider:
+    if endpoint == "<invalid sample account>":
+        make_provider(name, SAMPLES.get(name, ProviderSample()).accounts[variant])  # fails
+    return providers[(name, variant)]
+
+
+IDS = [f"{n}-{v}-{e}" for n, v, e in TARGETS]
+SETTINGS = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def test_every_provider_is_covered() -> None:
+    covered = {name for name, _, _ in TARGETS}
+    assert covered == set(provider_names())
+    assert {"theirstack", "windsurf", "fullenrich"} <= covered
+
+
+@pytest.mark.parametrize(("name", "variant", "endpoint"), TARGETS, ids=IDS)
+def test_good_sample_parses(
+    providers: dict[tuple[str, int], Provider], name: str, variant: int, endpoint: str
+) -> None:
+    good = SAMPLES.get(name, ProviderSample()).good.get(endpoint)
+    if good is None:
+        pytest.skip(f"no known-good body registered for {name} {endpoint}")
+    outcome = check_outcome(_target(providers, name, variant, endpoint), endpoint, good)
+    assert isinstance(outcome, Reading), outcome
+
+
+@pytest.mark.parametrize(("name", "variant", "endpoint"), TARGETS, ids=IDS)
+@SETTINGS
+@given(data=json_values)
+@example(data=None)
+@example(data=[])
+@example(data={})
+@example(data={"balance": 10**400})
+@example(data=[{"period_start": "0001-01-01T00:00:00+14:00"}])
+def test_any_json_value(
+    providers: dict[tuple[str, int], Provider], name: str, variant: int, endpoint: str, data: Any
+) -> None:
+    check_outcome(_target(providers, name, variant, endpoint), endpoint, data)
+
+
+@pytest.mark.parametrize(("name", "variant", "endpoint"), TARGETS, ids=IDS)
+@SETTINGS
+@given(seed=st.data())
+def test_mutated_good_bodies(
+    providers: dict[tuple[str, int], Provider],
+    name: str,
+    variant: int,
+    endpoint: str,
+    seed: st.DataObject,
+) -> None:
+    good = SAMPLES.get(name, ProviderSample()).good.get(endpoint)
+    if good is None:
+        pytest.skip(f"no known-good body registered for {name} {endpoint}")
+    data = seed.draw(mutated(good))
+    check_outcome(_target(providers, name, variant, endpoint), endpoint, data)
+
+
+def test_absurd_numbers_are_refused_not_published() -> None:
+    provider = make_provider("fullenrich", {})
+    for number in (ABSURD * 10, -1.0, float("inf"), float("nan"), 10**400, True):
+        outcome = check_outcome(provider, "balance", {"balance": number})
+        assert isinstance(outcome, PollError) and outcome.reason is Reason.BAD_RESPONSE
