@@ -464,7 +464,10 @@ def parse_config(
                 continue
             account = account.model_copy(update={"api_key": SecretStr(key)})
         elif account.api_key is not None and not account.secret.strip():
-            errors.append(f"{format_location((*loc, 'api_key'))}: is empty")
+            where = format_location((*loc, "api_key"))
+            # An unset ${VAR} was reported already; "is empty" would only repeat it.
+            if not any(e.startswith(f"{where}: ") for e in errors):
+                errors.append(f"{where}: is empty")
             continue
         accounts.append(account)
 
