@@ -116,7 +116,11 @@ class Scheduler:
                 http = self.http.with_max_body_bytes(account.effective_max_response_size)
                 reading = await state.provider.fetch(endpoint, http)
             except PollError as exc:
-                error = exc
+                # A detached copy: the store keeps the error for the status page, and the
+                # original's traceback would keep this call's frames (response, body) alive.
+                error = PollError(
+                    exc.reason, exc.message, status=exc.status, retry_after=exc.retry_after
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must not end the loop

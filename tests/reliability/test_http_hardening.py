@@ -197,3 +197,24 @@ def test_max_response_size_config_errors() -> None:
         'defaults.max_response_size: invalid size "huge" (use e.g. 1MiB, 512KiB, 2MB or bytes)',
         'accounts[0].max_response_size: size "10" is out of range (1KiB to 1GiB)',
     ]
+
+
+async def test_stored_errors_hold_no_frames(upstream: Upstream) -> None:
+    """The store keeps each endpoint's last error for the status page: a detached copy, so it
+    does not keep the failed call's frames (and up to a whole capped body) alive."""
+    upstream.status, upstream.content_type = 200, "application/json"
+    upstream.body = b" " * (2 * 1024 * 1024)
+    config = parse_config(
+        f'accounts: [{{name: a, provider: fullenrich, api_key: {KEY}, base_url: "{upstream.thread.url}"}}]',
+        env={},
+    )
+    store = Store()
+    store.set_accounts(config.accounts)
+    async with aiohttp.ClientSession() as session:
+        error = await Scheduler(store, HttpClient(session), config).poll_once(
+            store.accounts["a"], "balance"
+        )
+    stored = store.accounts["a"].endpoints["balance"].last_error
+    assert error is stored and stored is not None and "cap" in stored.message
+    assert stored.__traceback__ is None
+    assert stored.__context__ is None and stored.__cause__ is None

@@ -1,0 +1,184 @@
+"""Stopping: SIGTERM ends the process within 5 s (exit 0) while polls hang upstream and clients
+hold connections to /metrics; in-process, stop() leaves no task, no open upstream connection
+and a closed client session behind."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter.config import parse_config
+from exporter.daemon import Daemon
+from support import ExporterProcess, http_get, wait_for
+
+KEY = "sk_lifecycle_0123456789abcdef"
+STOP_WITHIN = 5.0
+
+
+class HangServer:
+    """Accepts TCP connections, reads what comes, never answers. Counts connections open."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.open = 0
+        self.total = 0
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._thread = threading.Thread(target=self._run, name="hang-server", daemon=True)
+        self._ready = threading.Event()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.total += 1
+        try:
+            while await reader.read(65536):
+                pass  # never answer
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            writer.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+
+        self.loop.run_until_complete(serve())
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> str:
+        self._thread.start()
+        self._ready.wait(10)
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        def close() -> None:
+            if self._server is not None:
+                self._server.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(close)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def hang() -> Iterator[HangServer]:
+    server = HangServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def hanging_accounts(url: str, n: int = 6) -> dict[str, Any]:
+    providers = ["theirstack", "windsurf", "fullenrich"]
+    return {
+        "defaults": {"interval": "1s", "timeout": "1m"},
+        "accounts": [
+            {
+                "name": f"hang{i}",
+                "provider": providers[i % 3],
+                "api_key": f"{KEY}{i}",
+                "base_url": url,
+            }
+            for i in range(n)
+        ],
+    }
+
+
+def loops(config: dict[str, Any]) -> int:
+    # theirstack polls two endpoints
+    return sum(2 if a["provider"] == "theirstack" else 1 for a in config["accounts"])
+
+
+def test_sigterm_stops_within_5s_with_polls_in_flight(
+    hang: HangServer, start_exporter: Any
+) -> None:
+    config = hanging_accounts(f"http://127.0.0.1:{hang.port}")
+    exp: ExporterProcess = start_exporter(config)
+    exp.wait_healthy()
+    wait_for(lambda: hang.open >= loops(config))  # every poll is in flight, hanging
+    # Clients hold connections: an idle keep-alive one, and one stuck mid-request.
+    idle = socket.create_connection(("127.0.0.1", exp.port))
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(1024).startswith(b"HTTP/1.1 200")
+    stuck = socket.create_connection(("127.0.0.1", exp.port))
+    stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+    assert http_get(f"{exp.url}/readyz")[0] == 503  # nothing answered yet
+
+    started = time.monotonic()
+    exp.signal(signal.SIGTERM)
+    code = exp.proc.wait(timeout=10)
+    elapsed = time.monotonic() - started
+    assert code == 0, exp.logs()
+    assert elapsed < STOP_WITHIN, elapsed
+    logs = exp.logs()
+    assert "exporter stopped" in logs and "stop timed out" not in logs
+    assert "Traceback" not in logs
+    wait_for(lambda: hang.open == 0, timeout=5)
+    idle.close()
+    stuck.close()
+
+
+async def test_stop_leaves_nothing_behind(hang: HangServer) -> None:
+    raw = hanging_accounts(f"http://127.0.0.1:{hang.port}")
+    import yaml
+
+    config = parse_config(yaml.safe_dump(raw), env={})
+    daemon = Daemon(config, listen_address="127.0.0.1:0")
+    await daemon.start()
+    assert daemon.bound_port is not None
+    deadline = time.monotonic() + 10
+    while hang.open < loops(raw):
+        assert time.monotonic() < deadline, hang.open
+        await asyncio.sleep(0.05)
+    session = daemon._session
+    assert session is not None and not session.closed
+    running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert len(running) >= loops(raw)  # the poll loops (and the renderer)
+
+    started = time.monotonic()
+    await daemon.stop()
+    assert time.monotonic() - started < STOP_WITHIN
+    await asyncio.sleep(0)  # let cancelled callbacks run
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert left == [], left
+    assert session.closed
+    # Every upstream connection was closed (the hanging server saw them go)...
+    deadline = time.monotonic() + 5
+    while hang.open:
+        assert time.monotonic() < deadline, hang.open
+        await asyncio.sleep(0.05)
+    # ...and nothing listens any more.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", daemon.bound_port), timeout=1).close()
+
+
+async def test_run_until_signalled_stops_on_request(hang: HangServer) -> None:
+    """The path SIGTERM takes (the handler sets ``stopping``), in-process."""
+    raw = hanging_accounts(f"http://127.0.0.1:{hang.port}", n=3)
+    import yaml
+
+    daemon = Daemon(parse_config(yaml.safe_dump(raw), env={}), listen_address="127.0.0.1:0")
+    runner = asyncio.create_task(daemon.run_until_signalled())
+    deadline = time.monotonic() + 10
+    while hang.open < loops(raw):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    daemon.stopping.set()
+    await asyncio.wait_for(runner, STOP_WITHIN)
+    assert time.monotonic() - started < STOP_WITHIN
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert daemon._session is not None and daemon._session.closed
