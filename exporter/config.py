@@ -359,6 +359,8 @@ def _validation_messages(exc: ValidationError, prefix: tuple[int | str, ...]) ->
         yield f"{format_location(loc)}: {msg}"
 
 
+# Never valid in a key, and aiohttp refuses them in a header: report them at load time.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _ACCOUNT_KEYS_WITH_DEFAULTS = ("interval", "timeout", "max_staleness", "max_response_size")
 
 
@@ -468,6 +470,13 @@ def parse_config(
             # An unset ${VAR} was reported already; "is empty" would only repeat it.
             if not any(e.startswith(f"{where}: ") for e in errors):
                 errors.append(f"{where}: is empty")
+            continue
+        if _CONTROL_CHARS.search(account.secret):
+            field = "api_key_file" if account.api_key_file is not None else "api_key"
+            errors.append(
+                f"{format_location((*loc, field))}: the key contains a line break or another "
+                "control character (a key is one line)"
+            )
             continue
         accounts.append(account)
 

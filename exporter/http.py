@@ -55,10 +55,11 @@ def host_of(url: str) -> str:
 
 def safe_message(text: object, secret: str | None) -> str:
     """A provider's own error message, made safe to log: one line, cut, key removed."""
-    s = " ".join(str(text).split())[:_MAX_MESSAGE]
-    if secret and secret in s:
+    s = str(text)
+    if secret:
+        # Before cutting: a key straddling the cut would leave its first characters behind.
         s = s.replace(secret, "[REDACTED]")
-    return s
+    return " ".join(s.split())[:_MAX_MESSAGE]
 
 
 @dataclass(frozen=True, slots=True)

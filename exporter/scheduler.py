@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from .config import AccountBase, Config
-from .http import HttpClient
+from .http import HttpClient, safe_message
 from .log import get_logger
 from .model import PollError, Reason
 from .store import AccountState, Store
@@ -118,8 +118,12 @@ class Scheduler:
             except PollError as exc:
                 # A detached copy: the store keeps the error for the status page, and the
                 # original's traceback would keep this call's frames (response, body) alive.
+                # Its message may quote the response: never with the account's key in it.
                 error = PollError(
-                    exc.reason, exc.message, status=exc.status, retry_after=exc.retry_after
+                    exc.reason,
+                    safe_message(exc.message, account.secret),
+                    status=exc.status,
+                    retry_after=exc.retry_after,
                 )
             except asyncio.CancelledError:
                 raise

@@ -49,8 +49,13 @@ ALL_AT_ONCE = (
     + "  - {name: h, provider: fullenrich, api_key: '${CE_TEST_UNSET}'}\n"
     + acct(name="i", provider="nosuch")
     + acct(", max_response_size: 1 TB", name="j")
+    + "  - {name: k, provider: fullenrich, api_key_file: two-lines.key}\n"
 )
-ALL_AT_ONCE_FILES: dict[str, str | bytes | None] = {"keys": None, "bin.key": b"\xff\xfe\x00key"}
+ALL_AT_ONCE_FILES: dict[str, str | bytes | None] = {
+    "keys": None,
+    "bin.key": b"\xff\xfe\x00key",
+    "two-lines.key": f"{KEY}\nsecond line\n",
+}
 KINDS = {
     "unknown_key": ["bogus: unknown key", "accounts[0].colour: unknown key"],
     "wrong_type": [
@@ -70,6 +75,9 @@ KINDS = {
     "unset_variable": ["accounts[7].api_key: environment variable CE_TEST_UNSET is not set"],
     "unknown_provider": ['accounts[8].provider: unknown provider "nosuch"'],
     "bad_max_response_size": ['accounts[9].max_response_size: invalid size "1 TB"'],
+    "key_with_line_break": [
+        "accounts[10].api_key_file: the key contains a line break or another control character"
+    ],
 }
 
 CASES = [

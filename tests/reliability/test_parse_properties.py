@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -19,11 +19,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from provider_samples import SAMPLES, ProviderSample
 
-from exporter.config import ACCOUNT_MODELS, ConfigError, parse_config
+from exporter.config import ACCOUNT_MODELS, AccountBase, Config, ConfigError, parse_config
 from exporter.http import HttpClient, Response
 from exporter.model import PollError, Reading, Reason
 from exporter.providers import PROVIDERS, Provider, create_provider
 from exporter.providers.base import ABSURD
+from exporter.scheduler import Scheduler
+from exporter.store import Store
 
 MAX_MESSAGE = 300
 KEY = "sk_property_test_key_0123456789"
@@ -67,7 +69,7 @@ def provider_names() -> list[str]:
     return sorted(set(PROVIDERS) | set(ACCOUNT_MODELS))
 
 
-def make_provider(name: str, extra: Mapping[str, Any]) -> Provider:
+def make_account(name: str, extra: Mapping[str, Any]) -> AccountBase:
     import yaml
 
     account = {"name": "prop", "provider": name, "api_key": KEY, **extra}
@@ -78,7 +80,11 @@ def make_provider(name: str, extra: Mapping[str, Any]) -> Provider:
             f"provider {name!r}: the sample account does not validate ({exc.errors}); register "
             "a ProviderSample with the options it needs in tests/reliability/provider_samples.py"
         )
-    return create_provider(config.accounts[0])
+    return config.accounts[0]
+
+
+def make_provider(name: str, extra: Mapping[str, Any]) -> Provider:
+    return create_provider(make_account(name, extra))
 
 
 def targets() -> list[tuple[str, int, str]]:
@@ -104,6 +110,8 @@ ALL_KEYS = sorted(
 
 # --------------------------------------------------------------------------- strategies
 
+# The key itself, alone or inside text: whatever a parser quotes, the key never shows.
+with_key = st.just(KEY) | st.text(max_size=8).map(lambda t: f"{t}{KEY}{t}")
 number_strings = st.from_regex(r"-?\d{1,20}(\.\d{1,6})?([eE][+-]?\d{1,3})?", fullmatch=True)
 date_strings = st.one_of(
     st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
@@ -128,6 +136,7 @@ leaves = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=-1e18, max_value=1e18),
     st.text(max_size=30),
+    with_key,
     number_strings,
     date_strings,
 )
@@ -147,6 +156,8 @@ def mutated(draw: st.DrawFn, value: Any) -> Any:
         return draw(json_values)
     if choice == 1:
         return draw(leaves)
+    if choice == 2 and not isinstance(value, dict | list):
+        return draw(with_key)
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
@@ -173,30 +184,11 @@ def mutated(draw: st.DrawFn, value: Any) -> Any:
 # --------------------------------------------------------------------------- the property
 
 
-def run(coro: Coroutine[Any, Any, Reading]) -> Reading:
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
-
-
 def finite(x: Any) -> bool:
     return isinstance(x, float | int) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def check_outcome(provider: Provider, endpoint: str, data: Any) -> Reading | PollError:
-    http = StubHttp(data)
-    try:
-        reading = run(provider.fetch(endpoint, http))
-    except PollError as exc:
-        assert isinstance(exc.message, str) and len(exc.message) <= MAX_MESSAGE, exc.message
-        assert KEY not in exc.message
-        # Parsing says BAD_RESPONSE; a provider's own classify() may name another reason.
-        if exc.message != "HTTP 200 with an error body":
-            assert exc.reason is Reason.BAD_RESPONSE, exc
-        return exc
-    assert http.calls >= 1
+def check_reading(provider: Provider, reading: Reading) -> None:
     assert isinstance(reading, Reading)
     for pool, values in reading.pools.items():
         assert isinstance(pool, str)
@@ -213,28 +205,56 @@ def check_outcome(provider: Provider, endpoint: str, data: Any) -> Reading | Pol
         for windows in group.values():
             assert all(finite(v) for v in windows.values()), group
     # Whatever survived parsing also survives the provider's derive step.
-    derived = provider.derive(dict(reading.pools))
-    for values in derived.values():
+    for values in provider.derive(dict(reading.pools)).values():
         for v in (values.remaining, values.used, values.limit):
             assert v is None or finite(v)
-    return reading
+
+
+def check_outcome(account: AccountBase, endpoint: str, data: Any) -> Reading | PollError:
+    """Poll once through the real scheduler path with ``data`` as the answer, and check what
+    the store kept: a sane reading, or an error that is classified (never the scheduler's
+    'internal error' for an exception that escaped parsing), short, and free of the key."""
+    http = StubHttp(data)
+    store = Store()
+    store.set_accounts([account])
+    state = store.accounts[account.name]
+    scheduler = Scheduler(store, http, Config.model_construct(accounts=[account]))
+    loop = asyncio.new_event_loop()
+    try:
+        error = loop.run_until_complete(scheduler.poll_once(state, endpoint))
+    finally:
+        loop.close()
+    assert http.calls >= 1
+    ep = state.endpoints[endpoint]
+    if error is not None:
+        assert ep.last_error is error and ep.reading is None
+        assert not error.message.startswith("internal error"), error.message
+        assert isinstance(error.message, str) and len(error.message) <= MAX_MESSAGE
+        assert KEY not in error.message and KEY not in str(error)
+        # Parsing says BAD_RESPONSE; a provider's own classify() may name another reason.
+        if error.message != "HTTP 200 with an error body":
+            assert error.reason is Reason.BAD_RESPONSE, error
+        return error
+    assert ep.reading is not None and ep.up is True
+    check_reading(state.provider, ep.reading)
+    return ep.reading
 
 
 @pytest.fixture(scope="module")
-def providers() -> dict[tuple[str, int], Provider]:
-    cache: dict[tuple[str, int], Provider] = {}
+def providers() -> dict[tuple[str, int], AccountBase]:
+    cache: dict[tuple[str, int], AccountBase] = {}
     for name, variant, _ in TARGETS:
         if (name, variant) not in cache:
             extra = SAMPLES.get(name, ProviderSample()).accounts[variant]
-            cache[(name, variant)] = make_provider(name, extra)
+            cache[(name, variant)] = make_account(name, extra)
     return cache
 
 
 def _target(
-    providers: dict[tuple[str, int], Provider], name: str, variant: int, endpoint: str
-) -> Provider:
+    providers: dict[tuple[str, int], AccountBase], name: str, variant: int, endpoint: str
+) -> AccountBase:
     if endpoint == "<invalid sample account>":
-        make_provider(name, SAMPLES.get(name, ProviderSample()).accounts[variant])  # fails
+        make_account(name, SAMPLES.get(name, ProviderSample()).accounts[variant])  # fails
     return providers[(name, variant)]
 
 
@@ -252,7 +272,7 @@ def test_every_provider_is_covered() -> None:
 
 @pytest.mark.parametrize(("name", "variant", "endpoint"), TARGETS, ids=IDS)
 def test_good_sample_parses(
-    providers: dict[tuple[str, int], Provider], name: str, variant: int, endpoint: str
+    providers: dict[tuple[str, int], AccountBase], name: str, variant: int, endpoint: str
 ) -> None:
     good = SAMPLES.get(name, ProviderSample()).good.get(endpoint)
     if good is None:
@@ -269,8 +289,9 @@ def test_good_sample_parses(
 @example(data={})
 @example(data={"balance": 10**400})
 @example(data=[{"period_start": "0001-01-01T00:00:00+14:00"}])
+@example(data=[{"period_start": KEY}])  # quoted in the message: must come out redacted
 def test_any_json_value(
-    providers: dict[tuple[str, int], Provider], name: str, variant: int, endpoint: str, data: Any
+    providers: dict[tuple[str, int], AccountBase], name: str, variant: int, endpoint: str, data: Any
 ) -> None:
     check_outcome(_target(providers, name, variant, endpoint), endpoint, data)
 
@@ -279,7 +300,7 @@ def test_any_json_value(
 @SETTINGS
 @given(seed=st.data())
 def test_mutated_good_bodies(
-    providers: dict[tuple[str, int], Provider],
+    providers: dict[tuple[str, int], AccountBase],
     name: str,
     variant: int,
     endpoint: str,
@@ -293,7 +314,7 @@ def test_mutated_good_bodies(
 
 
 def test_absurd_numbers_are_refused_not_published() -> None:
-    provider = make_provider("fullenrich", {})
+    account = make_account("fullenrich", {})
     for number in (ABSURD * 10, -1.0, float("inf"), float("nan"), 10**400, True):
-        outcome = check_outcome(provider, "balance", {"balance": number})
+        outcome = check_outcome(account, "balance", {"balance": number})
         assert isinstance(outcome, PollError) and outcome.reason is Reason.BAD_RESPONSE
