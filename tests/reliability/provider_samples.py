@@ -81,3 +81,108 @@ register_sample(
     ),
 )
 register_sample("fullenrich", ProviderSample(good={"balance": {"balance": 1234.5}}))
+
+# --------------------------------------------------------------------------- http_json and presets
+
+register_sample(
+    "http_json",
+    ProviderSample(
+        accounts=[
+            {
+                "provider_name": "acme",
+                "request": {"url": "https://acme.example/quota"},
+                "auth": {"type": "bearer"},
+                "pools": {
+                    "main": {"remaining": "r", "used": "u", "limit": "l", "scale": 0.01},
+                    "rows": {
+                        "for_each": "rows",
+                        "name": "[0]",
+                        "remaining": "[1]",
+                        "optional": True,
+                    },
+                },
+                "expiry": {"path": "exp", "format": "epoch_ms"},
+                "cycle_start": {"path": "start", "optional": True},
+                "cycle_end": {"path": "end", "format": "date", "optional": True},
+            }
+        ],
+        good={
+            "balance": {
+                "r": "150",
+                "u": 50,
+                "l": 200,
+                "rows": [["Email Credits", 7], ["SMS", "8.5"]],
+                "exp": 1_798_761_600_000,
+                "start": "2026-11-01T00:00:00+01:00",
+                "end": "2027-01-01",
+            }
+        },
+    ),
+)
+register_sample(
+    "openrouter",
+    ProviderSample(good={"balance": {"data": {"total_credits": 100.5, "total_usage": 25.75}}}),
+)
+register_sample(
+    "deepl",
+    ProviderSample(
+        good={
+            "balance": {
+                "character_count": 180118,
+                "character_limit": 1250000,
+                "start_time": "2026-11-05T09:18:42Z",
+                "end_time": "2026-12-05T09:18:42Z",
+            }
+        }
+    ),
+)
+register_sample(
+    "elevenlabs",
+    ProviderSample(
+        good={
+            "balance": {
+                "character_count": 17231,
+                "character_limit": 100000,
+                "next_character_count_reset_unix": 1738356858,
+            }
+        }
+    ),
+)
+register_sample(
+    "hunter",
+    ProviderSample(
+        good={
+            "balance": {
+                "data": {
+                    "reset_date": "2026-12-09",
+                    "requests": {
+                        "credits": {"used": 15, "available": 1000},
+                        "searches": {"used": 10, "available": 500},
+                        "verifications": {"used": 5, "available": 1000},
+                    },
+                }
+            }
+        }
+    ),
+)
+register_sample(
+    "twilio",
+    ProviderSample(
+        accounts=[{"params": {"account_sid": "AC1"}}],
+        good={"balance": {"account_sid": "AC1", "balance": "12.34", "currency": "USD"}},
+    ),
+)
+register_sample(
+    "deepseek",
+    ProviderSample(
+        good={
+            "balance": {
+                "is_available": True,
+                "balance_infos": [
+                    {"currency": "CNY", "total_balance": "110.00", "granted_balance": "10.00"},
+                    {"currency": "USD", "total_balance": "1.00", "granted_balance": "0.00"},
+                ],
+            }
+        }
+    ),
+)
