@@ -503,3 +503,21 @@ def test_reload_rules(pki: Pki) -> None:
     assert "turning TLS off needs a restart" in running.check_reload(plain)[0]
     assert "client_ca_file: changing it needs a restart" in running.check_reload(mtls)[0]
     assert "turning TLS on needs a restart" in WebProtection(plain).check_reload(tls)[0]
+
+
+def test_encrypted_key_is_an_error_not_a_prompt(pki: Pki, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key((pki.dir / "server.key").read_bytes(), None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
+    (tmp_path / "enc.key").write_bytes(encrypted)
+    (tmp_path / "server.crt").write_bytes((pki.dir / "server.crt").read_bytes())
+    errs = errors_of("tls_server_config: {cert_file: server.crt, key_file: enc.key}", tmp_path)
+    assert len(errs) == 1
+    assert errs[0].startswith(
+        "tls_server_config.cert_file: cannot load the certificate and key_file"
+    )
