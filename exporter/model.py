@@ -51,6 +51,9 @@ class PollError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
+        # One line, always: messages may quote a response, and they end up in log lines and
+        # on the status page.
+        message = " ".join(message.split())
         super().__init__(f"{reason.value}: {message}")
         self.reason = reason
         self.message = message

@@ -230,6 +230,7 @@ def check_outcome(account: AccountBase, endpoint: str, data: Any) -> Reading | P
         assert ep.last_error is error and ep.reading is None
         assert not error.message.startswith("internal error"), error.message
         assert isinstance(error.message, str) and len(error.message) <= MAX_MESSAGE
+        assert "\n" not in error.message
         assert KEY not in error.message and KEY not in str(error)
         # Parsing says BAD_RESPONSE; a provider's own classify() may name another reason.
         if error.message != "HTTP 200 with an error body":
