@@ -117,6 +117,7 @@ class Daemon:
             return ["reload is not available: the config was not loaded from a file"]
         async with self._reload_lock:
             errors: list[str] = []
+            config: Config | None = None
             try:
                 config = await asyncio.to_thread(self.config_loader)
             except ConfigError as exc:
@@ -131,7 +132,7 @@ class Daemon:
                     errors.extend(self.web.check_reload(web_config))
             if not errors and web_config is not None:
                 errors.extend(self.web.apply(web_config))
-            if errors:
+            if errors or config is None:
                 self.store.set_reload_result(False)
                 log.error("config reload refused", errors=errors)
                 return errors
