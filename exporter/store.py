@@ -1,7 +1,9 @@
 """Latest good readings and poll health per (account, endpoint).
 
 The scheduler writes here; the collector and the status page read. Every change bumps
-``version`` and sets ``changed`` so the exposition cache knows to re-render. A failed poll never
+``version`` and sets ``changed`` so the exposition cache knows to re-render; the names of the
+accounts that changed collect in a set the renderer takes (:meth:`Store.take_dirty`), so it
+re-renders only those. A failed poll never
 removes a value: the last good reading stays until ``max_staleness`` passes without a success.
 """
 
@@ -146,10 +148,19 @@ class Store:
         self.changed = asyncio.Event()
         self.reload_successful = True
         self.reload_success_timestamp: float | None = None
+        self._dirty: set[str] = set()
 
-    def _bump(self) -> None:
+    def _bump(self, name: str | None = None) -> None:
         self.version += 1
+        if name is not None:
+            self._dirty.add(name)
         self.changed.set()
+
+    def take_dirty(self) -> set[str]:
+        """Names of the accounts whose state changed since the last call (one consumer: the
+        exposition renderer). Accounts added or removed show in :attr:`accounts` itself."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
 
     # -- accounts
 
@@ -172,6 +183,7 @@ class Store:
                     endpoints={ep: EndpointState() for ep in provider.endpoints},
                 )
                 started.append(name)
+                self._dirty.add(name)
         # Keep config order (for stable output).
         self.accounts = {name: self.accounts[name] for name in wanted}
         self._bump()
@@ -202,7 +214,7 @@ class Store:
         for pool, days in reading.daily_consumption.items():
             state.counters.setdefault(pool, ConsumedCounter()).update(dict(days))
         self._record_history(state, now)
-        self._bump()
+        self._bump(name)
 
     def record_failure(self, name: str, endpoint: str, error: PollError, duration: float) -> None:
         state = self.accounts.get(name)
@@ -217,7 +229,7 @@ class Store:
         ep.last_duration = duration
         ep.last_error = error
         ep.consecutive_failures += 1
-        self._bump()
+        self._bump(name)
 
     def _record_history(self, state: AccountState, now: float) -> None:
         for pool, values in state.pools(now).items():

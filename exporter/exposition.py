@@ -1,0 +1,511 @@
+"""The incremental renderer behind /metrics: the exposition of 10,000 accounts at the cost of the
+accounts that changed.
+
+:class:`~exporter.metrics.StoreCollector` stays the reference: what it yields through
+prometheus_client is, sample for sample and byte for byte, what this module writes (a test
+holds them equal). The difference is the cost. The collector builds every series of every
+account on every render; here each account's sample lines are kept per metric family and only
+the accounts that changed (the store names them), or whose output changes with time alone
+(``credits_days_until_expiry`` at least every ``refresh_seconds``, value series dropped when a
+reading passes ``max_staleness``), are rendered again. The exposition is then put together by
+concatenation.
+
+Compression is incremental too. Accounts are grouped in blocks of :data:`BLOCK_ACCOUNTS`; each
+(metric family, block) segment is deflated on its own and ends on a byte boundary
+(``Z_SYNC_FLUSH`` from a fresh compressor), so the segments of the text and OpenMetrics
+bodies (whose sample lines are identical) concatenate into one valid gzip stream. A render
+deflates only the segments whose bytes changed; the CRC-32 of the whole body is computed
+over the assembled bytes (zlib releases the GIL for it).
+
+Rendering the changed accounts runs on the event loop in slices of at most
+:data:`SLICE_SECONDS`; deflating and assembling run in a worker thread, in C code that mostly
+releases the GIL. A render never holds the loop for long at any size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import platform
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import cast
+
+from prometheus_client import utils as _prom_utils
+
+from . import __version__
+from .model import Reason
+from .store import AccountState, Store
+
+#: Accounts per compressed segment: small enough that one changed account re-deflates little,
+#: large enough (tens of kB of text per family) that compression barely suffers.
+BLOCK_ACCOUNTS = 128
+#: Longest stretch the renderer works on the event loop before it yields.
+SLICE_SECONDS = 0.005
+COMPRESS_LEVEL = 6
+
+GAUGE, COUNTER = "gauge", "counter"
+
+#: Per-account metric families, in exposition order (the collector's order).
+ACCOUNT_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("credits_remaining", GAUGE),
+    ("credits_used", GAUGE),
+    ("credits_limit", GAUGE),
+    ("credits_expiry_timestamp_seconds", GAUGE),
+    ("credits_days_until_expiry", GAUGE),
+    ("credits_billing_cycle_start_timestamp_seconds", GAUGE),
+    ("credits_billing_cycle_end_timestamp_seconds", GAUGE),
+    ("credits_seats", GAUGE),
+    ("credits_consumed", COUNTER),
+    ("credits_consumption", GAUGE),
+    ("credits_runway_days", GAUGE),
+    ("credits_low_threshold", GAUGE),
+    ("credits_up", GAUGE),
+    ("credits_last_success_timestamp_seconds", GAUGE),
+    ("credits_poll_duration_seconds", GAUGE),
+    ("credits_polls", COUNTER),
+    ("credits_poll_errors", COUNTER),
+)
+(
+    REMAINING,
+    USED,
+    LIMIT,
+    EXPIRY,
+    DAYS_TO_EXPIRY,
+    CYCLE_START,
+    CYCLE_END,
+    SEATS,
+    CONSUMED,
+    CONSUMPTION,
+    RUNWAY,
+    THRESHOLD,
+    UP,
+    LAST_SUCCESS,
+    DURATION,
+    POLLS,
+    ERRORS,
+) = range(len(ACCOUNT_FAMILIES))
+N_FAMILIES = len(ACCOUNT_FAMILIES)
+
+BUILD_INFO = "credits_exporter_build_info"
+RELOAD_OK = "credits_exporter_config_last_reload_successful"
+RELOAD_TS = "credits_exporter_config_last_reload_success_timestamp_seconds"
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0
+_DEFLATE_END = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+_EOF = b"# EOF\n"
+
+
+#: prometheus_client's own number formatting (Go's), so both renderers write the same bytes.
+floatToGoString = cast(Callable[[float], str], _prom_utils.floatToGoString)
+
+
+def escape_label_value(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def deflate_segment(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
+    """Raw deflate of ``data`` ending on a byte boundary, with no final block: segments made
+    this way concatenate into one deflate stream."""
+    if not data:
+        return b""
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+
+
+def gzip_from_segments(segments: Iterable[bytes], body: bytes) -> bytes:
+    """A gzip member from deflate segments (see :func:`deflate_segment`) whose inflated
+    concatenation is ``body``."""
+    trailer = struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)
+    return b"".join([_GZIP_HEADER, *segments, _DEFLATE_END, trailer])
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """One rendering of the store: the bytes every scrape of that version is served."""
+
+    version: int
+    rendered_at: float
+    text: bytes
+    text_gzip: bytes
+    openmetrics: bytes
+    openmetrics_gzip: bytes
+
+
+@dataclass
+class RenderStats:
+    renders: int = 0
+    accounts_rendered: int = 0
+    segments_deflated: int = 0
+    last_accounts: int = 0
+    last_segments: int = 0
+    last_seconds: float = 0.0
+
+
+@dataclass
+class _Entry:
+    state: AccountState
+    chunks: list[bytes]
+    valid_until: float
+
+
+@dataclass
+class _Work:
+    """What one render found to do."""
+
+    names: list[str] = field(default_factory=list)
+    structure: bool = False
+
+
+class IncrementalRenderer:
+    """Keeps every account's sample lines and the compressed segments; :meth:`render` brings
+    them up to date with the store and returns a new :class:`Exposition`."""
+
+    def __init__(
+        self,
+        store: Store,
+        help_text: Callable[[str], str],
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_seconds: float = 60.0,
+        block_accounts: int = BLOCK_ACCOUNTS,
+        compress_level: int = COMPRESS_LEVEL,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self.block = block_accounts
+        self.level = compress_level
+        self.stats = RenderStats()
+        self._lock = asyncio.Lock()
+        self._order: list[str] = []
+        self._entries: dict[str, _Entry] = {}
+        self._extra: tuple[str, ...] = ()
+        self._seg_raw: list[list[bytes]] = [[] for _ in range(N_FAMILIES)]
+        self._seg_z: list[list[bytes]] = [[] for _ in range(N_FAMILIES)]
+        self._dirty_segments: set[tuple[int, int]] = set()
+        self._globals: bytes | None = None
+        self._last: Exposition | None = None
+        self._index_of: tuple[list[str], dict[str, int]] | None = None
+        self.next_due = math.inf
+        self._help = help_text
+        self._text_headers, self._om_headers = self._headers()
+        self._text_headers_z = [deflate_segment(h, self.level) for h in self._text_headers]
+        self._om_headers_z = [deflate_segment(h, self.level) for h in self._om_headers]
+
+    # ------------------------------------------------------------------ public
+
+    def render(self, version: int | None = None) -> Exposition:
+        """Bring everything up to date now, synchronously (tests, ``once``, start-up)."""
+        started = time.perf_counter()
+        now = self.clock()
+        work = self._plan(now)
+        self._render_accounts(work.names, now)
+        return self._finish(version, now, work, started)
+
+    async def render_async(self, version: int | None = None) -> Exposition:
+        """The same, without holding the event loop: changed accounts are rendered in slices
+        of at most :data:`SLICE_SECONDS`, segments are deflated and the bodies assembled in a
+        worker thread."""
+        async with self._lock:
+            started = time.perf_counter()
+            now = self.clock()
+            work = self._plan(now)
+            names = work.names
+            i = 0
+            while i < len(names):
+                deadline = time.perf_counter() + SLICE_SECONDS
+                while i < len(names):
+                    self._render_accounts(names[i : i + 16], now)
+                    i += 16
+                    if time.perf_counter() >= deadline:
+                        break
+                if i < len(names):
+                    await asyncio.sleep(0)
+            if not self._has_changes(work):
+                return self._unchanged(version, now, started)
+            globals_ = self._render_globals()
+            text, text_gz, om, om_gz = await asyncio.to_thread(self._assemble, globals_)
+            return self._publish(version, now, work, started, text, text_gz, om, om_gz, globals_)
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan(self, now: float) -> _Work:
+        store = self.store
+        work = _Work()
+        dirty = store.take_dirty()
+        order = list(store.accounts)
+        extra = tuple(sorted({k for s in store.accounts.values() for k in s.account.labels}))
+        if extra != self._extra:
+            self._extra = extra
+            dirty = set(order)
+        if order != self._order:
+            work.structure = True
+            known = self._entries
+            self._entries = {n: known[n] for n in order if n in known}
+            for name in order:
+                entry = self._entries.get(name)
+                if entry is None or entry.state is not store.accounts[name]:
+                    dirty.add(name)
+            self._order = order
+            nblocks = -(-len(order) // self.block)
+            self._seg_raw = [[b""] * nblocks for _ in range(N_FAMILIES)]
+            self._seg_z = [[b""] * nblocks for _ in range(N_FAMILIES)]
+            self._dirty_segments = {(f, b) for f in range(N_FAMILIES) for b in range(nblocks)}
+        next_due = math.inf
+        for name, entry in self._entries.items():
+            if entry.valid_until <= now:
+                dirty.add(name)
+            elif entry.valid_until < next_due:
+                next_due = entry.valid_until
+        self.next_due = next_due
+        work.names = [n for n in dirty if n in store.accounts]
+        self.stats.last_accounts = len(work.names)
+        self.stats.last_segments = 0
+        return work
+
+    def _has_changes(self, work: _Work) -> bool:
+        return (
+            self._last is None
+            or work.structure
+            or bool(self._dirty_segments)
+            or self._render_globals() != self._globals
+        )
+
+    # ------------------------------------------------------------------ accounts
+
+    def _render_accounts(self, names: list[str], now: float) -> None:
+        accounts = self.store.accounts
+        index = None
+        for name in names:
+            state = accounts.get(name)
+            if state is None:
+                continue
+            chunks, valid_until = self._account_chunks(state, now)
+            entry = self._entries.get(name)
+            if entry is None:
+                self._entries[name] = entry = _Entry(state, [b""] * N_FAMILIES, valid_until)
+            entry.state = state
+            entry.valid_until = valid_until
+            if valid_until < self.next_due:
+                self.next_due = valid_until
+            old = entry.chunks
+            if chunks == old:
+                continue
+            if index is None:
+                index = self._index()
+            pos = index.get(name)
+            if pos is None:  # not in the current order (removed meanwhile)
+                entry.chunks = chunks
+                continue
+            blk = pos // self.block
+            for f in range(N_FAMILIES):
+                if chunks[f] != old[f]:
+                    self._dirty_segments.add((f, blk))
+            entry.chunks = chunks
+        self.stats.accounts_rendered += len(names)
+
+    def _index(self) -> dict[str, int]:
+        idx = self._index_of
+        if idx is None or idx[0] is not self._order:
+            idx = self._index_of = (self._order, {n: i for i, n in enumerate(self._order)})
+        return idx[1]
+
+    def _account_chunks(self, state: AccountState, now: float) -> tuple[list[bytes], float]:
+        """One account's sample lines per family, and until when they stay true."""
+        lines: list[list[str]] = [[] for _ in range(N_FAMILIES)]
+        account = state.account
+        own = account.labels
+        ext = [(k, escape_label_value(own.get(k, ""))) for k in self._extra]
+        base = [
+            ("provider", escape_label_value(state.provider.label)),
+            ("account", escape_label_value(state.name)),
+        ]
+
+        def fmt(pairs: list[tuple[str, str]]) -> str:
+            pairs.sort()
+            return "{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "} "
+
+        def add(f: int, labels: str, value: float) -> None:
+            name, kind = ACCOUNT_FAMILIES[f]
+            suffix = "_total" if kind == COUNTER else ""
+            lines[f].append(f"{name}{suffix}{labels}{floatToGoString(value)}\n")
+
+        merged = state.merged(now)
+        acct_labels = fmt([*base, *ext])
+        for pool, values in merged.pools.items():
+            p = ("pool", escape_label_value(pool))
+            labels = fmt([*base, p, *ext])
+            if values.remaining is not None:
+                add(REMAINING, labels, values.remaining)
+            if values.used is not None:
+                add(USED, labels, values.used)
+            if values.limit is not None:
+                add(LIMIT, labels, values.limit)
+            t = account.threshold_for(pool)
+            if t is not None:
+                add(THRESHOLD, labels, t)
+            windows = merged.consumption.get(pool, {})
+            for window, value in windows.items():
+                w = ("window", escape_label_value(window))
+                add(CONSUMPTION, fmt([*base, p, w, *ext]), value)
+            week = windows.get("7d")
+            if week and values.remaining is not None:
+                add(RUNWAY, labels, values.remaining / (week / 7))
+        for f, maybe in (
+            (EXPIRY, merged.expiry_timestamp),
+            (CYCLE_START, merged.cycle_start_timestamp),
+            (CYCLE_END, merged.cycle_end_timestamp),
+            (SEATS, merged.seats),
+        ):
+            if maybe is not None:
+                add(f, acct_labels, maybe)
+        valid_until = math.inf
+        if merged.expiry_timestamp is not None:
+            add(DAYS_TO_EXPIRY, acct_labels, (merged.expiry_timestamp - now) / 86400)
+            valid_until = now + self.refresh_seconds
+        if state.fresh_readings(now):
+            for pool, counter in sorted(list(state.counters.items())):
+                add(CONSUMED, fmt([*base, ("pool", escape_label_value(pool)), *ext]), counter.total)
+        staleness = account.effective_max_staleness
+        for endpoint, ep in state.endpoints.items():
+            e = ("endpoint", escape_label_value(endpoint))
+            labels = fmt([*base, e, *ext])
+            if ep.up is not None:
+                add(UP, labels, 1.0 if ep.up else 0.0)
+            if ep.last_success is not None:
+                add(LAST_SUCCESS, labels, ep.last_success)
+                stale_at = ep.last_success + staleness
+                if ep.reading is not None and now <= stale_at < valid_until:
+                    valid_until = stale_at + 1e-3
+            if ep.last_duration is not None:
+                add(DURATION, labels, ep.last_duration)
+            add(POLLS, labels, ep.polls_total)
+            for reason in Reason:
+                count = ep.errors_total.get(reason)
+                if count:
+                    add(ERRORS, fmt([*base, e, ("reason", reason.value), *ext]), count)
+        return ["".join(x).encode() for x in lines], valid_until
+
+    # ------------------------------------------------------------------ globals
+
+    def _render_globals(self, *, om: bool = False) -> bytes:
+        """The exporter's own families."""
+        store = self.store
+        out = [
+            self._header(BUILD_INFO, GAUGE, om=om),
+            f'{BUILD_INFO}{{python_version="{escape_label_value(platform.python_version())}",'
+            f'version="{escape_label_value(__version__)}"}} 1.0\n',
+            self._header(RELOAD_OK, GAUGE, om=om),
+            f"{RELOAD_OK} {floatToGoString(1.0 if store.reload_successful else 0.0)}\n",
+        ]
+        if store.reload_success_timestamp is not None:
+            out.append(self._header(RELOAD_TS, GAUGE, om=om))
+            out.append(f"{RELOAD_TS} {floatToGoString(store.reload_success_timestamp)}\n")
+        return "".join(out).encode()
+
+    # ------------------------------------------------------------------ headers
+
+    def _header(self, name: str, kind: str, *, om: bool) -> str:
+        doc = self._help(name).replace("\\", r"\\").replace("\n", r"\n")
+        if om:
+            doc = doc.replace('"', r"\"")
+            mname = name
+        else:
+            mname = f"{name}_total" if kind == COUNTER else name
+        return f"# HELP {mname} {doc}\n# TYPE {mname} {kind}\n"
+
+    def _headers(self) -> tuple[list[bytes], list[bytes]]:
+        text = [self._header(n, k, om=False).encode() for n, k in ACCOUNT_FAMILIES]
+        om = [self._header(n, k, om=True).encode() for n, k in ACCOUNT_FAMILIES]
+        return text, om
+
+    # ------------------------------------------------------------------ assembly
+
+    def _deflate_dirty(self) -> int:
+        """Rebuild and deflate every segment whose accounts' lines changed."""
+        dirty, self._dirty_segments = self._dirty_segments, set()
+        entries, order, size = self._entries, self._order, self.block
+        for f, blk in dirty:
+            names = order[blk * size : (blk + 1) * size]
+            raw = b"".join([entries[n].chunks[f] for n in names if n in entries])
+            self._seg_raw[f][blk] = raw
+            self._seg_z[f][blk] = deflate_segment(raw, self.level)
+        return len(dirty)
+
+    def _assemble(self, globals_text: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+        deflated = self._deflate_dirty()
+        self.stats.segments_deflated += deflated
+        self.stats.last_segments = deflated
+        globals_om = self._render_globals(om=True)
+        text_parts: list[bytes] = []
+        om_parts: list[bytes] = []
+        ztext_parts: list[bytes] = []
+        zom_parts: list[bytes] = []
+        for f in range(N_FAMILIES):
+            text_parts.append(self._text_headers[f])
+            om_parts.append(self._om_headers[f])
+            ztext_parts.append(self._text_headers_z[f])
+            zom_parts.append(self._om_headers_z[f])
+            text_parts.extend(self._seg_raw[f])
+            om_parts.extend(self._seg_raw[f])
+            ztext_parts.extend(self._seg_z[f])
+            zom_parts.extend(self._seg_z[f])
+        text_parts.append(globals_text)
+        om_parts.extend((globals_om, _EOF))
+        ztext_parts.append(deflate_segment(globals_text, self.level))
+        zom_parts.append(deflate_segment(globals_om + _EOF, self.level))
+        text = b"".join(text_parts)
+        om = b"".join(om_parts)
+        return text, gzip_from_segments(ztext_parts, text), om, gzip_from_segments(zom_parts, om)
+
+    def _finish(self, version: int | None, now: float, work: _Work, started: float) -> Exposition:
+        if not self._has_changes(work):
+            return self._unchanged(version, now, started)
+        globals_ = self._render_globals()
+        text, text_gz, om, om_gz = self._assemble(globals_)
+        return self._publish(version, now, work, started, text, text_gz, om, om_gz, globals_)
+
+    def _unchanged(self, version: int | None, now: float, started: float) -> Exposition:
+        assert self._last is not None
+        self.stats.last_seconds = time.perf_counter() - started
+        last = self._last
+        self._last = Exposition(
+            version=self.store.version if version is None else version,
+            rendered_at=last.rendered_at,
+            text=last.text,
+            text_gzip=last.text_gzip,
+            openmetrics=last.openmetrics,
+            openmetrics_gzip=last.openmetrics_gzip,
+        )
+        return self._last
+
+    def _publish(
+        self,
+        version: int | None,
+        now: float,
+        work: _Work,
+        started: float,
+        text: bytes,
+        text_gz: bytes,
+        om: bytes,
+        om_gz: bytes,
+        globals_: bytes,
+    ) -> Exposition:
+        self._globals = globals_
+        self.stats.renders += 1
+        self.stats.last_seconds = time.perf_counter() - started
+        self._last = Exposition(
+            version=self.store.version if version is None else version,
+            rendered_at=now,
+            text=text,
+            text_gzip=text_gz,
+            openmetrics=om,
+            openmetrics_gzip=om_gz,
+        )
+        return self._last

@@ -1,0 +1,313 @@
+"""The incremental renderer against the reference: prometheus_client rendering StoreCollector.
+
+Every step of a store's life (first polls, failures, one account changing, time passing,
+staleness, a reload adding, changing and removing accounts and label names) must give the same
+exposition as the reference, in the text format and in OpenMetrics, and the gzip copies must
+inflate to exactly those bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.config import parse_config
+from exporter.exposition import (
+    BLOCK_ACCOUNTS,
+    Exposition,
+    IncrementalRenderer,
+    deflate_segment,
+    gzip_from_segments,
+)
+from exporter.metrics import ExpositionCache, StoreCollector, _help
+from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.store import Store
+
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def accounts_yaml(n: int, *, labels: bool = True, suffix: str = "") -> str:
+    lines = ["defaults: {max_staleness: 1h}", "accounts:"]
+    for i in range(n):
+        provider = ("theirstack", "windsurf", "fullenrich")[i % 3]
+        extra = ""
+        if provider == "windsurf":
+            extra += ", prompt_usage: true"
+        if i % 4 == 0:
+            extra += ", low_credit_threshold: {api: 100, prompt: 5, workspace: 7.5}"
+        if labels and i % 5 == 1:
+            extra += ', labels: {team: "t\\"q\\\\b\\nn", cost_center: cc' + str(i) + "}"
+        lines.append(
+            f"  - {{name: acct-{i}{suffix}, provider: {provider}, api_key: key-{i}{extra}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def reference(store: Store, clock: Clock) -> tuple[bytes, bytes]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store, clock))
+    return generate_latest(registry), generate_openmetrics(registry)  # type: ignore[no-untyped-call]
+
+
+def families(text: str, om: bool) -> list[tuple[str, str, str, list[Any]]]:
+    parse = parse_openmetrics if om else parse_text
+    return [
+        (f.name, f.documentation, f.type, [(s.name, s.labels, s.value) for s in f.samples])
+        for f in parse(text)
+    ]
+
+
+DAYS = "credits_days_until_expiry"
+
+
+def assert_same(exp: Exposition, store: Store, clock: Clock, *, exact: bool = True) -> None:
+    """``exact``: byte for byte. Otherwise ``credits_days_until_expiry`` may lag the clock by
+    up to the refresh period (60 s), by design: an account is re-rendered for time alone only
+    once a minute."""
+    assert gzip.decompress(exp.text_gzip) == exp.text
+    assert gzip.decompress(exp.openmetrics_gzip) == exp.openmetrics
+    ref_text, ref_om = reference(store, clock)
+    for ours, ref, om in ((exp.text, ref_text, False), (exp.openmetrics, ref_om, True)):
+        got, want = families(ours.decode(), om), families(ref.decode(), om)
+        if not exact:
+            got_days = next(f for f in got if f[0] == DAYS)[3]
+            want_days = next(f for f in want if f[0] == DAYS)[3]
+            assert [s[:2] for s in got_days] == [s[:2] for s in want_days]
+            for (_, _, a), (_, _, b) in zip(got_days, want_days, strict=True):
+                assert 0 <= a - b <= 60 / 86400
+            got = [f for f in got if f[0] != DAYS]
+            want = [f for f in want if f[0] != DAYS]
+        # Same families, HELP, TYPE, samples (names, labels, values), in the same order.
+        assert got == want
+        if exact:
+            assert ours == ref  # and in fact the same bytes
+
+
+def balance(rng: random.Random, provider: str, clock: Clock) -> dict[str, Reading]:
+    if provider == "theirstack":
+        return {
+            "balance": Reading(
+                pools={
+                    "api": PoolValues(remaining=rng.randint(0, 10**6), used=rng.random() * 1e3),
+                    "ui": PoolValues(remaining=rng.choice([0, 1e15, 123456789.0]), used=0),
+                },
+                expiry_timestamp=clock.t + rng.randint(1, 90) * 86400 + 0.5,
+            ),
+            "consumption": Reading(
+                consumption={"api": {"1d": 3, "7d": rng.choice([0, 70]), "30d": 300}, "ui": {}},
+                daily_consumption={"api": {"2026-11-20": rng.randint(0, 99)}},
+            ),
+        }
+    if provider == "windsurf":
+        return {
+            "balance": Reading(
+                pools={
+                    "prompt": PoolValues(limit=5000),
+                    "add_on": PoolValues(limit=1000, used=250, remaining=750),
+                },
+                cycle_start_timestamp=clock.t - 86400,
+                cycle_end_timestamp=clock.t + 29 * 86400,
+                seats=rng.randint(1, 50),
+            ),
+            "user_analytics": Reading(pools={"prompt": PoolValues(used=rng.randint(0, 5000))}),
+        }
+    return {"balance": Reading(pools={"workspace": PoolValues(remaining=rng.random() * 1e4)})}
+
+
+def poll(store: Store, name: str, rng: random.Random, clock: Clock) -> None:
+    state = store.accounts[name]
+    readings = balance(rng, state.account.provider, clock)
+    for endpoint in state.endpoints:
+        roll = rng.random()
+        if roll < 0.15:
+            reason = rng.choice(list(Reason))
+            store.record_failure(name, endpoint, PollError(reason, "x"), rng.random())
+        else:
+            store.record_success(name, endpoint, readings[endpoint], rng.random())
+
+
+def test_every_step_matches_the_reference() -> None:
+    rng = random.Random(7)
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(40), env={}).accounts)
+    store.set_reload_result(True)
+    renderer = IncrementalRenderer(store, _help, clock=clock, block_accounts=8)
+    assert_same(renderer.render(), store, clock)  # nothing polled yet
+
+    for name in list(store.accounts):
+        poll(store, name, rng, clock)
+    assert_same(renderer.render(), store, clock)
+
+    for _ in range(5):  # a few accounts change at a time
+        clock.t += 7
+        for name in rng.sample(list(store.accounts), 3):
+            poll(store, name, rng, clock)
+        assert_same(renderer.render(), store, clock, exact=False)
+        assert renderer.stats.last_accounts <= 3
+
+    clock.t += 61  # days_until_expiry moves on with time alone
+    assert_same(renderer.render(), store, clock)
+    clock.t += 3600  # readings pass max_staleness: value series go
+    assert_same(renderer.render(), store, clock)
+
+    # A reload: some accounts go, some change, new ones (with a new label name) come.
+    cfg = parse_config(accounts_yaml(30) + "  - {name: new, provider: fullenrich, api_key: n, "
+                       "labels: {zone: eu}}\n", env={})
+    changed = [a.model_copy(update={"interval": 60.0}) if a.name == "acct-3" else a
+               for a in cfg.accounts]
+    store.set_accounts(changed)
+    store.set_reload_result(False)
+    assert_same(renderer.render(), store, clock)
+    poll(store, "new", rng, clock)
+    poll(store, "acct-3", rng, clock)
+    assert_same(renderer.render(), store, clock)
+
+
+def test_only_changed_accounts_are_rendered_again() -> None:
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(300, labels=False), env={}).accounts)
+    renderer = IncrementalRenderer(store, _help, clock=clock)
+    rng = random.Random(1)
+    for name in list(store.accounts):
+        poll(store, name, rng, clock)
+    renderer.render()
+    assert renderer.stats.last_accounts == 300
+
+    first = renderer.render()
+    assert renderer.stats.last_accounts == 0  # nothing changed: nothing rendered ...
+    renders = renderer.stats.renders
+    assert renderer.render().text is first.text  # ... and the same bytes are served
+    assert renderer.stats.renders == renders
+
+    store.record_failure("acct-2", "balance", PollError(Reason.TIMEOUT, "t"), 1.0)
+    exp = renderer.render()
+    assert renderer.stats.last_accounts == 1
+    # Only segments of acct-2's block were deflated again (up, polls, errors, duration).
+    assert 0 < renderer.stats.last_segments <= 4
+    assert_same(exp, store, clock)
+
+
+def test_time_alone_rerenders_only_accounts_that_depend_on_it() -> None:
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(30, labels=False), env={}).accounts)
+    renderer = IncrementalRenderer(store, _help, clock=clock, refresh_seconds=60)
+    rng = random.Random(2)
+    for name in list(store.accounts):
+        for endpoint, reading in balance(rng, store.accounts[name].account.provider, clock).items():
+            if endpoint in store.accounts[name].endpoints:
+                store.record_success(name, endpoint, reading, 0.1)
+    renderer.render()
+    assert renderer.next_due == pytest.approx(clock.t + 60)
+    clock.t += 59
+    renderer.render()
+    assert renderer.stats.last_accounts == 0
+    clock.t += 1
+    exp = renderer.render()
+    assert renderer.stats.last_accounts == 10  # the theirstack accounts: they have an expiry
+    assert_same(exp, store, clock)
+
+
+async def test_async_render_matches_and_yields_to_the_loop() -> None:
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(600), env={}).accounts)
+    rng = random.Random(3)
+    for name in list(store.accounts):
+        poll(store, name, rng, clock)
+    renderer = IncrementalRenderer(store, _help, clock=clock)
+    import asyncio
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    exp = await renderer.render_async()
+    task.cancel()
+    assert ticks > 1  # the loop ran other tasks while 600 accounts were rendered
+    assert_same(exp, store, clock)
+
+
+async def test_cache_refresh_publishes_incremental_renders() -> None:
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(10), env={}).accounts)
+    cache = ExpositionCache(store, clock=clock)
+    assert_same(cache.current, store, clock)
+    store.record_success("acct-2", "balance", Reading(pools={"workspace": PoolValues(5)}), 0.1)
+    await cache.refresh()
+    assert cache.current.version == store.version
+    assert_same(cache.current, store, clock)
+
+
+def test_segments_concatenate_into_one_gzip_stream() -> None:
+    parts = [b"a" * 1000, b"", b"hello\n" * 50, bytes(range(256)) * 9]
+    body = b"".join(parts)
+    assert gzip.decompress(gzip_from_segments([deflate_segment(p) for p in parts], body)) == body
+
+
+def test_block_boundaries() -> None:
+    """Accounts straddling segment blocks, with the real block size."""
+    clock = Clock()
+    store = Store(clock)
+    n = BLOCK_ACCOUNTS * 2 + 3
+    store.set_accounts(parse_config(accounts_yaml(n, labels=False), env={}).accounts)
+    renderer = IncrementalRenderer(store, _help, clock=clock)
+    rng = random.Random(4)
+    for name in list(store.accounts):
+        poll(store, name, rng, clock)
+    renderer.render()
+    for name in (f"acct-{BLOCK_ACCOUNTS - 1}", f"acct-{BLOCK_ACCOUNTS}", f"acct-{n - 1}"):
+        poll(store, name, rng, clock)
+    assert_same(renderer.render(), store, clock)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    label_value=st.text(max_size=12),
+    remaining=st.one_of(
+        st.floats(min_value=0, max_value=1e15, allow_nan=False),
+        st.integers(min_value=0, max_value=10**15),
+    ),
+    pool=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8),
+)
+def test_any_label_value_and_number_matches(label_value: str, remaining: float, pool: str) -> None:
+    clock = Clock()
+    store = Store(clock)
+    account = parse_config(
+        "accounts: [{name: a, provider: fullenrich, api_key: k}]", env={}
+    ).accounts[0]
+    store.set_accounts([account.model_copy(update={"labels": {"team": label_value}})])
+    renderer = IncrementalRenderer(store, _help, clock=clock)
+    store.record_success("a", "balance", Reading(pools={pool: PoolValues(remaining)}), 0.25)
+    exp = renderer.render()
+    ref_text, ref_om = reference(store, clock)
+    assert exp.text == ref_text
+    assert exp.openmetrics == ref_om
