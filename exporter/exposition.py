@@ -25,6 +25,7 @@ releases the GIL. A render never holds the loop for long at any size.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import platform
 import struct
@@ -150,8 +151,8 @@ class RenderStats:
 @dataclass
 class _Entry:
     state: AccountState
-    chunks: list[bytes]
-    valid_until: float
+    pos: int
+    valid_until: float = math.inf
 
 
 @dataclass
@@ -191,8 +192,8 @@ class IncrementalRenderer:
         self._dirty_segments: set[tuple[int, int]] = set()
         self._globals: bytes | None = None
         self._last: Exposition | None = None
-        self._index_of: tuple[list[str], dict[str, int]] | None = None
-        self.next_due = math.inf
+        self._cells: list[list[list[bytes]]] = [[] for _ in range(N_FAMILIES)]
+        self._due: list[tuple[float, str]] = []  # (valid_until, account): a lazy heap
         self._help = help_text
         self._text_headers, self._om_headers = self._headers()
         self._text_headers_z = [deflate_segment(h, self.level) for h in self._text_headers]
@@ -236,38 +237,68 @@ class IncrementalRenderer:
     # ------------------------------------------------------------------ planning
 
     def _plan(self, now: float) -> _Work:
-        store = self.store
+        """Sync with the store's accounts; collect the accounts to render again."""
+        accounts = self.store.accounts
+        entries = self._entries
         work = _Work()
-        dirty = store.take_dirty()
-        order = list(store.accounts)
-        extra = tuple(sorted({k for s in store.accounts.values() for k in s.account.labels}))
-        if extra != self._extra:
-            self._extra = extra
-            dirty = set(order)
+        dirty = self.store.take_dirty()
+        replaced = False
+        for name in dirty:
+            entry = entries.get(name)
+            state = accounts.get(name)
+            if entry is not None and state is not None and entry.state is not state:
+                entry.state = state  # a reload changed its config: render it from scratch
+                replaced = True
+        order = list(accounts)
         if order != self._order:
             work.structure = True
-            known = self._entries
-            self._entries = {n: known[n] for n in order if n in known}
-            for name in order:
-                entry = self._entries.get(name)
-                if entry is None or entry.state is not store.accounts[name]:
-                    dirty.add(name)
-            self._order = order
-            nblocks = -(-len(order) // self.block)
-            self._seg_raw = [[b""] * nblocks for _ in range(N_FAMILIES)]
-            self._seg_z = [[b""] * nblocks for _ in range(N_FAMILIES)]
-            self._dirty_segments = {(f, b) for f in range(N_FAMILIES) for b in range(nblocks)}
-        next_due = math.inf
-        for name, entry in self._entries.items():
-            if entry.valid_until <= now:
+            self._restructure(order, dirty)
+        if work.structure or replaced:
+            extra = tuple(sorted({k for s in accounts.values() for k in s.account.labels}))
+            if extra != self._extra:
+                self._extra = extra
+                dirty = set(order)
+        # Accounts whose output changes with time alone (see _account_chunks).
+        entries = self._entries
+        heap = self._due
+        while heap and heap[0][0] <= now:
+            when, name = heapq.heappop(heap)
+            entry = entries.get(name)
+            if entry is not None and entry.valid_until == when:
                 dirty.add(name)
-            elif entry.valid_until < next_due:
-                next_due = entry.valid_until
-        self.next_due = next_due
-        work.names = [n for n in dirty if n in store.accounts]
+        if len(heap) > 2 * len(entries) + 64:  # drop superseded deadlines
+            heap[:] = [(e.valid_until, n) for n, e in entries.items() if e.valid_until < math.inf]
+            heapq.heapify(heap)
+        work.names = [n for n in dirty if n in entries]
         self.stats.last_accounts = len(work.names)
         self.stats.last_segments = 0
         return work
+
+    def _restructure(self, order: list[str], dirty: set[str]) -> None:
+        """Accounts were added, removed or reordered: move the kept lines to their new place
+        and deflate every segment again."""
+        accounts, size = self.store.accounts, self.block
+        old_entries, old_cells = self._entries, self._cells
+        nblocks = -(-len(order) // size)
+        widths = [min(size, len(order) - b * size) for b in range(nblocks)]
+        cells = [[[b""] * w for w in widths] for _ in range(N_FAMILIES)]
+        entries: dict[str, _Entry] = {}
+        for pos, name in enumerate(order):
+            entry = old_entries.get(name)
+            if entry is None or entry.state is not accounts[name]:
+                entries[name] = _Entry(accounts[name], pos)
+                dirty.add(name)
+                continue
+            old_blk, old_off = divmod(entry.pos, size)
+            blk, off = divmod(pos, size)
+            for f in range(N_FAMILIES):
+                cells[f][blk][off] = old_cells[f][old_blk][old_off]
+            entry.pos = pos
+            entries[name] = entry
+        self._order, self._entries, self._cells = order, entries, cells
+        self._seg_raw = [[b""] * nblocks for _ in range(N_FAMILIES)]
+        self._seg_z = [[b""] * nblocks for _ in range(N_FAMILIES)]
+        self._dirty_segments = {(f, b) for f in range(N_FAMILIES) for b in range(nblocks)}
 
     def _has_changes(self, work: _Work) -> bool:
         return (
@@ -277,44 +308,38 @@ class IncrementalRenderer:
             or self._render_globals() != self._globals
         )
 
+    @property
+    def next_due(self) -> float:
+        """When the next account's output changes with time alone (``inf``: never)."""
+        heap, entries = self._due, self._entries
+        while heap:
+            when, name = heap[0]
+            entry = entries.get(name)
+            if entry is not None and entry.valid_until == when:
+                return when
+            heapq.heappop(heap)
+        return math.inf
+
     # ------------------------------------------------------------------ accounts
 
     def _render_accounts(self, names: list[str], now: float) -> None:
-        accounts = self.store.accounts
-        index = None
+        accounts, entries, cells, size = self.store.accounts, self._entries, self._cells, self.block
         for name in names:
             state = accounts.get(name)
-            if state is None:
-                continue
+            entry = entries.get(name)
+            if state is None or entry is None or entry.state is not state:
+                continue  # removed or replaced since planning: the next render has it
             chunks, valid_until = self._account_chunks(state, now)
-            entry = self._entries.get(name)
-            if entry is None:
-                self._entries[name] = entry = _Entry(state, [b""] * N_FAMILIES, valid_until)
-            entry.state = state
             entry.valid_until = valid_until
-            if valid_until < self.next_due:
-                self.next_due = valid_until
-            old = entry.chunks
-            if chunks == old:
-                continue
-            if index is None:
-                index = self._index()
-            pos = index.get(name)
-            if pos is None:  # not in the current order (removed meanwhile)
-                entry.chunks = chunks
-                continue
-            blk = pos // self.block
+            if valid_until < math.inf:
+                heapq.heappush(self._due, (valid_until, name))
+            blk, off = divmod(entry.pos, size)
             for f in range(N_FAMILIES):
-                if chunks[f] != old[f]:
+                row = cells[f][blk]
+                if row[off] != chunks[f]:
+                    row[off] = chunks[f]
                     self._dirty_segments.add((f, blk))
-            entry.chunks = chunks
         self.stats.accounts_rendered += len(names)
-
-    def _index(self) -> dict[str, int]:
-        idx = self._index_of
-        if idx is None or idx[0] is not self._order:
-            idx = self._index_of = (self._order, {n: i for i, n in enumerate(self._order)})
-        return idx[1]
 
     def _account_chunks(self, state: AccountState, now: float) -> tuple[list[bytes], float]:
         """One account's sample lines per family, and until when they stay true."""
@@ -430,10 +455,8 @@ class IncrementalRenderer:
     def _deflate_dirty(self) -> int:
         """Rebuild and deflate every segment whose accounts' lines changed."""
         dirty, self._dirty_segments = self._dirty_segments, set()
-        entries, order, size = self._entries, self._order, self.block
         for f, blk in dirty:
-            names = order[blk * size : (blk + 1) * size]
-            raw = b"".join([entries[n].chunks[f] for n in names if n in entries])
+            raw = b"".join(self._cells[f][blk])
             self._seg_raw[f][blk] = raw
             self._seg_z[f][blk] = deflate_segment(raw, self.level)
         return len(dirty)

@@ -172,10 +172,14 @@ def test_every_step_matches_the_reference() -> None:
     assert_same(renderer.render(), store, clock)
 
     # A reload: some accounts go, some change, new ones (with a new label name) come.
-    cfg = parse_config(accounts_yaml(30) + "  - {name: new, provider: fullenrich, api_key: n, "
-                       "labels: {zone: eu}}\n", env={})
-    changed = [a.model_copy(update={"interval": 60.0}) if a.name == "acct-3" else a
-               for a in cfg.accounts]
+    cfg = parse_config(
+        accounts_yaml(30) + "  - {name: new, provider: fullenrich, api_key: n, "
+        "labels: {zone: eu}}\n",
+        env={},
+    )
+    changed = [
+        a.model_copy(update={"interval": 60.0}) if a.name == "acct-3" else a for a in cfg.accounts
+    ]
     store.set_accounts(changed)
     store.set_reload_result(False)
     assert_same(renderer.render(), store, clock)

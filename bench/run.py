@@ -1,0 +1,731 @@
+"""The benchmark: ``make bench`` (= ``python -m bench.run``). See bench/README.md.
+
+Every figure is measured against a reference measured in the same run on the same machine, and
+the results go to bench/RESULTS.md (``--output``). The exporter always runs as a real
+subprocess (``credits-exporter``, or ``python -m bench.probe`` which is the same CLI with a
+loop-lag probe inside); the simulated provider APIs run in another process
+(``python -m bench.simserver``), so they never compete with the exporter's event loop; HTTP load
+comes from wrk (``-t1 -c4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from bench.simserver import account_entry
+from exporter import __version__
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+OM_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)  # what Prometheus 2.x sends
+VARIANTS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("text", {"Accept-Encoding": "identity"}),
+    ("gzip", {"Accept-Encoding": "gzip"}),
+    ("openmetrics", {"Accept": OM_ACCEPT, "Accept-Encoding": "identity"}),
+    ("openmetrics+gzip", {"Accept": OM_ACCEPT, "Accept-Encoding": "gzip"}),
+)
+# Scaled-down time for the upstream-calls measurement: 5 m intervals become 10 s.
+SCALE = 30
+SCALED_INTERVAL = 300 / SCALE
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[bytes]
+    url: str
+    log_path: Path | None = None
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def _read_url(popen: subprocess.Popen[bytes], what: str, timeout: float = 120) -> str:
+    assert popen.stdout is not None
+    result: list[str] = []
+
+    def read() -> None:
+        assert popen.stdout is not None
+        result.append(popen.stdout.readline().decode().strip())
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(timeout)
+    if not result or not result[0].startswith("http"):
+        popen.kill()
+        raise RuntimeError(f"{what} did not start")
+    return result[0]
+
+
+@contextmanager
+def simulator(
+    accounts: int, prefix: str, latency: float = 0.0, provider: str | None = None
+) -> Iterator[Proc]:
+    cmd = [PY, "-m", "bench.simserver", f"--accounts={accounts}", f"--prefix={prefix}"]
+    cmd += [f"--latency={latency}"] + ([f"--provider={provider}"] if provider else [])
+    popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
+    proc = Proc(popen, _read_url(popen, "simulator"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def sim_base_urls(sim: Proc) -> dict[str, str]:
+    return {
+        "theirstack": f"{sim.url}/theirstack",
+        "windsurf": f"{sim.url}/windsurf/api/v1",
+        "fullenrich": f"{sim.url}/fullenrich/api/v2",
+    }
+
+
+def sim_stats(sim: Proc) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{sim.url}/_bench/stats", timeout=30) as resp:
+        data: dict[str, Any] = json.load(resp)
+        return data
+
+
+def sim_reset(sim: Proc) -> None:
+    req = urllib.request.Request(f"{sim.url}/_bench/reset", data=b"", method="POST")
+    urllib.request.urlopen(req, timeout=30).read()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def exporter_cmd() -> list[str]:
+    exe = Path(PY).with_name("credits-exporter")
+    return [str(exe)] if exe.exists() else [PY, "-m", "exporter"]
+
+
+@contextmanager
+def exporter(
+    config: dict[str, Any], workdir: Path, *, probe: Path | None = None, args: list[str] = ()
+) -> Iterator[Proc]:
+    port = free_port()
+    cfg = workdir / f"config-{port}.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    log_path = workdir / f"exporter-{port}.log"
+    base = [PY, "-m", "bench.probe"] if probe else exporter_cmd()
+    cmd = [*base, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}", *args]
+    env = dict(os.environ)
+    if probe:
+        env["BENCH_PROBE_FILE"] = str(probe)
+    with log_path.open("wb") as out:
+        popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    proc = Proc(popen, f"http://127.0.0.1:{port}", log_path)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def get(url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, Any]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, (resp.read(), dict(resp.headers))
+    except urllib.error.HTTPError as exc:
+        return exc.code, (exc.read(), dict(exc.headers))
+
+
+def wait_ready(proc: Proc, timeout: float, interval: float = 0.05) -> float:
+    """Seconds until /readyz answered 200 (from now)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"exporter exited: {proc.log_path and proc.log_path.read_text()}")
+        with suppress(OSError):
+            if get(f"{proc.url}/readyz", timeout=2)[0] == 200:
+                return time.monotonic() - started
+        time.sleep(interval)
+    raise RuntimeError(f"exporter not ready within {timeout}s")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def probe_lines(path: Path, start: float = 0.0, end: float = math.inf) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        with suppress(ValueError):
+            rec = json.loads(line)
+            # A line covers the half second before its timestamp.
+            if rec["t"] >= start and rec["t"] - 0.5 <= end:
+                out.append(rec)
+    return out
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+    def as_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _ms(text: str) -> float:
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text) * 1000
+
+
+def wrk(url: str, headers: dict[str, str], duration: float, timeout: float = 10) -> WrkResult:
+    cmd = ["wrk", "-t1", "-c4", f"-d{duration:g}s", f"--timeout={timeout:g}s", "--latency"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    p50 = p99 = math.nan
+    rps, requests, errors = math.nan, 0, 0
+    for line in out.splitlines():
+        parts = line.split()
+        if parts[:1] in (["50.000%"], ["50%"]):
+            p50 = _ms(parts[1])
+        elif parts[:1] in (["99.000%"], ["99%"]):
+            p99 = _ms(parts[1])
+        elif line.startswith("Requests/sec:"):
+            rps = float(parts[1])
+        elif "requests in" in line:
+            requests = int(parts[0])
+        elif line.strip().startswith(("Non-2xx", "Socket errors")):
+            errors += sum(int(x.rstrip(",")) for x in parts if x.rstrip(",").isdigit())
+    return WrkResult(rps, p50, p99, requests, errors)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+@dataclass
+class Results:
+    machine: dict[str, str] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    cycle: list[dict[str, Any]] = field(default_factory=list)
+    startup: dict[str, Any] = field(default_factory=dict)
+    calls: dict[str, Any] = field(default_factory=dict)
+    started: str = ""
+    seconds: float = 0.0
+    args: str = ""
+
+
+def bench_config(
+    n: int, prefix: str, sim: Proc, *, churn: bool, provider: str | None = None
+) -> dict[str, Any]:
+    urls = sim_base_urls(sim)
+    accounts = [account_entry(i, prefix, urls, provider) for i in range(n)]
+    if churn:
+        # Reproduce at once the steady update rate of 5-minute polling: 1/30 of the accounts
+        # poll every 10 s (the rest wait 5 m after the first poll).
+        for entry in accounts[: max(1, n // SCALE)]:
+            entry["interval"] = "10s"
+    return {"defaults": {"interval": "5m", "timeout": "30s"}, "accounts": accounts}
+
+
+def phase_metrics(n: int, duration: float, workdir: Path, *, churn: bool) -> dict[str, Any]:
+    log(f"/metrics at {n} accounts (churn={churn})")
+    out: dict[str, Any] = {"accounts": n, "churn": churn, "variants": {}}
+    with simulator(n, f"m{n}") as sim:
+        probe = workdir / f"probe-{n}.jsonl"
+        config = bench_config(n, f"m{n}", sim, churn=churn)
+        t0 = time.time()
+        with exporter(config, workdir, probe=probe) as exp:
+            out["ready_seconds"] = wait_ready(exp, timeout=300)
+            ready_at = time.time()
+            log(f"  ready after {out['ready_seconds']:.1f}s")
+            time.sleep(3)  # the first renders after the poll wave
+            ref_dir = workdir / f"ref-{n}"
+            ref_dir.mkdir()
+            for name, headers in VARIANTS:
+                status, (body, resp_headers) = get(f"{exp.url}/metrics", headers)
+                assert status == 200, status
+                keep = {
+                    k: v
+                    for k, v in resp_headers.items()
+                    if k in ("Content-Type", "Vary", "Content-Encoding")
+                }
+                (ref_dir / f"{name}.body").write_bytes(body)
+                (ref_dir / f"{name}.headers").write_text(json.dumps(keep))
+                if name == "text":
+                    out["bytes"] = len(body)
+                    out["series"] = sum(
+                        1 for line in body.splitlines() if line and not line.startswith(b"#")
+                    )
+                if name == "gzip":
+                    out["gzip_bytes"] = len(body)
+                    assert gzip.decompress(body).count(b"\n") > 0
+            popen = subprocess.Popen(
+                [PY, "-m", "bench.static_server", f"--dir={ref_dir}"],
+                stdout=subprocess.PIPE,
+                cwd=ROOT,
+            )
+            ref = Proc(popen, _read_url(popen, "reference server"))
+            windows: list[tuple[float, float]] = []
+            try:
+                for name, headers in VARIANTS:
+                    r = wrk(f"{ref.url}/{name}", headers, duration)
+                    w0 = time.time()
+                    e = wrk(f"{exp.url}/metrics", headers, duration)
+                    windows.append((w0, time.time()))
+                    out["variants"][name] = {
+                        "reference": r.as_json(),
+                        "exporter": e.as_json(),
+                        "p50_ratio": e.p50_ms / r.p50_ms,
+                        "rps_ratio": e.rps / r.rps,
+                    }
+                    log(
+                        f"  {name:17} ref p50 {r.p50_ms:7.2f} ms {r.rps:7.0f}/s | exporter "
+                        f"p50 {e.p50_ms:7.2f} ms {e.rps:7.0f}/s | ratio {e.p50_ms / r.p50_ms:.2f}"
+                    )
+            finally:
+                ref.stop()
+            # Cover at least one minute tick (credits_days_until_expiry) after ready.
+            if n >= 10000:
+                remaining = ready_at + 75 - time.time()
+                if remaining > 0:
+                    log(f"  waiting {remaining:.0f}s to cover a minute tick")
+                    time.sleep(remaining)
+            out["rss_mb"], out["hwm_mb"] = rss_mb(exp.popen.pid)
+            end = time.time()
+        wrk_lines = [rec for w in windows for rec in probe_lines(probe, *w)]
+        after = probe_lines(probe, ready_at, end)
+        before = probe_lines(probe, t0, ready_at)
+        out["lag_ms"] = {
+            f"{phase}{suffix}": 1000 * max((r[key] for r in recs), default=math.nan)
+            for phase, recs in (
+                ("during_wrk", wrk_lines),
+                ("after_ready", after),
+                ("start_up", before),
+            )
+            for suffix, key in (("", "max_lag"), ("_busy", "max_busy_lag"))
+        }
+        if after:
+            first, last = after[0], after[-1]
+            renders = last["renders"] - first["renders"]
+            out["renders"] = {
+                "seconds": last["t"] - first["t"],
+                "renders": renders,
+                "accounts_per_render": (last["accounts_rendered"] - first["accounts_rendered"])
+                / max(1, renders),
+                "segments_per_render": (last["segments_deflated"] - first["segments_deflated"])
+                / max(1, renders),
+                "render_seconds_max": max(r["render_seconds_max"] for r in after),
+            }
+        out["sim_calls"] = sim_stats(sim)["calls"]
+    log(f"  RSS {out['rss_mb']:.0f} MiB (peak {out['hwm_mb']:.0f}), lag {out['lag_ms']}")
+    return out
+
+
+def phase_cycle(workdir: Path, concurrency: int | None) -> dict[str, Any]:
+    n, latency = 1000, 0.1
+    log(f"poll cycle: {n} accounts, {latency * 1000:.0f} ms latency, concurrency {concurrency}")
+    with simulator(n, "cyc", latency=latency, provider="fullenrich") as sim:
+        config = bench_config(n, "cyc", sim, churn=False, provider="fullenrich")
+        config["defaults"]["interval"] = "1h"
+        if concurrency is not None:
+            config["providers"] = {"fullenrich": {"max_concurrency": concurrency}}
+        with exporter(config, workdir) as exp:
+            wait_ready(exp, timeout=120)
+            stats = sim_stats(sim)
+    effective = concurrency or stats["max_in_flight"]
+    cycle = stats["last_end"] - stats["first_start"]
+    ideal = n / effective * latency
+    out = {
+        "accounts": n,
+        "latency": latency,
+        "concurrency": concurrency,
+        "max_in_flight": stats["max_in_flight"],
+        "calls": stats["calls"],
+        "cycle_seconds": cycle,
+        "ideal_seconds": ideal,
+        "ratio": cycle / ideal,
+    }
+    log(f"  cycle {cycle:.2f}s vs ideal {ideal:.2f}s (in flight max {stats['max_in_flight']})")
+    return out
+
+
+def phase_startup(workdir: Path, runs: int = 3) -> dict[str, Any]:
+    n, latency = 1000, 0.1
+    log(f"start-up to ready: {n} accounts, {latency * 1000:.0f} ms latency, default settings")
+    times = []
+    with simulator(n, "st", latency=latency) as sim:
+        config = bench_config(n, "st", sim, churn=False)
+        for _ in range(runs):
+            sim_reset(sim)
+            started = time.monotonic()
+            with exporter(config, workdir) as exp:
+                wait_ready(exp, timeout=60, interval=0.01)
+                times.append(time.monotonic() - started)
+            calls = sim_stats(sim)["calls"]
+    target = 3 * latency + 1
+    out = {
+        "accounts": n,
+        "latency": latency,
+        "calls": calls,
+        "runs": times,
+        "median_seconds": statistics.median(times),
+        "target_seconds": target,
+    }
+    log(f"  ready after {[f'{t:.2f}' for t in times]} s (target < {target:.1f} s)")
+    return out
+
+
+def phase_calls(workdir: Path, n: int, window: float) -> dict[str, Any]:
+    log(f"upstream calls vs scrape rate: {n} accounts, interval {SCALED_INTERVAL:g}s, {window:g}s")
+    scenarios = (("every 1 s", 1.0), ("every 60 s", 60.0))
+    out: dict[str, Any] = {"accounts": n, "interval": SCALED_INTERVAL, "window": window}
+    with simulator(n, "ca") as sim_a, simulator(n, "cb") as sim_b:
+        configs = []
+        for sim, prefix in ((sim_a, "ca"), (sim_b, "cb")):
+            config = bench_config(n, prefix, sim, churn=False)
+            config["defaults"]["interval"] = f"{SCALED_INTERVAL:g}s"
+            configs.append(config)
+        loops = sum(1 if a["provider"] == "fullenrich" else 2 for a in configs[0]["accounts"])
+        with exporter(configs[0], workdir) as exp_a, exporter(configs[1], workdir) as exp_b:
+            wait_ready(exp_a, 60)
+            wait_ready(exp_b, 60)
+            time.sleep(2 * SCALED_INTERVAL)  # past the start-up wave, into the steady state
+            stop = threading.Event()
+            scrapes = {label: 0 for label, _ in scenarios}
+
+            def scraper(url: str, label: str, every: float) -> None:
+                while not stop.is_set():
+                    status, _ = get(
+                        f"{url}/metrics", {"Accept": OM_ACCEPT, "Accept-Encoding": "gzip"}
+                    )
+                    assert status == 200
+                    scrapes[label] += 1
+                    stop.wait(every)
+
+            sim_reset(sim_a)
+            sim_reset(sim_b)
+            threads = [
+                threading.Thread(target=scraper, args=(exp.url, label, every), daemon=True)
+                for (label, every), exp in zip(scenarios, (exp_a, exp_b), strict=True)
+                for _ in range(2)  # a Prometheus HA pair
+            ]
+            for t in threads:
+                t.start()
+            time.sleep(window)
+            calls = [sim_stats(sim_a)["calls"], sim_stats(sim_b)["calls"]]
+            stop.set()
+    expected = loops * 3600 / SCALED_INTERVAL
+    for (label, every), c in zip(scenarios, calls, strict=True):
+        per_hour = c * 3600 / window
+        out[label] = {
+            "scrape_interval": every,
+            "scrapes": scrapes[label],
+            "calls_in_window": c,
+            "calls_per_hour": per_hour,
+            "calls_per_hour_at_5m": per_hour / SCALE,
+        }
+        log(f"  scraped {label}: {c} calls in {window:g}s -> {per_hour:.0f}/h")
+    out["loops"] = loops
+    out["expected_per_hour"] = expected
+    out["expected_per_hour_at_5m"] = expected / SCALE
+    out["ratio"] = calls[0] / calls[1]
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "unknown"
+    with suppress(OSError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    os_name = "unknown"
+    with suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": mem,
+        "os": f"{os_name}, Linux {platform.release()}",
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+        "wrk": (wrk_version.split("[")[0].strip() or "wrk").splitlines()[0],
+        "exporter": __version__,
+    }
+
+
+def ok(flag: bool) -> str:
+    return "met" if flag else "**NOT MET**"
+
+
+def report(res: Results) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Recorded by `make bench` (`python -m bench.run {res.args}`) on {res.started}, "
+        f"in {res.seconds / 60:.1f} minutes. Method and how to read the figures: "
+        "[README.md](README.md).",
+        "",
+        "## Machine",
+        "",
+        *(f"- {k}: {v}" for k, v in res.machine.items()),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | reference | result |",
+        "|---|---|---|---|",
+    ]
+    for m in res.metrics:
+        if m["accounts"] < 1000:
+            continue
+        for name in ("text", "gzip", "openmetrics", "openmetrics+gzip"):
+            v = m["variants"][name]
+            lines.append(
+                f"| /metrics p50 <= 1.5x reference, {m['accounts']:,} accounts, {name} "
+                f"| {v['exporter']['p50_ms']:.2f} ms ({v['p50_ratio']:.2f}x) "
+                f"| {v['reference']['p50_ms']:.2f} ms | {ok(v['p50_ratio'] <= 1.5)} |"
+            )
+    big = [m for m in res.metrics if m["accounts"] >= 10000]
+    for m in big:
+        lag = m["lag_ms"]["after_ready"]
+        lines.append(
+            f"| event loop never held > 50 ms after start-up, {m['accounts']:,} accounts "
+            f"(scrapes, renders, a minute tick) | longest {lag:.1f} ms | 50 ms | {ok(lag <= 50)} |"
+        )
+        lines.append(
+            f"| RSS < 250 MB, {m['accounts']:,} accounts | {m['rss_mb']:.0f} MiB "
+            f"(peak {m['hwm_mb']:.0f} MiB) | 250 MB | {ok(m['hwm_mb'] * 1.048576 < 250)} |"
+        )
+    for c in res.cycle:
+        lines.append(
+            f"| poll cycle <= 1.5x ideal, 1,000 accounts, 100 ms latency, concurrency "
+            f"{c['concurrency'] or 'default'} | {c['cycle_seconds']:.2f} s ({c['ratio']:.2f}x) "
+            f"| ideal {c['ideal_seconds']:.2f} s | {ok(c['ratio'] <= 1.5)} |"
+        )
+    if res.startup:
+        s = res.startup
+        lines.append(
+            f"| start-up to /readyz 200 < 3 x latency + 1 s, 1,000 accounts | "
+            f"{s['median_seconds']:.2f} s (median of {len(s['runs'])}) | "
+            f"{s['target_seconds']:.1f} s | {ok(s['median_seconds'] < s['target_seconds'])} |"
+        )
+    if res.calls:
+        c = res.calls
+        a, b = c["every 1 s"], c["every 60 s"]
+        same = abs(c["ratio"] - 1) <= 0.05
+        lines.append(
+            f"| upstream calls independent of scrapes | {a['calls_per_hour']:,.0f}/h scraped "
+            f"every 1 s, {b['calls_per_hour']:,.0f}/h every 60 s | formula "
+            f"{c['expected_per_hour']:,.0f}/h | {ok(same)} |"
+        )
+    lines += ["", "## /metrics against the static-bytes reference", ""]
+    lines += [
+        "wrk -t1 -c4, each variant: the reference (a plain aiohttp handler returning the same "
+        "bytes, with the same headers) then the exporter, back to back.",
+        "",
+        "| accounts | series | body | variant | reference p50 | exporter p50 | ratio | "
+        "reference req/s | exporter req/s | exporter p99 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in res.metrics:
+        for name, v in m["variants"].items():
+            r, e = v["reference"], v["exporter"]
+            size = m["gzip_bytes"] if "gzip" in name else m["bytes"]
+            lines.append(
+                f"| {m['accounts']:,} | {m['series']:,} | {size / 1e6:.2f} MB | {name} "
+                f"| {r['p50_ms']:.2f} ms | {e['p50_ms']:.2f} ms | {v['p50_ratio']:.2f}x "
+                f"| {r['rps']:,.0f} | {e['rps']:,.0f} | {e['p99_ms']:.2f} ms |"
+            )
+    lines += [
+        "",
+        "## Event loop, renders, memory",
+        "",
+        "| accounts | ready after | longest loop lag: start-up | during wrk | after ready "
+        "(whole phase) | renders | accounts re-rendered per render | segments deflated per "
+        "render | longest render | RSS | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in res.metrics:
+        lag, rr = m["lag_ms"], m.get("renders", {})
+        lines.append(
+            f"| {m['accounts']:,} | {m['ready_seconds']:.1f} s | {lag['start_up']:.1f} ms "
+            f"| {lag['during_wrk']:.1f} ms | {lag['after_ready']:.1f} ms "
+            f"| {rr.get('renders', 0)} in {rr.get('seconds', 0):.0f} s "
+            f"| {rr.get('accounts_per_render', 0):.0f} | {rr.get('segments_per_render', 0):.0f} "
+            f"| {rr.get('render_seconds_max', 0) * 1000:.0f} ms "
+            f"| {m['rss_mb']:.0f} MiB | {m['hwm_mb']:.0f} MiB |"
+        )
+    lines += ["", "## Poll cycle and start-up", ""]
+    lines += [
+        "| scenario | measured | ideal / target |",
+        "|---|---|---|",
+    ]
+    for c in res.cycle:
+        lines.append(
+            f"| first poll cycle, {c['accounts']:,} accounts (1 call each), "
+            f"{c['latency'] * 1000:.0f} ms latency, max_concurrency "
+            f"{c['concurrency'] or 'default'} (at most {c['max_in_flight']} in flight seen) "
+            f"| {c['cycle_seconds']:.2f} s | {c['ideal_seconds']:.2f} s "
+            f"(= {c['accounts']} / {c['concurrency'] or c['max_in_flight']} x "
+            f"{c['latency']:g} s) |"
+        )
+    if res.startup:
+        s = res.startup
+        lines.append(
+            f"| process start to /readyz 200, {s['accounts']:,} accounts ({s['calls']:,} calls), "
+            f"{s['latency'] * 1000:.0f} ms latency | "
+            + ", ".join(f"{t:.2f} s" for t in s["runs"])
+            + f" | < {s['target_seconds']:.1f} s |"
+        )
+    if res.calls:
+        c = res.calls
+        lines += [
+            "",
+            "## Upstream calls per hour against scrape rate",
+            "",
+            f"{c['accounts']} accounts ({c['loops']} polling loops) per exporter, interval "
+            f"{c['interval']:g} s (5 m scaled down {SCALE}x), two exporters side by side: one "
+            "scraped every 1 s by two clients (a Prometheus HA pair), one every 60 s. Calls "
+            f"counted by each simulator over {c['window']:g} s, after the start-up wave.",
+            "",
+            "| scraped | scrapes | calls in window | calls/hour (10 s interval) | "
+            "calls/hour at 5 m (÷30) |",
+            "|---|---|---|---|---|",
+        ]
+        for label in ("every 1 s", "every 60 s"):
+            v = c[label]
+            lines.append(
+                f"| {label} | {v['scrapes']} | {v['calls_in_window']:,} | "
+                f"{v['calls_per_hour']:,.0f} | {v['calls_per_hour_at_5m']:,.0f} |"
+            )
+        lines.append(
+            f"| formula: loops x 3600 / interval | | | {c['expected_per_hour']:,.0f} | "
+            f"{c['expected_per_hour_at_5m']:,.0f} |"
+        )
+    lines += [
+        "",
+        "## Commands",
+        "",
+        "```",
+        "make bench                      # = .venv/bin/python -m bench.run",
+        "python -m bench.simserver --accounts N --prefix P [--latency 0.1] [--provider NAME]",
+        "python -m bench.probe --config.file=... --web.listen-address=127.0.0.1:PORT",
+        "python -m bench.static_server --dir DIR",
+        f"wrk -t1 -c4 -d{res.metrics[0]['duration'] if res.metrics else 5:g}s --latency "
+        "[-H 'Accept-Encoding: gzip'] [-H 'Accept: application/openmetrics-text;...'] URL",
+        "```",
+        "",
+        "Raw figures: [results.json](results.json).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    p.add_argument("--sizes", default="100,1000,10000")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    p.add_argument("--calls-window", type=float, default=60.0)
+    p.add_argument("--calls-accounts", type=int, default=200)
+    p.add_argument("--no-churn", action="store_true", help="no polls during /metrics runs")
+    p.add_argument("--only", default="metrics,cycle,startup,calls")
+    p.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = p.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 1
+    only = set(args.only.split(","))
+    res = Results(
+        machine=machine(),
+        started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        args=" ".join(argv if argv is not None else sys.argv[1:]),
+    )
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="credits-bench-") as tmp:
+        workdir = Path(tmp)
+        if "metrics" in only:
+            for n in (int(x) for x in args.sizes.split(",")):
+                m = phase_metrics(n, args.duration, workdir, churn=not args.no_churn)
+                m["duration"] = args.duration
+                res.metrics.append(m)
+        if "cycle" in only:
+            res.cycle.append(phase_cycle(workdir, 50))
+            res.cycle.append(phase_cycle(workdir, None))
+        if "startup" in only:
+            res.startup = phase_startup(workdir)
+        if "calls" in only:
+            res.calls = phase_calls(workdir, args.calls_accounts, args.calls_window)
+    res.seconds = time.monotonic() - began
+    args.output.write_text(report(res))
+    args.output.with_name("results.json").write_text(
+        json.dumps(res.__dict__, indent=2, default=str) + "\n"
+    )
+    log(f"done in {res.seconds / 60:.1f} min: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
