@@ -37,7 +37,9 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
-def new_session(max_connections: int = 100) -> aiohttp.ClientSession:
+def new_session(max_connections: int = 0) -> aiohttp.ClientSession:
+    """The shared client session. No connection cap of its own by default (0): the scheduler's
+    per-provider ``max_concurrency`` semaphores bound the connections in use."""
     connector = aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
@@ -45,6 +47,20 @@ def new_session(max_connections: int = 100) -> aiohttp.ClientSession:
         raise_for_status=False,
         trust_env=True,
     )
+
+
+def raise_open_files_limit() -> None:
+    """Lift the soft limit on open files to the hard one (as Go programs do): with thousands of
+    accounts, hundreds of connections may be open at once at start-up."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 class Daemon:
@@ -76,6 +92,7 @@ class Daemon:
         self.bound_port: int | None = None
 
     async def start(self) -> None:
+        raise_open_files_limit()
         redactor.set_secrets(self.config.secrets())
         self._session = new_session()
         self._scheduler = Scheduler(self.store, HttpClient(self._session), self.config)

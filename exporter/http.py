@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -73,8 +73,29 @@ ErrorMessage = Callable[[Any], str | None]
 """Pull the provider's own error message out of an error body (parsed JSON)."""
 
 
+class RequestLimiter(Protocol):
+    """Paces the requests made with one API key (see :mod:`exporter.ratelimit`)."""
+
+    async def acquire(self) -> None:
+        """Wait until the next request may go."""
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from a response's status and (lower-cased) headers."""
+
+
 class HttpClient:
     """A thin wrapper over one shared :class:`aiohttp.ClientSession`."""
+
+    limiter: RequestLimiter | None = None
+    _prepaid = 0
+
+    def limited(self, limiter: RequestLimiter, prepaid: int = 0) -> HttpClient:
+        """A copy of this client whose requests go through ``limiter`` (the first ``prepaid``
+        of them already waited for it) and which shows it every response."""
+        client = copy.copy(self)
+        client.limiter = limiter
+        client._prepaid = prepaid
+        return client
 
     def __init__(
         self,
@@ -117,6 +138,11 @@ class HttpClient:
         cap = self.max_body_bytes if max_body_bytes is None else max_body_bytes
         hdrs = {"Accept": "application/json", "User-Agent": self.user_agent}
         hdrs.update(headers or {})
+        if self.limiter is not None:
+            if self._prepaid > 0:
+                self._prepaid -= 1
+            else:
+                await self.limiter.acquire()
         try:
             async with asyncio.timeout(timeout):
                 async with self.session.request(
@@ -141,6 +167,8 @@ class HttpClient:
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise PollError(Reason.CONNECTION, f"connection failed: {type(exc).__name__}") from None
+        if self.limiter is not None:
+            self.limiter.observe(status, resp_headers)
 
         if 300 <= status < 400:
             target = resp_headers.get("location", "")

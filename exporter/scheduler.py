@@ -2,8 +2,10 @@
 
 Each loop polls at once, then every ``interval`` with +-10% jitter. A failure is recorded and
 retried with exponential backoff capped at the interval (a success resets it); ``Retry-After``
-on 429/503 is obeyed. A per-provider semaphore caps concurrent requests. Nothing a provider
-does ends a loop; cancellation propagates, and :meth:`Scheduler.stop` waits for every task.
+on 429/503 is obeyed. Every request waits for its key's rate limiter (shared by all loops on
+the same provider and key, see :mod:`exporter.ratelimit`) and then for a slot of the
+per-provider semaphore that caps concurrent requests. Nothing a provider does ends a loop;
+cancellation propagates, and :meth:`Scheduler.stop` waits for every task.
 
 Like Home Assistant's update coordinator, a source going down is logged once (with its reason)
 and its recovery once; repeated failures for the same reason are logged at debug level.
@@ -20,6 +22,7 @@ from .config import AccountBase, Config
 from .http import HttpClient, safe_message
 from .log import get_logger
 from .model import PollError, Reason
+from .ratelimit import RateLimits
 from .store import AccountState, Store
 
 log = get_logger("exporter.scheduler")
@@ -62,6 +65,8 @@ class Scheduler:
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._started = False
+        self.limits = RateLimits()
+        self.limits.configure(config)
 
     def _semaphore(self, provider: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(provider)
@@ -80,6 +85,7 @@ class Scheduler:
         if self._semaphores and config.providers != self.config.providers:
             self._semaphores = {}
         self.config = config
+        self.limits.configure(config)
         started, removed = self.store.set_accounts(config.accounts)
         stopping = [
             task for (name, _), task in self.tasks.items() if name in removed and not task.done()
@@ -110,11 +116,14 @@ class Scheduler:
     async def poll_once(self, state: AccountState, endpoint: str) -> PollError | None:
         """Poll one endpoint once and record the result; returns the error, if any."""
         account = state.account
+        # The key's turn first, then a concurrency slot: waiting for a turn holds no slot.
+        limiter = self.limits.for_account(account)
+        await limiter.acquire()
         async with self._semaphore(account.provider):
             started = time.monotonic()
             try:
                 http = self.http.with_max_body_bytes(account.effective_max_response_size)
-                reading = await state.provider.fetch(endpoint, http)
+                reading = await state.provider.fetch(endpoint, http.limited(limiter, 1))
             except PollError as exc:
                 # A detached copy: the store keeps the error for the status page, and the
                 # original's traceback would keep this call's frames (response, body) alive.
@@ -187,6 +196,8 @@ async def poll_all_once(
 ) -> list[tuple[str, str, PollError]]:
     """Poll every (account, endpoint) once, concurrently within the provider limits."""
     scheduler = Scheduler(store, http, config)
+    if accounts is not None:
+        scheduler.limits.configure(config, accounts)
     store.set_accounts(accounts if accounts is not None else config.accounts)
     jobs = [(s, ep) for s in store.accounts.values() for ep in s.endpoints]
     results = await asyncio.gather(*(scheduler.poll_once(s, ep) for s, ep in jobs))

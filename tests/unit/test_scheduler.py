@@ -96,8 +96,9 @@ async def run(text: str, seconds: float) -> Store:
 
 
 def accounts(base: str, specs: list[tuple[str, str]], extra: str = "") -> str:
+    # These tests are about scheduling: no per-key pacing (FullEnrich's default is 1/s).
     lines = [
-        f"  - {{name: {n}, provider: fullenrich, api_key: {n}-key, base_url: '{base}', interval: {i}{extra}}}"
+        f"  - {{name: {n}, provider: fullenrich, api_key: {n}-key, base_url: '{base}', interval: {i}, rate_limit: unlimited{extra}}}"
         for n, i in specs
     ]
     return "accounts:\n" + "\n".join(lines)
