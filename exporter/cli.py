@@ -3,6 +3,7 @@ config).
 
     credits-exporter [--config.file=config.yaml] [--web.listen-address=:9966]
                      [--web.config.file=web.yaml] [--log.level=info] [--log.format=logfmt|json]
+                     [--shard=K/N]
     credits-exporter check-config --config.file=...
     credits-exporter once --config.file=...
     credits-exporter demo
@@ -19,11 +20,12 @@ from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError, load_config, parse_config
-from .daemon import Daemon, file_loader, new_session, parse_listen_address
+from .daemon import Daemon, new_session, parse_listen_address
 from .http import HttpClient
 from .log import LOG_FORMATS, LOG_LEVELS, configure, get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import poll_all_once
+from .sharding import Shard, resolve_shard
 from .store import Store
 from .webconfig import WebConfig, load_web_config
 
@@ -46,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web.config.file", dest="web_config_file", default=None, metavar="PATH")
     p.add_argument("--log.level", dest="log_level", default="info", choices=LOG_LEVELS)
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=LOG_FORMATS)
+    p.add_argument(
+        "--shard",
+        dest="shard",
+        default=None,
+        metavar="K/N",
+        help="poll only this replica's share of the accounts: replica K of N (0-based); "
+        "default from SHARD and SHARD_COUNT, or SHARD_COUNT and the host name's "
+        "StatefulSet ordinal",
+    )
     p.add_argument("--version", action="version", version=f"credits-exporter {__version__}")
     return p
 
@@ -108,9 +119,19 @@ async def _once(config: Config) -> tuple[bytes, list[tuple[str, str, Any]]]:
     return cache.current.text, failures
 
 
-def once(args: argparse.Namespace) -> int:
+def sharded_loader(path: Path, shard: Shard | None) -> Callable[[], Config]:
+    """Load the config, keeping only this replica's accounts when sharded."""
+
+    def load() -> Config:
+        config = load_config(path)
+        return config if shard is None else shard.apply(config)
+
+    return load
+
+
+def once(args: argparse.Namespace, shard: Shard | None) -> int:
     try:
-        config = load_config(args.config_file)
+        config = sharded_loader(Path(args.config_file), shard)()
     except ConfigError as exc:
         print_config_errors(exc)
         return EXIT_USAGE
@@ -160,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     configure(args.log_level, args.log_format)
     try:
         parse_listen_address(args.listen_address)
+        shard = resolve_shard(args.shard)
     except ValueError as exc:
         print(f"credits-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -167,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "check-config":
         return check_config(args)
     if command == "once":
-        return once(args)
+        return once(args, shard)
     web_config: WebConfig | None = None
     bad_config = False
     try:
@@ -186,16 +208,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
     path = Path(args.config_file)
+    loader = sharded_loader(path, shard)
     try:
-        config = load_config(path)
+        config = loader()
     except ConfigError as exc:
         print_config_errors(exc)
         return EXIT_USAGE
     if bad_config:
         return EXIT_USAGE
+    if shard is not None:
+        log.info("sharded", shard=str(shard), accounts=len(config.accounts))
     daemon = Daemon(
         config,
-        config_loader=file_loader(path),
+        config_loader=loader,
         listen_address=args.listen_address,
         web_config=web_config,
         web_config_loader=web_config_file_loader(args.web_config_file),
