@@ -39,13 +39,15 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
 
 def new_session(max_connections: int = 0) -> aiohttp.ClientSession:
     """The shared client session. No connection cap of its own by default (0): the scheduler's
-    per-provider ``max_concurrency`` semaphores bound the connections in use."""
+    per-provider ``max_concurrency`` semaphores bound the connections in use. Proxies from the
+    environment are applied per host by :func:`exporter.http.env_proxy` (``trust_env`` would
+    read the environment and ~/.netrc in a worker thread on every request)."""
     connector = aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
         raise_for_status=False,
-        trust_env=True,
+        trust_env=False,
     )
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.utils
+import functools
 import json
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,6 +47,22 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if seconds != seconds:  # NaN
         return None
     return max(0.0, min(seconds, 86400.0))
+
+
+@functools.lru_cache(maxsize=1024)
+def _env_proxy(scheme: str, host: str) -> str | None:
+    if not host or urllib.request.proxy_bypass(host):
+        return None
+    proxy = urllib.request.getproxies().get(scheme)
+    return proxy if proxy and proxy.startswith("http://") else None
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy for ``url`` from ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``, looked up once
+    per host (the session does not read the environment itself: that costs two thread hops
+    per request)."""
+    parts = urlsplit(url)
+    return _env_proxy(parts.scheme, parts.hostname or "")
 
 
 def host_of(url: str) -> str:
@@ -153,6 +171,7 @@ class HttpClient:
                     json=json_body,
                     auth=auth,
                     allow_redirects=False,
+                    proxy=env_proxy(url),
                 ) as resp:
                     body = await self._read_capped(resp, cap)
                     status = resp.status
