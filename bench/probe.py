@@ -31,6 +31,11 @@ PERIOD = 0.5
 _daemons: list[Daemon] = []
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 async def _probe(path: str) -> None:
     loop = asyncio.get_running_loop()
     max_lag = max_busy = 0.0
@@ -53,6 +58,7 @@ async def _probe(path: str) -> None:
                     "t": time.time(),
                     "max_lag": round(max_lag, 6),
                     "max_busy_lag": round(max_busy, 6),
+                    "rss_mb": round(_rss_mb(), 1),
                 }
                 if stats is not None:
                     line |= {

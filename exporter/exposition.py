@@ -119,23 +119,78 @@ def deflate_segment(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
     return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
 
 
-def gzip_from_segments(segments: Iterable[bytes], body: bytes) -> bytes:
+def gzip_from_segments(segments: Iterable[bytes], parts: Iterable[bytes]) -> bytes:
     """A gzip member from deflate segments (see :func:`deflate_segment`) whose inflated
-    concatenation is ``body``."""
-    trailer = struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)
+    concatenation is the concatenation of ``parts``."""
+    crc, size = 0, 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+        size += len(part)
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
     return b"".join([_GZIP_HEADER, *segments, _DEFLATE_END, trailer])
 
 
-@dataclass(frozen=True)
+class _Bodies:
+    """The four bodies of one rendering. The gzip ones are built with the rendering; the plain
+    ones are joined from their parts the first time a scrape asks for them (Prometheus asks
+    for gzip, so they often never are), then kept."""
+
+    __slots__ = ("_om", "_om_parts", "_text", "_text_parts", "om_gzip", "text_gzip")
+
+    def __init__(
+        self, text_parts: list[bytes], om_parts: list[bytes], text_gzip: bytes, om_gzip: bytes
+    ) -> None:
+        self._text_parts: list[bytes] | None = text_parts
+        self._om_parts: list[bytes] | None = om_parts
+        self._text: bytes | None = None
+        self._om: bytes | None = None
+        self.text_gzip = text_gzip
+        self.om_gzip = om_gzip
+
+    @property
+    def text(self) -> bytes:
+        if self._text is None:
+            assert self._text_parts is not None
+            self._text, self._text_parts = b"".join(self._text_parts), None
+        return self._text
+
+    @property
+    def openmetrics(self) -> bytes:
+        if self._om is None:
+            assert self._om_parts is not None
+            self._om, self._om_parts = b"".join(self._om_parts), None
+        return self._om
+
+
 class Exposition:
     """One rendering of the store: the bytes every scrape of that version is served."""
 
-    version: int
-    rendered_at: float
-    text: bytes
-    text_gzip: bytes
-    openmetrics: bytes
-    openmetrics_gzip: bytes
+    __slots__ = ("_bodies", "rendered_at", "version")
+
+    def __init__(self, version: int, rendered_at: float, bodies: _Bodies) -> None:
+        self.version = version
+        self.rendered_at = rendered_at
+        self._bodies = bodies
+
+    def with_version(self, version: int) -> Exposition:
+        """The same bytes, for a newer store version that changed nothing in them."""
+        return Exposition(version, self.rendered_at, self._bodies)
+
+    @property
+    def text(self) -> bytes:
+        return self._bodies.text
+
+    @property
+    def openmetrics(self) -> bytes:
+        return self._bodies.openmetrics
+
+    @property
+    def text_gzip(self) -> bytes:
+        return self._bodies.text_gzip
+
+    @property
+    def openmetrics_gzip(self) -> bytes:
+        return self._bodies.om_gzip
 
 
 @dataclass
@@ -229,10 +284,10 @@ class IncrementalRenderer:
                 if i < len(names):
                     await asyncio.sleep(0)
             if not self._has_changes(work):
-                return self._unchanged(version, now, started)
+                return self._unchanged(version, started)
             globals_ = self._render_globals()
-            text, text_gz, om, om_gz = await asyncio.to_thread(self._assemble, globals_)
-            return self._publish(version, now, work, started, text, text_gz, om, om_gz, globals_)
+            bodies = await asyncio.to_thread(self._assemble, globals_)
+            return self._publish(version, now, started, bodies, globals_)
 
     # ------------------------------------------------------------------ planning
 
@@ -461,11 +516,11 @@ class IncrementalRenderer:
             self._seg_z[f][blk] = deflate_segment(raw, self.level)
         return len(dirty)
 
-    def _assemble(self, globals_text: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    def _assemble(self, globals_text: bytes) -> _Bodies:
         deflated = self._deflate_dirty()
         self.stats.segments_deflated += deflated
         self.stats.last_segments = deflated
-        globals_om = self._render_globals(om=True)
+        globals_om = self._render_globals(om=True) + _EOF
         text_parts: list[bytes] = []
         om_parts: list[bytes] = []
         ztext_parts: list[bytes] = []
@@ -480,55 +535,33 @@ class IncrementalRenderer:
             ztext_parts.extend(self._seg_z[f])
             zom_parts.extend(self._seg_z[f])
         text_parts.append(globals_text)
-        om_parts.extend((globals_om, _EOF))
+        om_parts.append(globals_om)
         ztext_parts.append(deflate_segment(globals_text, self.level))
-        zom_parts.append(deflate_segment(globals_om + _EOF, self.level))
-        text = b"".join(text_parts)
-        om = b"".join(om_parts)
-        return text, gzip_from_segments(ztext_parts, text), om, gzip_from_segments(zom_parts, om)
+        zom_parts.append(deflate_segment(globals_om, self.level))
+        return _Bodies(
+            text_parts,
+            om_parts,
+            gzip_from_segments(ztext_parts, text_parts),
+            gzip_from_segments(zom_parts, om_parts),
+        )
 
     def _finish(self, version: int | None, now: float, work: _Work, started: float) -> Exposition:
         if not self._has_changes(work):
-            return self._unchanged(version, now, started)
+            return self._unchanged(version, started)
         globals_ = self._render_globals()
-        text, text_gz, om, om_gz = self._assemble(globals_)
-        return self._publish(version, now, work, started, text, text_gz, om, om_gz, globals_)
+        return self._publish(version, now, started, self._assemble(globals_), globals_)
 
-    def _unchanged(self, version: int | None, now: float, started: float) -> Exposition:
+    def _unchanged(self, version: int | None, started: float) -> Exposition:
         assert self._last is not None
         self.stats.last_seconds = time.perf_counter() - started
-        last = self._last
-        self._last = Exposition(
-            version=self.store.version if version is None else version,
-            rendered_at=last.rendered_at,
-            text=last.text,
-            text_gzip=last.text_gzip,
-            openmetrics=last.openmetrics,
-            openmetrics_gzip=last.openmetrics_gzip,
-        )
+        self._last = self._last.with_version(self.store.version if version is None else version)
         return self._last
 
     def _publish(
-        self,
-        version: int | None,
-        now: float,
-        work: _Work,
-        started: float,
-        text: bytes,
-        text_gz: bytes,
-        om: bytes,
-        om_gz: bytes,
-        globals_: bytes,
+        self, version: int | None, now: float, started: float, bodies: _Bodies, globals_: bytes
     ) -> Exposition:
         self._globals = globals_
         self.stats.renders += 1
         self.stats.last_seconds = time.perf_counter() - started
-        self._last = Exposition(
-            version=self.store.version if version is None else version,
-            rendered_at=now,
-            text=text,
-            text_gzip=text_gz,
-            openmetrics=om,
-            openmetrics_gzip=om_gz,
-        )
+        self._last = Exposition(self.store.version if version is None else version, now, bodies)
         return self._last
