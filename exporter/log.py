@@ -25,17 +25,39 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: tuple[str, ...] = ()
+        self._by_prefix: dict[str, tuple[str, ...]] = {}
 
     def set_secrets(self, secrets: Iterable[str]) -> None:
         # Longest first, so a key that contains another is replaced whole. Very short
         # strings would redact ordinary words; real keys are never that short.
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        # Indexed by their first four characters, so that a value is checked against the few
+        # keys that could start at each position instead of every key (10,000 accounts).
+        by_prefix: dict[str, list[str]] = {}
+        for secret in self._secrets:
+            by_prefix.setdefault(secret[:4], []).append(secret)
+        self._by_prefix = {k: tuple(v) for k, v in by_prefix.items()}
 
     def redact(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        if len(self._secrets) <= 8:
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        by_prefix, out, last, i, end = self._by_prefix, [], 0, 0, len(value) - 3
+        while i < end:
+            for secret in by_prefix.get(value[i : i + 4], ()):
+                if value.startswith(secret, i):
+                    out.append(value[last:i])
+                    out.append(REDACTED)
+                    i = last = i + len(secret)
+                    break
+            else:
+                i += 1
+        if not out:
+            return value
+        out.append(value[last:])
+        return "".join(out)
 
     def _walk(self, value: Any) -> Any:
         if isinstance(value, str):

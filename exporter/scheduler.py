@@ -28,6 +28,9 @@ from .store import AccountState, Store
 log = get_logger("exporter.scheduler")
 
 JITTER = 0.1
+#: Loops started per event-loop turn: starting 16,000 at once would run all their first steps
+#: in one turn and hold the loop for a second.
+START_BATCH = 200
 #: Retry backoff starts at interval / BACKOFF_DIVISOR (at least MIN_BACKOFF seconds).
 BACKOFF_DIVISOR = 32
 MIN_BACKOFF = 1.0
@@ -67,6 +70,7 @@ class Scheduler:
         self._started = False
         self.limits = RateLimits()
         self.limits.configure(config)
+        self._apply_lock = asyncio.Lock()
 
     def _semaphore(self, provider: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(provider)
@@ -82,6 +86,10 @@ class Scheduler:
     async def apply(self, config: Config) -> None:
         """Make the running loops match ``config`` atomically: unchanged accounts keep their
         state and schedule, added ones start, removed and changed ones stop (their series go)."""
+        async with self._apply_lock:
+            await self._apply(config)
+
+    async def _apply(self, config: Config) -> None:
         if self._semaphores and config.providers != self.config.providers:
             self._semaphores = {}
         self.config = config
@@ -94,8 +102,12 @@ class Scheduler:
         for task in stopping:
             task.cancel()
         await asyncio.gather(*stopping, return_exceptions=True)
-        for name in started:
-            self._start_account(self.store.accounts[name])
+        for i, name in enumerate(started, 1):
+            state = self.store.accounts.get(name)
+            if state is not None:
+                self._start_account(state)
+            if i % START_BATCH == 0:
+                await asyncio.sleep(0)
         if started or removed:
             log.info("accounts applied", started=len(started), stopped=len(removed))
 

@@ -1,0 +1,39 @@
+"""Secret redaction in logs, with a handful of keys and with thousands (indexed lookup)."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.log import REDACTED, Redactor
+
+R = REDACTED
+
+
+@pytest.mark.parametrize("extra", [0, 5000])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("no secret here", "no secret here"),
+        ("key-alpha-1234", R),
+        ("start key-alpha-1234 end", f"start {R} end"),
+        ("key-alpha-1234key-alpha-1234", R + R),
+        ("x key-alpha-12345 y", f"x {R} y"),  # the longer key wins
+        ("key-alpha-123", "key-alpha-123"),  # a prefix of a key is not the key
+        ("tail key-beta", f"tail {R}"),
+        ("", ""),
+        ("abc", "abc"),
+    ],
+)
+def test_redact(value: str, expected: str, extra: int) -> None:
+    r = Redactor()
+    decoys = [f"decoy-{i:05d}-secret" for i in range(extra)]
+    r.set_secrets(["key-alpha-1234", "key-alpha-12345", "key-beta", "abc", *decoys])
+    assert r.redact(value) == expected
+
+
+def test_processor_walks_the_event() -> None:
+    r = Redactor()
+    r.set_secrets([f"secret-{i}" for i in range(100)])
+    event = {"event": "poll failed", "error": "bad secret-42!", "nested": {"x": ["secret-7"]}}
+    out = r(None, "info", event)
+    assert out == {"event": "poll failed", "error": f"bad {R}!", "nested": {"x": [R]}}
