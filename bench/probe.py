@@ -17,6 +17,7 @@ Every 0.5 s one JSON line goes to ``$BENCH_PROBE_FILE``:
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -34,6 +35,17 @@ _daemons: list[Daemon] = []
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+_gc_max = [0.0]
+_gc_started = [0.0]
+
+
+def _gc_callback(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    elif info.get("generation") == 2:
+        _gc_max[0] = max(_gc_max[0], time.perf_counter() - _gc_started[0])
 
 
 async def _probe(path: str) -> None:
@@ -59,7 +71,9 @@ async def _probe(path: str) -> None:
                     "max_lag": round(max_lag, 6),
                     "max_busy_lag": round(max_busy, 6),
                     "rss_mb": round(_rss_mb(), 1),
+                    "gc2_max": round(_gc_max[0], 6),
                 }
+                _gc_max[0] = 0.0
                 if stats is not None:
                     line |= {
                         "renders": stats.renders,
@@ -90,6 +104,7 @@ def main() -> int:
         await original(self)
 
     Daemon.start = start  # type: ignore[method-assign]
+    gc.callbacks.append(_gc_callback)
     asyncio.set_event_loop_policy(_Policy())
     return cli.main(sys.argv[1:])
 

@@ -31,6 +31,7 @@ import platform
 import struct
 import time
 import zlib
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import cast
@@ -203,6 +204,50 @@ class RenderStats:
     last_seconds: float = 0.0
 
 
+class _Segment:
+    """The sample lines of one metric family for one block of accounts: the bytes, where each
+    account's lines start, the changes waiting to be applied, and the deflated bytes."""
+
+    __slots__ = ("offsets", "pending", "raw", "z")
+
+    def __init__(self, width: int) -> None:
+        self.raw = b""
+        self.offsets = array("I", bytes(4 * (width + 1)))
+        self.pending: dict[int, bytes] | None = None
+        self.z = b""
+
+    def chunk(self, i: int) -> bytes:
+        if self.pending is not None and i in self.pending:
+            return self.pending[i]
+        return self.raw[self.offsets[i] : self.offsets[i + 1]]
+
+    def set(self, i: int, chunk: bytes) -> bool:
+        """Stage account ``i``'s new lines; False when they did not change."""
+        if chunk == self.chunk(i):
+            return False
+        if self.pending is None:
+            self.pending = {}
+        self.pending[i] = chunk
+        return True
+
+    def rebuild(self, level: int) -> None:
+        pending, offsets = self.pending or {}, self.offsets
+        view = memoryview(self.raw)
+        parts: list[bytes | memoryview] = []
+        new_offsets = array("I", [0])
+        pos = 0
+        for i in range(len(offsets) - 1):
+            new = pending.get(i)
+            part = view[offsets[i] : offsets[i + 1]] if new is None else new
+            parts.append(part)
+            pos += len(part)
+            new_offsets.append(pos)
+        self.raw = b"".join(parts)
+        self.offsets = new_offsets
+        self.pending = None
+        self.z = deflate_segment(self.raw, level)
+
+
 @dataclass
 class _Entry:
     state: AccountState
@@ -242,12 +287,10 @@ class IncrementalRenderer:
         self._order: list[str] = []
         self._entries: dict[str, _Entry] = {}
         self._extra: tuple[str, ...] = ()
-        self._seg_raw: list[list[bytes]] = [[] for _ in range(N_FAMILIES)]
-        self._seg_z: list[list[bytes]] = [[] for _ in range(N_FAMILIES)]
+        self._segments: list[list[_Segment]] = [[] for _ in range(N_FAMILIES)]
         self._dirty_segments: set[tuple[int, int]] = set()
         self._globals: bytes | None = None
         self._last: Exposition | None = None
-        self._cells: list[list[list[bytes]]] = [[] for _ in range(N_FAMILIES)]
         self._due: list[tuple[float, str]] = []  # (valid_until, account): a lazy heap
         self._help = help_text
         self._text_headers, self._om_headers = self._headers()
@@ -333,10 +376,10 @@ class IncrementalRenderer:
         """Accounts were added, removed or reordered: move the kept lines to their new place
         and deflate every segment again."""
         accounts, size = self.store.accounts, self.block
-        old_entries, old_cells = self._entries, self._cells
+        old_entries, old_segments = self._entries, self._segments
         nblocks = -(-len(order) // size)
         widths = [min(size, len(order) - b * size) for b in range(nblocks)]
-        cells = [[[b""] * w for w in widths] for _ in range(N_FAMILIES)]
+        segments = [[_Segment(w) for w in widths] for _ in range(N_FAMILIES)]
         entries: dict[str, _Entry] = {}
         for pos, name in enumerate(order):
             entry = old_entries.get(name)
@@ -347,12 +390,10 @@ class IncrementalRenderer:
             old_blk, old_off = divmod(entry.pos, size)
             blk, off = divmod(pos, size)
             for f in range(N_FAMILIES):
-                cells[f][blk][off] = old_cells[f][old_blk][old_off]
+                segments[f][blk].set(off, old_segments[f][old_blk].chunk(old_off))
             entry.pos = pos
             entries[name] = entry
-        self._order, self._entries, self._cells = order, entries, cells
-        self._seg_raw = [[b""] * nblocks for _ in range(N_FAMILIES)]
-        self._seg_z = [[b""] * nblocks for _ in range(N_FAMILIES)]
+        self._order, self._entries, self._segments = order, entries, segments
         self._dirty_segments = {(f, b) for f in range(N_FAMILIES) for b in range(nblocks)}
 
     def _has_changes(self, work: _Work) -> bool:
@@ -378,7 +419,12 @@ class IncrementalRenderer:
     # ------------------------------------------------------------------ accounts
 
     def _render_accounts(self, names: list[str], now: float) -> None:
-        accounts, entries, cells, size = self.store.accounts, self._entries, self._cells, self.block
+        accounts, entries, segments, size = (
+            self.store.accounts,
+            self._entries,
+            self._segments,
+            self.block,
+        )
         for name in names:
             state = accounts.get(name)
             entry = entries.get(name)
@@ -390,9 +436,7 @@ class IncrementalRenderer:
                 heapq.heappush(self._due, (valid_until, name))
             blk, off = divmod(entry.pos, size)
             for f in range(N_FAMILIES):
-                row = cells[f][blk]
-                if row[off] != chunks[f]:
-                    row[off] = chunks[f]
+                if segments[f][blk].set(off, chunks[f]):
                     self._dirty_segments.add((f, blk))
         self.stats.accounts_rendered += len(names)
 
@@ -511,9 +555,7 @@ class IncrementalRenderer:
         """Rebuild and deflate every segment whose accounts' lines changed."""
         dirty, self._dirty_segments = self._dirty_segments, set()
         for f, blk in dirty:
-            raw = b"".join(self._cells[f][blk])
-            self._seg_raw[f][blk] = raw
-            self._seg_z[f][blk] = deflate_segment(raw, self.level)
+            self._segments[f][blk].rebuild(self.level)
         return len(dirty)
 
     def _assemble(self, globals_text: bytes) -> _Bodies:
@@ -530,10 +572,12 @@ class IncrementalRenderer:
             om_parts.append(self._om_headers[f])
             ztext_parts.append(self._text_headers_z[f])
             zom_parts.append(self._om_headers_z[f])
-            text_parts.extend(self._seg_raw[f])
-            om_parts.extend(self._seg_raw[f])
-            ztext_parts.extend(self._seg_z[f])
-            zom_parts.extend(self._seg_z[f])
+            raw = [seg.raw for seg in self._segments[f]]
+            z = [seg.z for seg in self._segments[f]]
+            text_parts.extend(raw)
+            om_parts.extend(raw)
+            ztext_parts.extend(z)
+            zom_parts.extend(z)
         text_parts.append(globals_text)
         om_parts.append(globals_om)
         ztext_parts.append(deflate_segment(globals_text, self.level))

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
+from . import gcpolicy
 from .config import AccountBase, Config
 from .http import HttpClient, safe_message
 from .log import get_logger
@@ -102,12 +103,18 @@ class Scheduler:
         for task in stopping:
             task.cancel()
         await asyncio.gather(*stopping, return_exceptions=True)
+        if len(started) > START_BATCH and not removed:
+            # Thousands of accounts (config, states) are here to stay: keep the cycle
+            # collector off them before the loops start (see exporter.gcpolicy).
+            gcpolicy.freeze("accounts loaded")
         for i, name in enumerate(started, 1):
             state = self.store.accounts.get(name)
             if state is not None:
                 self._start_account(state)
             if i % START_BATCH == 0:
                 await asyncio.sleep(0)
+        if len(started) > START_BATCH and not removed:
+            gcpolicy.freeze("loops started")
         if started or removed:
             log.info("accounts applied", started=len(started), stopped=len(removed))
 

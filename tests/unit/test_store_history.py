@@ -1,0 +1,41 @@
+"""The compact sparkline history: deque-like behaviour at a fraction of the memory."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections import deque
+
+from exporter.store import HISTORY_POINTS, History
+
+
+def test_behaves_like_a_bounded_deque_of_points() -> None:
+    h = History(maxlen=3)
+    assert len(h) == 0 and list(h) == [] and not h
+    for i in range(5):
+        h.append((1_800_000_000.7 + i, i * 1.5))
+    assert len(h) == 3
+    assert list(h) == [(1_800_000_002.0, 3.0), (1_800_000_003.0, 4.5), (1_800_000_004.0, 6.0)]
+    assert h[0] == (1_800_000_002.0, 3.0) and h[-1] == (1_800_000_004.0, 6.0)
+    h[-1] = (1_800_000_009.2, 1e15 + 0.5)  # values keep full precision
+    assert h[-1] == (1_800_000_009.0, 1e15 + 0.5)
+    assert h.popleft() == (1_800_000_002.0, 3.0)
+    assert len(h) == 2
+
+
+def test_a_day_of_points_takes_a_tenth_of_a_deque_of_tuples() -> None:
+    def size(make: type) -> int:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        keep = []
+        for _ in range(100):
+            points = make(maxlen=HISTORY_POINTS)
+            for i in range(HISTORY_POINTS):
+                points.append((1_800_000_000.0 + 300 * i, 12345.5 + i))
+            keep.append(points)
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        return used // 100
+
+    ours, deque_of_tuples = size(History), size(deque)
+    assert ours <= 13 * HISTORY_POINTS + 400  # 12 bytes a point, plus the arrays' headers
+    assert ours * 5 < deque_of_tuples
