@@ -166,16 +166,17 @@ class _Bodies:
 class Exposition:
     """One rendering of the store: the bytes every scrape of that version is served."""
 
-    __slots__ = ("_bodies", "rendered_at", "version")
+    __slots__ = ("_bodies", "ready", "rendered_at", "version")
 
-    def __init__(self, version: int, rendered_at: float, bodies: _Bodies) -> None:
+    def __init__(self, version: int, ready: bool, rendered_at: float, bodies: _Bodies) -> None:
         self.version = version
+        self.ready = ready  # every account had been polled once when this was rendered
         self.rendered_at = rendered_at
         self._bodies = bodies
 
-    def with_version(self, version: int) -> Exposition:
+    def with_version(self, version: int, ready: bool) -> Exposition:
         """The same bytes, for a newer store version that changed nothing in them."""
-        return Exposition(version, self.rendered_at, self._bodies)
+        return Exposition(version, ready, self.rendered_at, self._bodies)
 
     @property
     def text(self) -> bytes:
@@ -292,6 +293,7 @@ class IncrementalRenderer:
         self._globals: bytes | None = None
         self._last: Exposition | None = None
         self._due: list[tuple[float, str]] = []  # (valid_until, account): a lazy heap
+        self._ready = False
         self._help = help_text
         self._text_headers, self._om_headers = self._headers()
         self._text_headers_z = [deflate_segment(h, self.level) for h in self._text_headers]
@@ -368,6 +370,9 @@ class IncrementalRenderer:
             heap[:] = [(e.valid_until, n) for n, e in entries.items() if e.valid_until < math.inf]
             heapq.heapify(heap)
         work.names = [n for n in dirty if n in entries]
+        # Every account polled once? Once true it stays true until accounts come or change.
+        if not (self._ready and not work.structure and not replaced):
+            self._ready = self.store.ready()
         self.stats.last_accounts = len(work.names)
         self.stats.last_segments = 0
         return work
@@ -598,7 +603,9 @@ class IncrementalRenderer:
     def _unchanged(self, version: int | None, started: float) -> Exposition:
         assert self._last is not None
         self.stats.last_seconds = time.perf_counter() - started
-        self._last = self._last.with_version(self.store.version if version is None else version)
+        self._last = self._last.with_version(
+            self.store.version if version is None else version, self._ready
+        )
         return self._last
 
     def _publish(
@@ -607,5 +614,7 @@ class IncrementalRenderer:
         self._globals = globals_
         self.stats.renders += 1
         self.stats.last_seconds = time.perf_counter() - started
-        self._last = Exposition(self.store.version if version is None else version, now, bodies)
+        self._last = Exposition(
+            self.store.version if version is None else version, self._ready, now, bodies
+        )
         return self._last

@@ -149,6 +149,10 @@ def served_exposition(config_file: Path, tmp_path_factory: pytest.TempPathFactor
 
     def scrape() -> str | None:
         assert proc.alive(), proc.log_tail()
+        # Ready: every account's first poll is in /metrics (TheirStack's two calls share a
+        # key, so its second endpoint comes a rate-limit turn after the first).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            assert response.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
         return text if "credits_poll_errors_total{" in text else None
