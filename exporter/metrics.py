@@ -280,4 +280,10 @@ class ExpositionCache:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.store.changed.wait(), timeout=timeout)
             await self.refresh()
-            await asyncio.sleep(self.min_interval)
+            if self.current.ready or self.store.ready():
+                await asyncio.sleep(self.min_interval)
+            else:
+                # Not ready yet: render again as soon as the last first poll is in, so that
+                # /readyz does not wait out the interval.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.store.ready_event.wait(), self.min_interval)

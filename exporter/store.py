@@ -191,6 +191,9 @@ class Store:
         self.reload_successful = True
         self.reload_success_timestamp: float | None = None
         self._dirty: set[str] = set()
+        self._unpolled = 0  # endpoints not polled yet: ready() at no cost for 10,000 accounts
+        self.ready_event = asyncio.Event()
+        self.ready_event.set()
 
     def _bump(self, name: str | None = None) -> None:
         self.version += 1
@@ -214,7 +217,8 @@ class Store:
         for name in list(self.accounts):
             new = wanted.get(name)
             if new is None or new.identity() != self.accounts[name].account.identity():
-                del self.accounts[name]
+                gone = self.accounts.pop(name)
+                self._unpolled -= sum(1 for ep in gone.endpoints.values() if ep.polls_total == 0)
                 removed.append(name)
         for name, account in wanted.items():
             if name not in self.accounts:
@@ -226,10 +230,18 @@ class Store:
                 )
                 started.append(name)
                 self._dirty.add(name)
+                self._unpolled += len(provider.endpoints)
         # Keep config order (for stable output).
         self.accounts = {name: self.accounts[name] for name in wanted}
+        self._update_ready()
         self._bump()
         return started, removed
+
+    def _update_ready(self) -> None:
+        if self._unpolled == 0:
+            self.ready_event.set()
+        else:
+            self.ready_event.clear()
 
     def set_reload_result(self, ok: bool) -> None:
         self.reload_successful = ok
@@ -245,6 +257,9 @@ class Store:
             return
         now = self.clock()
         ep = state.endpoints[endpoint]
+        if ep.polls_total == 0:
+            self._unpolled -= 1
+            self._update_ready()
         ep.polls_total += 1
         ep.up = True
         ep.last_attempt = now
@@ -264,6 +279,9 @@ class Store:
             return
         now = self.clock()
         ep = state.endpoints[endpoint]
+        if ep.polls_total == 0:
+            self._unpolled -= 1
+            self._update_ready()
         ep.polls_total += 1
         ep.errors_total[error.reason] = ep.errors_total.get(error.reason, 0) + 1
         ep.up = False
@@ -292,4 +310,5 @@ class Store:
     # -- readiness
 
     def ready(self) -> bool:
-        return all(s.polled_once for s in self.accounts.values())
+        """Every endpoint of every account polled at least once (``ready_event`` is set)."""
+        return self._unpolled == 0

@@ -1,0 +1,47 @@
+"""Store.ready() keeps a count instead of walking 10,000 accounts: it must always agree with
+the definition (every endpoint of every account polled once), through polls and reloads."""
+
+from __future__ import annotations
+
+import random
+
+from exporter.config import AccountBase, parse_config
+from exporter.model import PollError, Reading, Reason
+from exporter.store import Store
+
+
+def accounts(names: list[str], interval: str = "5m") -> list[AccountBase]:
+    text = "accounts:\n" + "\n".join(
+        f"  - {{name: {n}, provider: {'theirstack' if n.startswith('t') else 'fullenrich'}, "
+        f"api_key: k-{n}, interval: {interval}}}"
+        for n in names
+    )
+    return parse_config(text, env={}).accounts
+
+
+def test_ready_agrees_with_its_definition() -> None:
+    rng = random.Random(5)
+    store = Store()
+    pool = [f"t{i}" for i in range(6)] + [f"f{i}" for i in range(6)]
+    assert store.ready() and store.ready_event.is_set()  # nothing to wait for
+    for _ in range(300):
+        roll = rng.random()
+        if roll < 0.1:
+            names = rng.sample(pool, rng.randint(0, len(pool)))
+            changed = {n for n in names if rng.random() < 0.3}
+            store.set_accounts(
+                [
+                    a.model_copy(update={"interval": 60.0}) if a.name in changed else a
+                    for a in accounts(names)
+                ]
+            )
+        elif store.accounts:
+            name = rng.choice(list(store.accounts))
+            endpoint = rng.choice(list(store.accounts[name].endpoints))
+            if roll < 0.6:
+                store.record_success(name, endpoint, Reading(), 0.1)
+            else:
+                store.record_failure(name, endpoint, PollError(Reason.TIMEOUT, "t"), 0.1)
+        expected = all(s.polled_once for s in store.accounts.values())
+        assert store.ready() is expected
+        assert store.ready_event.is_set() is expected
