@@ -194,6 +194,9 @@ class Store:
         self._unpolled = 0  # endpoints not polled yet: ready() at no cost for 10,000 accounts
         self.ready_event = asyncio.Event()
         self.ready_event.set()
+        #: The version at which the store last became ready: an exposition of an older version
+        #: lacks some first poll.
+        self.ready_version = 0
 
     def _bump(self, name: str | None = None) -> None:
         self.version += 1
@@ -238,7 +241,10 @@ class Store:
         return started, removed
 
     def _update_ready(self) -> None:
+        """Call just before the version bump of the change that may have made us ready."""
         if self._unpolled == 0:
+            if not self.ready_event.is_set():
+                self.ready_version = self.version + 1
             self.ready_event.set()
         else:
             self.ready_event.clear()

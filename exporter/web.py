@@ -75,7 +75,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     # Ready once every account was polled AND /metrics serves those results.
-    if request.app[CACHE_KEY].current.ready:
+    exp = request.app[CACHE_KEY].current
+    if exp.ready and store.ready() and exp.version >= store.ready_version:
         return web.Response(text="ready\n")
     waiting = sum(1 for s in store.accounts.values() if not s.polled_once)
     why = f"{waiting} account(s) not polled yet" if waiting else "first results not rendered yet"

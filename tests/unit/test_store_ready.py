@@ -45,3 +45,33 @@ def test_ready_agrees_with_its_definition() -> None:
         expected = all(s.polled_once for s in store.accounts.values())
         assert store.ready() is expected
         assert store.ready_event.is_set() is expected
+
+
+async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from exporter.metrics import ExpositionCache
+    from exporter.web import create_app
+
+    store = Store()
+    cache = ExpositionCache(store)  # rendered with no accounts: vacuously ready
+
+    async def reload() -> list[str]:
+        return []
+
+    client = TestClient(TestServer(create_app(store, cache, reload)))
+    await client.start_server()
+    try:
+        assert (await client.get("/readyz")).status == 200
+        # Accounts arrive (start-up, a reload) while /metrics still serves the old rendering.
+        store.set_accounts(accounts(["t1", "f1"]))
+        assert (await client.get("/readyz")).status == 503
+        for name, state in store.accounts.items():
+            for endpoint in state.endpoints:
+                store.record_success(name, endpoint, Reading(), 0.1)
+        assert store.ready()
+        assert (await client.get("/readyz")).status == 503  # polled, not yet rendered
+        await cache.refresh()
+        assert (await client.get("/readyz")).status == 200
+    finally:
+        await client.close()
