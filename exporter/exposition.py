@@ -254,6 +254,7 @@ class _Entry:
     state: AccountState
     pos: int
     valid_until: float = math.inf
+    rendered: bool = False
 
 
 @dataclass
@@ -262,6 +263,7 @@ class _Work:
 
     names: list[str] = field(default_factory=list)
     structure: bool = False
+    relabel: bool = False
 
 
 class IncrementalRenderer:
@@ -294,6 +296,7 @@ class IncrementalRenderer:
         self._last: Exposition | None = None
         self._due: list[tuple[float, str]] = []  # (valid_until, account): a lazy heap
         self._ready = False
+        self._deferred: set[str] = set()
         self._help = help_text
         self._text_headers, self._om_headers = self._headers()
         self._text_headers_z = [deflate_segment(h, self.level) for h in self._text_headers]
@@ -348,6 +351,7 @@ class IncrementalRenderer:
             state = accounts.get(name)
             if entry is not None and state is not None and entry.state is not state:
                 entry.state = state  # a reload changed its config: render it from scratch
+                entry.rendered = False
                 replaced = True
         order = list(accounts)
         if order != self._order:
@@ -358,6 +362,7 @@ class IncrementalRenderer:
             if extra != self._extra:
                 self._extra = extra
                 dirty = set(order)
+                work.relabel = True
         # Accounts whose output changes with time alone (see _account_chunks).
         entries = self._entries
         heap = self._due
@@ -369,10 +374,26 @@ class IncrementalRenderer:
         if len(heap) > 2 * len(entries) + 64:  # drop superseded deadlines
             heap[:] = [(e.valid_until, n) for n, e in entries.items() if e.valid_until < math.inf]
             heapq.heapify(heap)
-        work.names = [n for n in dirty if n in entries]
         # Every account polled once? Once true it stays true until accounts come or change.
         if not (self._ready and not work.structure and not replaced):
             self._ready = self.store.ready()
+        dirty |= self._deferred
+        self._deferred = set()
+        if self._ready or work.relabel:
+            work.names = [n for n in dirty if n in entries]
+        else:
+            # Start-up: an account half polled (one endpoint of two) waits for its other first
+            # poll rather than being rendered twice; it is shown once (unpolled) meanwhile.
+            accounts = self.store.accounts
+            work.names = []
+            for name in dirty:
+                entry = entries.get(name)
+                if entry is None:
+                    continue
+                if entry.rendered and not accounts[name].polled_once:
+                    self._deferred.add(name)
+                else:
+                    work.names.append(name)
         self.stats.last_accounts = len(work.names)
         self.stats.last_segments = 0
         return work
@@ -437,6 +458,7 @@ class IncrementalRenderer:
                 continue  # removed or replaced since planning: the next render has it
             chunks, valid_until = self._account_chunks(state, now)
             entry.valid_until = valid_until
+            entry.rendered = True
             if valid_until < math.inf:
                 heapq.heappush(self._due, (valid_until, name))
             blk, off = divmod(entry.pos, size)

@@ -233,6 +233,10 @@ class StoreCollector(Collector):
                 runway.add_metric(labels, values.remaining / (week / 7))
 
 
+#: Render interval until every account's first poll is rendered (then ``min_interval``).
+STARTUP_INTERVAL = 0.1
+
+
 class ExpositionCache:
     """Keeps the text, OpenMetrics and gzip bytes of the store ready; /metrics only ever reads
     :attr:`current`. Re-renders when the store changed (at most every ``min_interval``) or when
@@ -280,10 +284,12 @@ class ExpositionCache:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.store.changed.wait(), timeout=timeout)
             await self.refresh()
-            if self.current.ready or self.store.ready():
+            if self.current.ready:
                 await asyncio.sleep(self.min_interval)
             else:
-                # Not ready yet: render again as soon as the last first poll is in, so that
-                # /readyz does not wait out the interval.
+                # Not every first poll rendered yet: render in small steps, and at once when
+                # the last one is in, so that /readyz does not wait out the interval.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.store.ready_event.wait(), self.min_interval)
+                    await asyncio.wait_for(
+                        self.store.ready_event.wait(), min(self.min_interval, STARTUP_INTERVAL)
+                    )

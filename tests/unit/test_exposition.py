@@ -315,3 +315,30 @@ def test_any_label_value_and_number_matches(label_value: str, remaining: float, 
     ref_text, ref_om = reference(store, clock)
     assert exp.text == ref_text
     assert exp.openmetrics == ref_om
+
+
+def test_start_up_renders_each_account_once_when_all_its_endpoints_answered() -> None:
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(30, labels=False), env={}).accounts)
+    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer.render()  # every account, unpolled
+    assert renderer.stats.accounts_rendered == 30
+    rng = random.Random(9)
+    halves = []
+    for name, state in store.accounts.items():
+        readings = balance(rng, state.account.provider, clock)
+        first, *rest = state.endpoints
+        store.record_success(name, first, readings[first], 0.1)
+        if rest:
+            halves.append((name, rest[0], readings[rest[0]]))
+    exp = renderer.render()
+    assert not exp.ready
+    # The 10 FullEnrich accounts (one endpoint) are done; the 20 others wait for their second.
+    assert renderer.stats.last_accounts == 10
+    for name, endpoint, reading in halves:
+        store.record_success(name, endpoint, reading, 0.1)
+    exp = renderer.render()
+    assert exp.ready
+    assert renderer.stats.accounts_rendered == 30 + 10 + 20  # each polled account once
+    assert_same(exp, store, clock)
