@@ -158,7 +158,21 @@ def install(sim: Simulator, stats: Stats) -> None:
     sim.app.router.add_post("/_bench/reset", reset)
 
 
+def _deep_backlog() -> None:
+    """Listen with a backlog like a provider's load balancer has, not aiohttp's 128: at
+    start-up the exporter opens hundreds of connections at once, and SYNs dropped by a full
+    backlog would be retried only after a second, measuring the simulator, not the exporter."""
+    init = web.TCPSite.__init__
+
+    def patched(self: web.TCPSite, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("backlog", 4096)
+        init(self, *args, **kwargs)
+
+    web.TCPSite.__init__ = patched  # type: ignore[method-assign]
+
+
 async def serve(args: argparse.Namespace) -> None:
+    _deep_backlog()
     sim = Simulator()
     seed(sim, args.accounts, args.prefix, args.latency, args.provider)
     install(sim, Stats())

@@ -185,7 +185,7 @@ class Defaults(_Strict):
 
 #: Requests in flight at once per provider, by default: enough that 1,000 accounts are all
 #: polled within a few round trips at start-up (per-key rate limits protect each account).
-DEFAULT_MAX_CONCURRENCY = 256
+DEFAULT_MAX_CONCURRENCY = 512
 
 
 class ProviderSettings(_Strict):
