@@ -83,8 +83,22 @@ def with_keys(**extra: Any) -> dict[str, Any]:
 
 
 def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    spec: dict[str, Any] = one(docs, "Deployment")["spec"]["template"]["spec"]
+    spec: dict[str, Any] = workload(docs)["spec"]["template"]["spec"]
     return spec
+
+
+def workload(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one Deployment, or with shards > 1 the one StatefulSet (never both)."""
+    found = of_kind(docs, "Deployment") + of_kind(docs, "StatefulSet")
+    assert len(found) == 1, [d["kind"] for d in found]
+    return found[0]
+
+
+def main_service(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Service scrapes go through (not the StatefulSet's headless one)."""
+    found = [d for d in of_kind(docs, "Service") if d["spec"].get("clusterIP") != "None"]
+    assert len(found) == 1
+    return found[0]
 
 
 def exporter_config(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,7 +132,8 @@ def test_lint_passes(helm: Any, values: dict[str, Any]) -> None:
 def test_renders_valid_manifests(chart: Any, kubernetes_validate: Any, values: Any) -> None:
     docs = manifests(render(chart, values))
     kinds = {d["kind"] for d in docs}
-    assert {"Deployment", "Service", "ConfigMap"} <= kinds
+    assert {"Service", "ConfigMap"} <= kinds
+    assert len(kinds & {"Deployment", "StatefulSet"}) == 1
     for doc in docs:
         meta = doc["metadata"]
         assert meta["labels"]["app.kubernetes.io/instance"] == RELEASE
@@ -159,13 +174,17 @@ def check_crd(doc: dict[str, Any]) -> None:
 def test_objects_fit_together(chart: Any, values: Any) -> None:
     """Selectors select, ports and volumes that are referred to exist."""
     docs = manifests(render(chart, values))
-    deployment = one(docs, "Deployment")
+    deployment = workload(docs)
     pod = deployment["spec"]["template"]
     pod_labels = pod["metadata"]["labels"]
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod_labels.items()
-    service = one(docs, "Service")
-    assert service["spec"]["selector"].items() <= pod_labels.items()
+    service = main_service(docs)
+    for svc in of_kind(docs, "Service"):
+        assert svc["spec"]["selector"].items() <= pod_labels.items()
+    if deployment["kind"] == "StatefulSet":
+        headless = next(s for s in of_kind(docs, "Service") if s is not service)
+        assert deployment["spec"]["serviceName"] == headless["metadata"]["name"]
     container = pod["spec"]["containers"][0]
     port_names = {p["name"] for p in container["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
@@ -196,6 +215,8 @@ def test_objects_fit_together(chart: Any, values: Any) -> None:
     [
         pytest.param({"unknownTopLevelKey": True}, id="unknown-top-level-key"),
         pytest.param({"replicaCount": "two"}, id="replicaCount-string"),
+        pytest.param({"shards": 0}, id="shards-zero"),
+        pytest.param({"shards": "3"}, id="shards-string"),
         pytest.param({"image": {"tag": 1.2}}, id="image.tag-number"),
         pytest.param({"image": {"pullPolicy": "Sometimes"}}, id="image.pullPolicy-enum"),
         pytest.param({"image": {"reposit": "x"}}, id="image-unknown-key"),
@@ -261,6 +282,7 @@ def test_ci_values_cover_every_template(chart: Any) -> None:
         "apiKeys",
         "extraArgs",
         "extraVolumes",
+        "shards",
     ]
     for feature in features:
         assert any(lookup(load_yaml(p) or {}, feature) for p in CI_FILES), feature
@@ -691,7 +713,7 @@ def test_service_monitor_job_fits_the_exporter_down_alert(chart: Any) -> None:
     values = {"serviceMonitor": {"enabled": True}}
     docs = manifests(render(chart, values))
     monitor = one(docs, "ServiceMonitor")
-    job = one(docs, "Service")["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+    job = main_service(docs)["metadata"]["labels"][monitor["spec"]["jobLabel"]]
     regex = chart.values["prometheusRule"]["thresholds"]["exporterJobRegex"]
     assert re.fullmatch(regex, job), (regex, job)
 
@@ -792,3 +814,56 @@ def test_readme_documents_every_value_with_its_default() -> None:
     assert sorted(set(documented) - set(values)) == [], "README.md documents unknown values"
     for key, default in documented.items():
         assert json.loads(default) == values[key], f"README.md default of {key}"
+
+
+# --- sharding ---------------------------------------------------------------------------------
+
+
+def test_shards_deploy_a_statefulset_whose_pods_are_the_shards(chart: Any) -> None:
+    from exporter.sharding import owner, resolve_shard
+
+    plain = manifests(render(chart, with_keys()))
+    docs = manifests(render(chart, with_keys(shards=3)))
+    assert not of_kind(docs, "Deployment")
+    sts = one(docs, "StatefulSet")
+    assert sts["spec"]["replicas"] == 3
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    headless = next(s for s in of_kind(docs, "Service") if s["spec"].get("clusterIP") == "None")
+    assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
+    assert main_service(docs)["spec"] == main_service(plain)["spec"]  # scrapes unchanged
+
+    # The same pod as the Deployment's, plus SHARD_COUNT; the config is the whole config.
+    template = sts["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env == {"SHARD_COUNT": "3"}
+    deployment_template = copy.deepcopy(one(plain, "Deployment")["spec"]["template"])
+    deployment_template["spec"]["containers"][0]["env"] = container["env"]
+    assert template == deployment_template
+    assert exporter_config(docs) == exporter_config(plain)
+
+    # Pod <statefulset>-K (its host name) becomes shard K of 3: together they poll every
+    # account once.
+    names = [a["name"] for a in ACCOUNTS]
+    polled: list[str] = []
+    for k in range(3):
+        shard = resolve_shard(None, env, hostname=f"{sts['metadata']['name']}-{k}")
+        assert shard is not None and (shard.index, shard.count) == (k, 3)
+        polled += [n for n in names if owner(n, 3) == k]
+    assert sorted(polled) == sorted(names)
+
+
+def test_shards_with_env_and_one_shard(chart: Any) -> None:
+    extra = [{"name": "TZ", "value": "UTC"}]
+    docs = manifests(render(chart, with_keys(shards=2, env=extra)))
+    env = one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "SHARD_COUNT", "value": "2"}, *extra]
+    docs = manifests(render(chart, with_keys(shards=1)))
+    assert one(docs, "Deployment") and not of_kind(docs, "StatefulSet")
+    assert len(of_kind(docs, "Service")) == 1
+    assert "env" not in pod_spec(docs)["containers"][0]
+
+
+def test_shards_and_replicas_do_not_mix(chart: Any, helm: Any) -> None:
+    with pytest.raises(helm.HelmError, match="replicaCount: must be 1 when shards > 1"):
+        render(chart, with_keys(shards=3, replicaCount=2))
