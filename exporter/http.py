@@ -16,7 +16,9 @@ import functools
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -101,19 +103,34 @@ class RequestLimiter(Protocol):
         """Learn from a response's status and (lower-cased) headers."""
 
 
+class _KeyTurns:
+    """The rate limiter of the key the current poll uses, and turns it already waited for."""
+
+    __slots__ = ("limiter", "prepaid")
+
+    def __init__(self, limiter: RequestLimiter, prepaid: int) -> None:
+        self.limiter = limiter
+        self.prepaid = prepaid
+
+
+_KEY_TURNS: ContextVar[_KeyTurns | None] = ContextVar("credits_key_turns", default=None)
+
+
+@contextmanager
+def key_limiter(limiter: RequestLimiter, prepaid: int = 0) -> Iterator[None]:
+    """Within this block (one poll, in its own task), every request waits for ``limiter``'s
+    turn (the first ``prepaid`` already did) and shows it the response's status and headers.
+    A context variable, not an argument: providers call :meth:`HttpClient.request_json` as
+    they always do."""
+    token = _KEY_TURNS.set(_KeyTurns(limiter, prepaid))
+    try:
+        yield
+    finally:
+        _KEY_TURNS.reset(token)
+
+
 class HttpClient:
     """A thin wrapper over one shared :class:`aiohttp.ClientSession`."""
-
-    limiter: RequestLimiter | None = None
-    _prepaid = 0
-
-    def limited(self, limiter: RequestLimiter, prepaid: int = 0) -> HttpClient:
-        """A copy of this client whose requests go through ``limiter`` (the first ``prepaid``
-        of them already waited for it) and which shows it every response."""
-        client = copy.copy(self)
-        client.limiter = limiter
-        client._prepaid = prepaid
-        return client
 
     def __init__(
         self,
@@ -156,11 +173,12 @@ class HttpClient:
         cap = self.max_body_bytes if max_body_bytes is None else max_body_bytes
         hdrs = {"Accept": "application/json", "User-Agent": self.user_agent}
         hdrs.update(headers or {})
-        if self.limiter is not None:
-            if self._prepaid > 0:
-                self._prepaid -= 1
+        turns = _KEY_TURNS.get()
+        if turns is not None:
+            if turns.prepaid > 0:
+                turns.prepaid -= 1
             else:
-                await self.limiter.acquire()
+                await turns.limiter.acquire()
         try:
             async with asyncio.timeout(timeout):
                 async with self.session.request(
@@ -186,8 +204,8 @@ class HttpClient:
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise PollError(Reason.CONNECTION, f"connection failed: {type(exc).__name__}") from None
-        if self.limiter is not None:
-            self.limiter.observe(status, resp_headers)
+        if turns is not None:
+            turns.limiter.observe(status, resp_headers)
 
         if 300 <= status < 400:
             target = resp_headers.get("location", "")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 from . import gcpolicy
 from .config import AccountBase, Config
-from .http import HttpClient, safe_message
+from .http import HttpClient, key_limiter, safe_message
 from .log import get_logger
 from .model import PollError, Reason
 from .ratelimit import RateLimits
@@ -142,7 +142,8 @@ class Scheduler:
             started = time.monotonic()
             try:
                 http = self.http.with_max_body_bytes(account.effective_max_response_size)
-                reading = await state.provider.fetch(endpoint, http.limited(limiter, 1))
+                with key_limiter(limiter, prepaid=1):
+                    reading = await state.provider.fetch(endpoint, http)
             except PollError as exc:
                 # A detached copy: the store keeps the error for the status page, and the
                 # original's traceback would keep this call's frames (response, body) alive.

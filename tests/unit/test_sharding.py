@@ -139,6 +139,8 @@ def test_bad_shard_settings_are_usage_errors(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
+    # No global logging set-up from a unit test (it would keep pytest's captured stderr).
+    monkeypatch.setattr(cli, "configure", lambda *args, **kwargs: None)
     for var in ("SHARD", "SHARD_COUNT"):
         monkeypatch.delenv(var, raising=False)
     for var, val in env.items():
