@@ -1,4 +1,4 @@
-"""Polling loops: one asyncio task per (account, endpoint).
+"""Polling loops: one per (account, endpoint), a timer between polls and a task while polling.
 
 Each loop polls at once, then every ``interval`` with +-10% jitter. A failure is recorded and
 retried with exponential backoff capped at the interval (a success resets it); ``Retry-After``
@@ -61,12 +61,41 @@ def next_delay(
     return delay
 
 
+class PollLoop:
+    """One (account, endpoint) polling loop. Between polls it is a timer, not a task: a
+    sleeping task with its coroutine frames costs ~1.5 kB, which at 10,000 accounts (16,000
+    loops) is 24 MB of memory and 100,000 objects for the cycle collector to walk; a timer costs
+    ~0.3 kB. A task exists only while the loop polls (:attr:`task`)."""
+
+    __slots__ = ("endpoint", "handle", "state", "stopped", "task")
+
+    def __init__(self, state: AccountState, endpoint: str) -> None:
+        self.state = state
+        self.endpoint = endpoint
+        self.handle: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.stopped = False
+
+    def cancel(self) -> asyncio.Task[None] | None:
+        """Stop the loop; returns the poll in flight (cancelled), if any, to await."""
+        self.stopped = True
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            task.cancel()
+            return task
+        return None
+
+
 class Scheduler:
     def __init__(self, store: Store, http: HttpClient, config: Config) -> None:
         self.store = store
         self.http = http
         self.config = config
-        self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        #: (account, endpoint) -> its loop.
+        self.tasks: dict[tuple[str, str], PollLoop] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._started = False
         self.limits = RateLimits()
@@ -96,13 +125,10 @@ class Scheduler:
         self.config = config
         self.limits.configure(config)
         started, removed = self.store.set_accounts(config.accounts)
-        stopping = [
-            task for (name, _), task in self.tasks.items() if name in removed and not task.done()
-        ]
+        stopping = [loop for (name, _), loop in self.tasks.items() if name in removed]
         self.tasks = {key: t for key, t in self.tasks.items() if key[0] not in removed}
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+        in_flight = [task for loop in stopping if (task := loop.cancel()) is not None]
+        await asyncio.gather(*in_flight, return_exceptions=True)
         if len(started) > START_BATCH and not removed:
             # Thousands of accounts (config, states) are here to stay: keep the cycle
             # collector off them before the loops start (see exporter.gcpolicy).
@@ -120,17 +146,21 @@ class Scheduler:
 
     def _start_account(self, state: AccountState) -> None:
         for endpoint in state.endpoints:
-            key = (state.name, endpoint)
-            self.tasks[key] = asyncio.create_task(
-                self._loop(state, endpoint), name=f"poll {state.name} {endpoint}"
+            loop = self.tasks[(state.name, endpoint)] = PollLoop(state, endpoint)
+            self._fire(loop)  # the first poll at once
+
+    def _fire(self, loop: PollLoop) -> None:
+        loop.handle = None
+        if not loop.stopped:
+            loop.task = asyncio.create_task(
+                self._poll(loop), name=f"poll {loop.state.name} {loop.endpoint}"
             )
 
     async def stop(self) -> None:
-        tasks = list(self.tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        loops = list(self.tasks.values())
         self.tasks.clear()
+        in_flight = [task for loop in loops if (task := loop.cancel()) is not None]
+        await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def poll_once(self, state: AccountState, endpoint: str) -> PollError | None:
         """Poll one endpoint once and record the result; returns the error, if any."""
@@ -173,26 +203,24 @@ class Scheduler:
         self.store.record_failure(account.name, endpoint, error, time.monotonic() - started)
         return error
 
-    async def _loop(self, state: AccountState, endpoint: str) -> None:
+    async def _poll(self, loop: PollLoop) -> None:
+        """One turn of a loop: poll, log a change of state, and set the timer for the next."""
+        state, endpoint = loop.state, loop.endpoint
         account = state.account
         ep = state.endpoints[endpoint]
-        delay = 0.0
-        while True:
-            if delay > 0:
-                await asyncio.sleep(delay)
-            was_up = ep.up
-            previous_reason = ep.last_error.reason if ep.last_error else None
-            error = await self.poll_once(state, endpoint)
-            if error is None:
-                if was_up is False:
-                    log.info(
-                        "account recovered",
-                        account=account.name,
-                        provider=account.provider,
-                        endpoint=endpoint,
-                    )
-                delay = next_delay(account.effective_interval, 0)
-                continue
+        was_up = ep.up
+        previous_reason = ep.last_error.reason if ep.last_error else None
+        error = await self.poll_once(state, endpoint)
+        if error is None:
+            if was_up is False:
+                log.info(
+                    "account recovered",
+                    account=account.name,
+                    provider=account.provider,
+                    endpoint=endpoint,
+                )
+            delay = next_delay(account.effective_interval, 0)
+        else:
             fields = {
                 "account": account.name,
                 "provider": account.provider,
@@ -209,6 +237,9 @@ class Scheduler:
             delay = next_delay(
                 account.effective_interval, ep.consecutive_failures, error.retry_after
             )
+        loop.task = None
+        if not loop.stopped:
+            loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)
 
 
 async def poll_all_once(
