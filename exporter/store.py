@@ -24,6 +24,14 @@ from .providers.base import merge_pools
 HISTORY_POINTS = 288
 HISTORY_SPAN = 86400.0
 HISTORY_STEP = HISTORY_SPAN / HISTORY_POINTS
+#: At most about this many points in all (12 bytes each: 24 MB). Above ~3,500 accounts each
+#: pool keeps fewer points, further apart, over the same 24 hours.
+HISTORY_BUDGET = 2_000_000
+
+
+def history_points(accounts: int) -> int:
+    """Points per pool for ``accounts`` accounts (reckoning two pools each)."""
+    return max(24, min(HISTORY_POINTS, HISTORY_BUDGET // max(1, 2 * accounts)))
 
 
 class History:
@@ -191,6 +199,7 @@ class Store:
         self.reload_successful = True
         self.reload_success_timestamp: float | None = None
         self._dirty: set[str] = set()
+        self.history_points = HISTORY_POINTS  # for pools that start a history now
         self._unpolled = 0  # endpoints not polled yet: ready() at no cost for 10,000 accounts
         self.ready_event = asyncio.Event()
         self.ready_event.set()
@@ -236,6 +245,7 @@ class Store:
                 self._unpolled += len(provider.endpoints)
         # Keep config order (for stable output).
         self.accounts = {name: self.accounts[name] for name in wanted}
+        self.history_points = history_points(len(self.accounts))
         self._update_ready()
         self._bump()
         return started, removed
@@ -303,10 +313,10 @@ class Store:
                 continue
             points = state.history.get(pool)
             if points is None:
-                points = state.history[pool] = History(HISTORY_POINTS)
+                points = state.history[pool] = History(self.history_points)
             # One point per STEP: while the point before the newest is younger than a step,
             # the newest is overwritten, so fast polling cannot push the history out.
-            if len(points) > 1 and now - points[-2][0] < HISTORY_STEP:
+            if len(points) > 1 and now - points[-2][0] < HISTORY_SPAN / points.maxlen:
                 points[-1] = (now, values.remaining)
                 continue
             points.append((now, values.remaining))

@@ -39,3 +39,28 @@ def test_a_day_of_points_takes_a_tenth_of_a_deque_of_tuples() -> None:
     ours, deque_of_tuples = size(History), size(deque)
     assert ours <= 13 * HISTORY_POINTS + 400  # 12 bytes a point, plus the arrays' headers
     assert ours * 5 < deque_of_tuples
+
+
+def test_many_accounts_share_a_bounded_history() -> None:
+    from exporter.config import parse_config
+    from exporter.model import PoolValues, Reading
+    from exporter.store import HISTORY_BUDGET, HISTORY_SPAN, Store, history_points
+
+    assert history_points(1) == history_points(3000) == HISTORY_POINTS
+    assert history_points(10_000) * 2 * 10_000 <= HISTORY_BUDGET
+    assert history_points(10**6) == 24  # never less than one point an hour
+
+    now = [1_800_000_000.0]
+    store = Store(lambda: now[0])
+    text = "accounts:\n" + "\n".join(
+        f"  - {{name: a{i}, provider: fullenrich, api_key: key-{i}}}" for i in range(10_000)
+    )
+    store.set_accounts(parse_config(text, env={}).accounts)
+    assert store.history_points == history_points(10_000) < HISTORY_POINTS
+    for _ in range(500):  # two days of polls every 5 minutes, for one account
+        now[0] += 300
+        store.record_success("a1", "balance", Reading(pools={"w": PoolValues(now[0])}), 0.1)
+    points = list(store.accounts["a1"].history["w"])
+    assert len(points) == store.history_points  # still a day, at a coarser step
+    assert now[0] - points[0][0] <= HISTORY_SPAN
+    assert points[-1][1] == now[0]
