@@ -17,9 +17,10 @@ bodies (whose sample lines are identical) concatenate into one valid gzip stream
 deflates only the segments whose bytes changed; the CRC-32 of the whole body is computed
 over the assembled bytes (zlib releases the GIL for it).
 
-Rendering the changed accounts runs on the event loop in slices of at most
-:data:`SLICE_SECONDS`; deflating and assembling run in a worker thread, in C code that mostly
-releases the GIL. A render never holds the loop for long at any size.
+Rendering the changed accounts and splicing their lines into the segments is Python work: it
+runs on the event loop in slices of at most :data:`SLICE_SECONDS` (in a worker thread it would
+hold the GIL and stall the loop all the same). Deflating and assembling run in a worker thread,
+in C code that releases the GIL. A render never holds the loop for long at any size.
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ class _Segment:
         self.pending[i] = chunk
         return True
 
-    def rebuild(self, level: int) -> None:
+    def rebuild(self) -> None:
+        """Apply the staged changes to the bytes (Python work: on the event loop, in slices)."""
         pending, offsets = self.pending or {}, self.offsets
         view = memoryview(self.raw)
         parts: list[bytes | memoryview] = []
@@ -246,6 +248,9 @@ class _Segment:
         self.raw = b"".join(parts)
         self.offsets = new_offsets
         self.pending = None
+
+    def deflate(self, level: int) -> None:
+        """Compress the bytes again (C work that releases the GIL: in the worker thread)."""
         self.z = deflate_segment(self.raw, level)
 
 
@@ -313,9 +318,10 @@ class IncrementalRenderer:
         return self._finish(version, now, work, started)
 
     async def render_async(self, version: int | None = None) -> Exposition:
-        """The same, without holding the event loop: changed accounts are rendered in slices
-        of at most :data:`SLICE_SECONDS`, segments are deflated and the bodies assembled in a
-        worker thread."""
+        """The same, without holding the event loop: changed accounts are rendered and their
+        segments rebuilt in slices of at most :data:`SLICE_SECONDS` (Python work stays on the
+        loop: in a thread it would hold the GIL); segments are deflated and the bodies
+        assembled in a worker thread (C work that releases the GIL)."""
         async with self._lock:
             started = time.perf_counter()
             now = self.clock()
@@ -333,8 +339,15 @@ class IncrementalRenderer:
                     await asyncio.sleep(0)
             if not self._has_changes(work):
                 return self._unchanged(version, started)
+            rebuilt = self._take_dirty_segments()
+            deadline = time.perf_counter() + SLICE_SECONDS
+            for segment in rebuilt:
+                segment.rebuild()
+                if time.perf_counter() >= deadline:
+                    await asyncio.sleep(0)
+                    deadline = time.perf_counter() + SLICE_SECONDS
             globals_ = self._render_globals()
-            bodies = await asyncio.to_thread(self._assemble, globals_)
+            bodies = await asyncio.to_thread(self._assemble, globals_, rebuilt)
             return self._publish(version, now, started, bodies, globals_)
 
     # ------------------------------------------------------------------ planning
@@ -578,17 +591,16 @@ class IncrementalRenderer:
 
     # ------------------------------------------------------------------ assembly
 
-    def _deflate_dirty(self) -> int:
-        """Rebuild and deflate every segment whose accounts' lines changed."""
+    def _take_dirty_segments(self) -> list[_Segment]:
         dirty, self._dirty_segments = self._dirty_segments, set()
-        for f, blk in dirty:
-            self._segments[f][blk].rebuild(self.level)
-        return len(dirty)
+        return [self._segments[f][blk] for f, blk in dirty]
 
-    def _assemble(self, globals_text: bytes) -> _Bodies:
-        deflated = self._deflate_dirty()
-        self.stats.segments_deflated += deflated
-        self.stats.last_segments = deflated
+    def _assemble(self, globals_text: bytes, rebuilt: list[_Segment]) -> _Bodies:
+        """Deflate the rebuilt segments and put the four bodies together (worker thread)."""
+        for segment in rebuilt:
+            segment.deflate(self.level)
+        self.stats.segments_deflated += len(rebuilt)
+        self.stats.last_segments = len(rebuilt)
         globals_om = self._render_globals(om=True) + _EOF
         text_parts: list[bytes] = []
         om_parts: list[bytes] = []
@@ -619,8 +631,11 @@ class IncrementalRenderer:
     def _finish(self, version: int | None, now: float, work: _Work, started: float) -> Exposition:
         if not self._has_changes(work):
             return self._unchanged(version, started)
+        rebuilt = self._take_dirty_segments()
+        for segment in rebuilt:
+            segment.rebuild()
         globals_ = self._render_globals()
-        return self._publish(version, now, started, self._assemble(globals_), globals_)
+        return self._publish(version, now, started, self._assemble(globals_, rebuilt), globals_)
 
     def _unchanged(self, version: int | None, started: float) -> Exposition:
         assert self._last is not None
