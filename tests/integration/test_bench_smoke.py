@@ -1,0 +1,42 @@
+"""The benchmark harness still runs (a tiny run: a few accounts, one-second wrk runs) and writes
+its report; the figures themselves are for bench/RESULTS.md, never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from support import ROOT, require_tool
+
+
+def test_bench_runs_and_reports(tmp_path: Path) -> None:
+    require_tool("wrk")
+    output = tmp_path / "RESULTS.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--sizes=30",
+            "--duration=1",
+            "--only=metrics",
+            f"--output={output}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = output.read_text()
+    assert "## /metrics against the static-bytes reference" in report
+    raw = json.loads((tmp_path / "results.json").read_text())
+    (phase,) = raw["metrics"]
+    assert phase["accounts"] == 30 and phase["series"] > 30 * 5
+    for name in ("text", "gzip", "openmetrics", "openmetrics+gzip"):
+        variant = phase["variants"][name]
+        assert variant["exporter"]["requests"] > 0 and variant["exporter"]["errors"] == 0
+        assert variant["reference"]["requests"] > 0
+    assert phase["sim_calls"] >= 30  # every account polled through the simulator process
