@@ -254,7 +254,7 @@ class _Segment:
         self.z = deflate_segment(self.raw, level)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     state: AccountState
     pos: int

@@ -111,6 +111,21 @@ class KeyLimiter:
     previous one left at least a spacing ago (measured from when it actually left, so a late
     request never lets the next one catch up) and until any hold is over."""
 
+    __slots__ = (
+        "_hold_until",
+        "_lock",
+        "_next",
+        "_pace",
+        "_pace_until",
+        "_rate",
+        "_spacing",
+        "_waiting",
+        "clock",
+        "holds",
+        "label",
+        "sleep",
+    )
+
     def __init__(
         self,
         rate: float,
@@ -123,7 +138,8 @@ class KeyLimiter:
         self.sleep = sleep
         self.label = label
         self.rate = rate
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # made when a request first has to wait
+        self._waiting = 0
         self._next = -math.inf  # earliest start of the next request (pacing)
         self._hold_until = -math.inf  # nobody goes before this (headers, 429)
         self._pace = 0.0  # spacing the headers asked for ...
@@ -140,17 +156,28 @@ class KeyLimiter:
         self._spacing = 0.0 if math.isinf(value) else 1.0 / value
 
     async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self.clock()
-                turn = max(self._next, self._hold_until)
-                if turn <= now:
-                    break
-                await self.sleep(turn - now)
-            spacing = self._spacing
-            if now < self._pace_until:
-                spacing = max(spacing, self._pace)
-            self._next = now + spacing
+        if not self._waiting and self._try_now():
+            return  # nobody queued and the turn is free: no lock needed
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while not self._try_now():
+                    await self.sleep(max(self._next, self._hold_until) - self.clock())
+        finally:
+            self._waiting -= 1
+
+    def _try_now(self) -> bool:
+        """Take the turn if it is due; then the next one is a spacing later."""
+        now = self.clock()
+        if max(self._next, self._hold_until) > now:
+            return False
+        spacing = self._spacing
+        if now < self._pace_until:
+            spacing = max(spacing, self._pace)
+        self._next = now + spacing
+        return True
 
     def hold(self, seconds: float, why: str) -> None:
         """Let no request with this key go for ``seconds``."""

@@ -10,6 +10,7 @@ removes a value: the last good reading stays until ``max_staleness`` passes with
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -76,7 +77,7 @@ class History:
         return f"History({list(self)!r}, maxlen={self.maxlen})"
 
 
-@dataclass
+@dataclass(slots=True)
 class EndpointState:
     """Health of one (account, endpoint) loop and its last good reading."""
 
@@ -91,7 +92,7 @@ class EndpointState:
     reading: Reading | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ConsumedCounter:
     """``credits_consumed_total`` for one pool, from the provider's daily buckets.
 
@@ -126,7 +127,7 @@ class ConsumedCounter:
             self.baseline_day = max(self.baseline_day, min(self.seen))
 
 
-@dataclass
+@dataclass(slots=True)
 class AccountState:
     account: AccountBase
     provider: Provider
@@ -283,9 +284,11 @@ class Store:
         ep.last_duration = duration
         ep.last_error = None
         ep.consecutive_failures = 0
-        ep.reading = reading
         for pool, days in reading.daily_consumption.items():
             state.counters.setdefault(pool, ConsumedCounter()).update(dict(days))
+        if reading.daily_consumption:  # in the counters now: not kept twice
+            reading = dataclasses.replace(reading, daily_consumption={})
+        ep.reading = reading
         self._record_history(state, now)
         self._bump(name)
 
