@@ -33,7 +33,7 @@ import struct
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -133,35 +133,37 @@ def gzip_from_segments(segments: Iterable[bytes], parts: Iterable[bytes]) -> byt
 
 
 class _Bodies:
-    """The four bodies of one rendering. The gzip ones are built with the rendering; the plain
-    ones are joined from their parts the first time a scrape asks for them (Prometheus asks
-    for gzip, so they often never are), then kept."""
+    """The four bodies of one rendering. The gzip ones are whole bytes (a megabyte at 10,000
+    accounts); the plain ones stay as their parts (the segments, shared with the renderer), so
+    that an 11 MB body is never copied for a rendering nobody scrapes uncompressed, nor kept
+    for each of the renderings that scrapes in flight still send: /metrics writes the parts
+    (:func:`iter_slices`)."""
 
-    __slots__ = ("_om", "_om_parts", "_text", "_text_parts", "om_gzip", "text_gzip")
+    __slots__ = ("om_gzip", "om_parts", "om_size", "text_gzip", "text_parts", "text_size")
 
     def __init__(
         self, text_parts: list[bytes], om_parts: list[bytes], text_gzip: bytes, om_gzip: bytes
     ) -> None:
-        self._text_parts: list[bytes] | None = text_parts
-        self._om_parts: list[bytes] | None = om_parts
-        self._text: bytes | None = None
-        self._om: bytes | None = None
+        self.text_parts = text_parts
+        self.om_parts = om_parts
+        self.text_size = sum(map(len, text_parts))
+        self.om_size = sum(map(len, om_parts))
         self.text_gzip = text_gzip
         self.om_gzip = om_gzip
 
-    @property
-    def text(self) -> bytes:
-        if self._text is None:
-            assert self._text_parts is not None
-            self._text, self._text_parts = b"".join(self._text_parts), None
-        return self._text
 
-    @property
-    def openmetrics(self) -> bytes:
-        if self._om is None:
-            assert self._om_parts is not None
-            self._om, self._om_parts = b"".join(self._om_parts), None
-        return self._om
+def iter_slices(parts: list[bytes], size: int) -> Iterator[bytes]:
+    """The concatenation of ``parts`` in pieces of about ``size`` bytes."""
+    group: list[bytes] = []
+    filled = 0
+    for part in parts:
+        group.append(part)
+        filled += len(part)
+        if filled >= size:
+            yield b"".join(group)
+            group, filled = [], 0
+    if group:
+        yield b"".join(group)
 
 
 class Exposition:
@@ -181,11 +183,28 @@ class Exposition:
 
     @property
     def text(self) -> bytes:
-        return self._bodies.text
+        """The text body, joined anew on every call (/metrics streams :attr:`text_parts`)."""
+        return b"".join(self._bodies.text_parts)
 
     @property
     def openmetrics(self) -> bytes:
-        return self._bodies.openmetrics
+        return b"".join(self._bodies.om_parts)
+
+    @property
+    def text_parts(self) -> list[bytes]:
+        return self._bodies.text_parts
+
+    @property
+    def openmetrics_parts(self) -> list[bytes]:
+        return self._bodies.om_parts
+
+    @property
+    def text_size(self) -> int:
+        return self._bodies.text_size
+
+    @property
+    def openmetrics_size(self) -> int:
+        return self._bodies.om_size
 
     @property
     def text_gzip(self) -> bytes:

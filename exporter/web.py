@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
 from . import statuspage
+from .exposition import iter_slices
 from .metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, ExpositionCache
 from .store import Store
 
@@ -39,9 +40,9 @@ def wants_gzip(accept_encoding: str) -> bool:
     return False
 
 
-#: Larger bodies are written in slices of this size instead of in one piece: a single write of
-#: a 14 MB body is copied whole into the connection's buffer (and joined with the headers)
-#: for every scrape in flight; slices keep each connection's buffer under one slice.
+#: Bodies larger than this are written in slices of about this size: a single write of a 14 MB
+#: body would be copied whole into the connection's buffer (and joined with the headers) for
+#: every scrape in flight; the plain bodies are not even joined (exporter.exposition._Bodies).
 STREAM_SLICE = 1 << 20
 
 
@@ -49,21 +50,31 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     exp = request.app[CACHE_KEY].current
     om = wants_openmetrics(request.headers.get("Accept", ""))
     gz = wants_gzip(request.headers.get("Accept-Encoding", ""))
-    if om:
-        body, ctype = (exp.openmetrics_gzip if gz else exp.openmetrics), OPENMETRICS_CONTENT_TYPE
-    else:
-        body, ctype = (exp.text_gzip if gz else exp.text), TEXT_CONTENT_TYPE
-    headers = {"Content-Type": ctype, "Vary": "Accept, Accept-Encoding"}
+    headers = {
+        "Content-Type": OPENMETRICS_CONTENT_TYPE if om else TEXT_CONTENT_TYPE,
+        "Vary": "Accept, Accept-Encoding",
+    }
     if gz:
         headers["Content-Encoding"] = "gzip"
-    if len(body) <= STREAM_SLICE or request.method != "GET":
-        return web.Response(body=body, headers=headers)
+        body = exp.openmetrics_gzip if om else exp.text_gzip
+        if len(body) <= STREAM_SLICE or request.method != "GET":
+            return web.Response(body=body, headers=headers)
+        view = memoryview(body)
+        slices: Iterable[bytes | memoryview] = (
+            view[i : i + STREAM_SLICE] for i in range(0, len(body), STREAM_SLICE)
+        )
+        size = len(body)
+    else:
+        parts = exp.openmetrics_parts if om else exp.text_parts
+        size = exp.openmetrics_size if om else exp.text_size
+        if size <= STREAM_SLICE or request.method != "GET":
+            return web.Response(body=b"".join(parts), headers=headers)
+        slices = iter_slices(parts, STREAM_SLICE)
     response = web.StreamResponse(headers=headers)
-    response.content_length = len(body)
+    response.content_length = size
     await response.prepare(request)
-    view = memoryview(body)
-    for start in range(0, len(body), STREAM_SLICE):
-        await response.write(view[start : start + STREAM_SLICE])
+    for piece in slices:
+        await response.write(piece)
     await response.write_eof()
     return response
 
