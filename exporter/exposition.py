@@ -132,14 +132,29 @@ def gzip_from_segments(segments: Iterable[bytes], parts: Iterable[bytes]) -> byt
     return b"".join([_GZIP_HEADER, *segments, _DEFLATE_END, trailer])
 
 
+#: Plain bodies up to this size are joined once and kept (about 2,500 accounts); larger ones
+#: are only ever written from their parts.
+JOIN_LIMIT = 4 << 20
+
+
 class _Bodies:
     """The four bodies of one rendering. The gzip ones are whole bytes (a megabyte at 10,000
-    accounts); the plain ones stay as their parts (the segments, shared with the renderer), so
-    that an 11 MB body is never copied for a rendering nobody scrapes uncompressed, nor kept
-    for each of the renderings that scrapes in flight still send: /metrics writes the parts
-    (:func:`iter_slices`)."""
+    accounts). The plain ones are kept as their parts (the segments, shared with the
+    renderer) and, up to :data:`JOIN_LIMIT`, joined the first time a scrape asks for them.
+    Larger ones (11 MB at 10,000 accounts) are never joined: /metrics writes the parts
+    (:func:`iter_slices`), so no copy is made for a rendering nobody scrapes uncompressed, nor
+    kept for each of the renderings that scrapes in flight are still sending."""
 
-    __slots__ = ("om_gzip", "om_parts", "om_size", "text_gzip", "text_parts", "text_size")
+    __slots__ = (
+        "_om",
+        "_text",
+        "om_gzip",
+        "om_parts",
+        "om_size",
+        "text_gzip",
+        "text_parts",
+        "text_size",
+    )
 
     def __init__(
         self, text_parts: list[bytes], om_parts: list[bytes], text_gzip: bytes, om_gzip: bytes
@@ -150,6 +165,24 @@ class _Bodies:
         self.om_size = sum(map(len, om_parts))
         self.text_gzip = text_gzip
         self.om_gzip = om_gzip
+        self._text: bytes | None = None
+        self._om: bytes | None = None
+
+    def text(self) -> bytes:
+        if self._text is not None:
+            return self._text
+        body = b"".join(self.text_parts)
+        if self.text_size <= JOIN_LIMIT:
+            self._text = body
+        return body
+
+    def openmetrics(self) -> bytes:
+        if self._om is not None:
+            return self._om
+        body = b"".join(self.om_parts)
+        if self.om_size <= JOIN_LIMIT:
+            self._om = body
+        return body
 
 
 def iter_slices(parts: list[bytes], size: int) -> Iterator[bytes]:
@@ -183,12 +216,13 @@ class Exposition:
 
     @property
     def text(self) -> bytes:
-        """The text body, joined anew on every call (/metrics streams :attr:`text_parts`)."""
-        return b"".join(self._bodies.text_parts)
+        """The text body (above :data:`JOIN_LIMIT` joined anew on every call: /metrics streams
+        :attr:`text_parts` instead)."""
+        return self._bodies.text()
 
     @property
     def openmetrics(self) -> bytes:
-        return b"".join(self._bodies.om_parts)
+        return self._bodies.openmetrics()
 
     @property
     def text_parts(self) -> list[bytes]:

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from . import statuspage
-from .exposition import iter_slices
+from .exposition import JOIN_LIMIT, iter_slices
 from .metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, ExpositionCache
 from .store import Store
 
@@ -65,11 +65,10 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         )
         size = len(body)
     else:
-        parts = exp.openmetrics_parts if om else exp.text_parts
         size = exp.openmetrics_size if om else exp.text_size
-        if size <= STREAM_SLICE or request.method != "GET":
-            return web.Response(body=b"".join(parts), headers=headers)
-        slices = iter_slices(parts, STREAM_SLICE)
+        if size <= JOIN_LIMIT or request.method != "GET":
+            return web.Response(body=exp.openmetrics if om else exp.text, headers=headers)
+        slices = iter_slices(exp.openmetrics_parts if om else exp.text_parts, STREAM_SLICE)
     response = web.StreamResponse(headers=headers)
     response.content_length = size
     await response.prepare(request)

@@ -16,7 +16,10 @@ from exporter.web import create_app
 
 
 async def test_sliced_bodies_arrive_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small limits, so that this small exposition takes the paths of a 10,000-account one:
+    # gzip bytes written in slices, plain bodies written from their parts.
     monkeypatch.setattr(web_module, "STREAM_SLICE", 1000)
+    monkeypatch.setattr(web_module, "JOIN_LIMIT", 2000)
     store = Store()
     text = "accounts:\n" + "\n".join(
         f"  - {{name: a{i}, provider: fullenrich, api_key: key-{i}}}" for i in range(50)
@@ -41,6 +44,11 @@ async def test_sliced_bodies_arrive_whole(monkeypatch: pytest.MonkeyPatch) -> No
         om = "application/openmetrics-text; version=1.0.0"
         r = await client.get("/metrics", headers={"Accept": om, "Accept-Encoding": "gzip"})
         assert gzip.decompress(await r.read()) == exp.openmetrics
+        r = await client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+        assert gzip.decompress(await r.read()) == exp.text
+        assert len(exp.text_gzip) > 1000  # (it was sliced)
+        r = await client.get("/metrics", headers={"Accept": om, "Accept-Encoding": "identity"})
+        assert await r.read() == exp.openmetrics
         r = await client.head("/metrics", headers={"Accept-Encoding": "identity"})
         assert r.status == 200 and await r.read() == b""
     finally:
