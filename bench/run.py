@@ -197,15 +197,22 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return fields["VmRSS"], fields["VmHWM"]
 
 
-def probe_lines(path: Path, start: float = 0.0, end: float = math.inf) -> list[dict[str, Any]]:
+def probe_lines(
+    path: Path, start: float = 0.0, end: float = math.inf, *, within: bool = False
+) -> list[dict[str, Any]]:
+    """The probe's records overlapping [start, end] (``within``: lying wholly inside it). A
+    record covers the half second before its timestamp."""
     if not path.exists():
         return []
     out = []
     for line in path.read_text().splitlines():
         with suppress(ValueError):
             rec = json.loads(line)
-            # A line covers the half second before its timestamp.
-            if rec["t"] >= start and rec["t"] - 0.5 <= end:
+            first, last = rec["t"] - 0.5, rec["t"]
+            if within:
+                if first >= start and last <= end:
+                    out.append(rec)
+            elif last >= start and first <= end:
                 out.append(rec)
     return out
 
@@ -378,7 +385,7 @@ def phase_metrics(n: int, duration: float, workdir: Path, *, churn: bool) -> dic
             out["rss_mb"], out["hwm_mb"] = rss_mb(exp.popen.pid)
             end = time.time()
         wrk_lines = [rec for w in windows for rec in probe_lines(probe, *w)]
-        after = probe_lines(probe, ready_at, end)
+        after = probe_lines(probe, ready_at, end, within=True)
         before = probe_lines(probe, t0, ready_at)
         out["lag_ms"] = {
             f"{phase}{suffix}": 1000 * max((r[key] for r in recs), default=math.nan)
