@@ -153,7 +153,9 @@ def test_every_step_matches_the_reference() -> None:
     store.set_accounts(parse_config(accounts_yaml(40), env={}).accounts)
     store.set_reload_result(True)
     renderer = IncrementalRenderer(store, _help, clock=clock, block_accounts=8)
-    assert_same(renderer.render(), store, clock)  # nothing polled yet
+    # Nothing polled yet: start-up renders an account once all its endpoints answered.
+    exp = renderer.render()
+    assert b"account=" not in exp.text and not exp.ready
 
     for name in list(store.accounts):
         poll(store, name, rng, clock)
@@ -182,7 +184,8 @@ def test_every_step_matches_the_reference() -> None:
     ]
     store.set_accounts(changed)
     store.set_reload_result(False)
-    assert_same(renderer.render(), store, clock)
+    exp = renderer.render()
+    assert not exp.ready and b'account="new"' not in exp.text  # until its first poll
     poll(store, "new", rng, clock)
     poll(store, "acct-3", rng, clock)
     assert_same(renderer.render(), store, clock)
@@ -265,6 +268,11 @@ async def test_cache_refresh_publishes_incremental_renders() -> None:
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(10), env={}).accounts)
     cache = ExpositionCache(store, clock=clock)
+    rng = random.Random(8)
+    for name in list(store.accounts):
+        poll(store, name, rng, clock)
+    await cache.refresh()
+    assert cache.current.ready
     assert_same(cache.current, store, clock)
     store.record_success("acct-2", "balance", Reading(pools={"workspace": PoolValues(5)}), 0.1)
     await cache.refresh()
@@ -323,8 +331,8 @@ def test_start_up_renders_each_account_once_when_all_its_endpoints_answered() ->
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(30, labels=False), env={}).accounts)
     renderer = IncrementalRenderer(store, _help, clock=clock)
-    renderer.render()  # every account, unpolled
-    assert renderer.stats.accounts_rendered == 30
+    renderer.render()  # nothing polled: nothing to render yet
+    assert renderer.stats.accounts_rendered == 0
     rng = random.Random(9)
     halves = []
     for name, state in store.accounts.items():
@@ -341,5 +349,5 @@ def test_start_up_renders_each_account_once_when_all_its_endpoints_answered() ->
         store.record_success(name, endpoint, reading, 0.1)
     exp = renderer.render()
     assert exp.ready
-    assert renderer.stats.accounts_rendered == 30 + 10 + 20  # each polled account once
+    assert renderer.stats.accounts_rendered == 10 + 20  # each account once
     assert_same(exp, store, clock)
