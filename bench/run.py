@@ -69,6 +69,7 @@ class Proc:
     popen: subprocess.Popen[bytes]
     url: str
     log_path: Path | None = None
+    spawned: float = 0.0  # time.monotonic() just before the process was started
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -157,8 +158,9 @@ def exporter(
     if probe:
         env["BENCH_PROBE_FILE"] = str(probe)
     with log_path.open("wb") as out:
+        spawned = time.monotonic()
         popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-    proc = Proc(popen, f"http://127.0.0.1:{port}", log_path)
+    proc = Proc(popen, f"http://127.0.0.1:{port}", log_path, spawned)
     try:
         yield proc
     finally:
@@ -317,7 +319,20 @@ def loadavg() -> float:
     return os.getloadavg()[0]
 
 
-def phase_metrics(n: int, duration: float, workdir: Path, *, churn: bool) -> dict[str, Any]:
+def median_run(runs: list[WrkResult]) -> WrkResult:
+    """Median p50, p99 and rate of several runs; requests and errors summed."""
+    return WrkResult(
+        rps=statistics.median(r.rps for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        requests=sum(r.requests for r in runs),
+        errors=sum(r.errors for r in runs),
+    )
+
+
+def phase_metrics(
+    n: int, duration: float, workdir: Path, *, churn: bool, rounds: int = 3
+) -> dict[str, Any]:
     log(f"/metrics at {n} accounts (churn={churn}, load average {loadavg():.2f})")
     out: dict[str, Any] = {"accounts": n, "churn": churn, "variants": {}}
     out["load_before"] = loadavg()
@@ -360,15 +375,24 @@ def phase_metrics(n: int, duration: float, workdir: Path, *, churn: bool) -> dic
             windows: list[tuple[float, float]] = []
             try:
                 for name, headers in VARIANTS:
-                    r = wrk(f"{ref.url}/{name}", headers, duration)
-                    w0 = time.time()
-                    e = wrk(f"{exp.url}/metrics", headers, duration)
-                    windows.append((w0, time.time()))
+                    # Alternate reference and exporter runs; compare the medians, so that a
+                    # burst of other work on the machine spoils at most one run of each.
+                    refs, exps = [], []
+                    for _ in range(rounds):
+                        refs.append(wrk(f"{ref.url}/{name}", headers, duration))
+                        w0 = time.time()
+                        exps.append(wrk(f"{exp.url}/metrics", headers, duration))
+                        windows.append((w0, time.time()))
+                    r, e = median_run(refs), median_run(exps)
                     out["variants"][name] = {
                         "reference": r.as_json(),
                         "exporter": e.as_json(),
                         "p50_ratio": e.p50_ms / r.p50_ms,
                         "rps_ratio": e.rps / r.rps,
+                        "runs": {
+                            "reference_p50_ms": [x.p50_ms for x in refs],
+                            "exporter_p50_ms": [x.p50_ms for x in exps],
+                        },
                     }
                     log(
                         f"  {name:17} ref p50 {r.p50_ms:7.2f} ms {r.rps:7.0f}/s | exporter "
@@ -452,10 +476,9 @@ def phase_startup(workdir: Path, runs: int = 3) -> dict[str, Any]:
         config = bench_config(n, "st", sim, churn=False)
         for _ in range(runs):
             sim_reset(sim)
-            started = time.monotonic()
-            with exporter(config, workdir) as exp:
+            with exporter(config, workdir) as exp:  # (writes the config file first)
                 wait_ready(exp, timeout=60, interval=0.01)
-                times.append(time.monotonic() - started)
+                times.append(time.monotonic() - exp.spawned)
             calls = sim_stats(sim)["calls"]
     target = 3 * latency + 1
     out = {
@@ -666,9 +689,12 @@ def report(res: Results) -> str:
     add("## /metrics against the static-bytes reference")
     add("")
     add(
-        "wrk -t1 -c4 for each variant: first the reference (a plain aiohttp handler returning "
-        "the bytes the exporter had just served for that variant, with the same headers, in a "
-        "process of its own), then the exporter's /metrics, back to back. While wrk runs, 1/30 "
+        "wrk -t1 -c4 for each variant, alternately the reference (a plain aiohttp handler "
+        "returning the bytes the exporter had just served for that variant, with the same "
+        "headers, in a process of its own) and the exporter's /metrics, "
+        f"{res.metrics[0].get('rounds', 3) if res.metrics else 3} runs of "
+        f"{res.metrics[0]['duration'] if res.metrics else 3:g} s each; the table has the "
+        "medians. While wrk runs, 1/30 "
         "of the accounts poll every 10 s (the update rate of 5-minute polling), so the "
         "exporter renders twice a second throughout."
     )
@@ -789,7 +815,8 @@ def report(res: Results) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     p.add_argument("--sizes", default="100,1000,10000")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    p.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
+    p.add_argument("--rounds", type=int, default=3, help="wrk runs per variant and side")
     p.add_argument("--calls-window", type=float, default=60.0)
     p.add_argument("--calls-accounts", type=int, default=200)
     p.add_argument("--no-churn", action="store_true", help="no polls during /metrics runs")
@@ -821,8 +848,11 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         if "metrics" in only:
             for n in (int(x) for x in args.sizes.split(",")):
-                m = phase_metrics(n, args.duration, workdir, churn=not args.no_churn)
+                m = phase_metrics(
+                    n, args.duration, workdir, churn=not args.no_churn, rounds=args.rounds
+                )
                 m["duration"] = args.duration
+                m["rounds"] = args.rounds
                 res.metrics.append(m)
         if "cycle" in only:
             res.cycle.append(phase_cycle(workdir, 50))
