@@ -91,7 +91,6 @@ class Daemon:
         self._scheduler: Scheduler | None = None
         self._runner: web.AppRunner | None = None
         self._render_task: asyncio.Task[None] | None = None
-        self._freeze_task: asyncio.Task[None] | None = None
         self.bound_port: int | None = None
 
     async def start(self) -> None:
@@ -121,7 +120,6 @@ class Daemon:
         await self._scheduler.start()
         await self.cache.refresh()
         self._render_task = asyncio.create_task(self.cache.run(), name="render")
-        self._freeze_task = asyncio.create_task(self._freeze_when_ready(), name="gc freeze")
         log.info(
             "exporter started",
             version=__version__,
@@ -130,15 +128,6 @@ class Daemon:
             basic_auth=self.web.auth.enabled,
             accounts=len(self.config.accounts),
         )
-
-    async def _freeze_when_ready(self) -> None:
-        """Once every account was polled and rendered, freeze the first readings too."""
-        while not self.store.ready():  # noqa: ASYNC110 (once per start, twice a second)
-            await asyncio.sleep(0.5)
-        renders = self.cache.renders
-        while self.cache.renders == renders:  # noqa: ASYNC110
-            await asyncio.sleep(0.5)
-        gcpolicy.freeze("ready")
 
     async def reload(self) -> list[str]:
         """Load the config (and the web config) again and apply both; on any error apply
@@ -177,11 +166,10 @@ class Daemon:
             return []
 
     async def stop(self) -> None:
-        for task in (self._render_task, self._freeze_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._render_task is not None:
+            self._render_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._render_task
         if self._scheduler is not None:
             await self._scheduler.stop()
         if self._runner is not None:

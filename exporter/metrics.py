@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import __version__
+from . import __version__, gcpolicy
 from .exposition import Exposition, IncrementalRenderer
 from .model import Reading, Reason
 from .store import AccountState, Store
@@ -278,11 +278,17 @@ class ExpositionCache:
     async def run(self) -> None:
         """Re-render whenever the store changes (at most every ``min_interval``) or an
         account's output is due to change with time. Runs until cancelled."""
+        startup = True
         while True:
             due = self.renderer.next_due - self.clock()
             timeout = max(0.0, min(self.refresh_seconds, due))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.store.changed.wait(), timeout=timeout)
+            if startup and (self.store.ready() or gcpolicy.startup_overdue()):
+                # Every account polled: start-up ends (garbage collected, the long-lived
+                # objects frozen, exporter.gcpolicy) before the rendering that makes us ready.
+                gcpolicy.end_startup()
+                startup = False
             await self.refresh()
             if self.current.ready:
                 await asyncio.sleep(self.min_interval)

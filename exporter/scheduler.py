@@ -139,8 +139,6 @@ class Scheduler:
                 self._start_account(state)
             if i % START_BATCH == 0:
                 await asyncio.sleep(0)
-        if len(started) > START_BATCH and not removed:
-            gcpolicy.freeze("loops started")
         if started or removed:
             log.info("accounts applied", started=len(started), stopped=len(removed))
 
