@@ -202,6 +202,7 @@ class Store:
         self._dirty: set[str] = set()
         self.history_points = HISTORY_POINTS  # for pools that start a history now
         self._unpolled = 0  # endpoints not polled yet: ready() at no cost for 10,000 accounts
+        self._unpolled_accounts = 0
         self.ready_event = asyncio.Event()
         self.ready_event.set()
         #: The version at which the store last became ready: an exposition of an older version
@@ -232,6 +233,7 @@ class Store:
             if new is None or new.identity() != self.accounts[name].account.identity():
                 gone = self.accounts.pop(name)
                 self._unpolled -= sum(1 for ep in gone.endpoints.values() if ep.polls_total == 0)
+                self._unpolled_accounts -= not gone.polled_once
                 removed.append(name)
         for name, account in wanted.items():
             if name not in self.accounts:
@@ -244,6 +246,7 @@ class Store:
                 started.append(name)
                 self._dirty.add(name)
                 self._unpolled += len(provider.endpoints)
+                self._unpolled_accounts += bool(provider.endpoints)
         # Keep config order (for stable output).
         self.accounts = {name: self.accounts[name] for name in wanted}
         self.history_points = history_points(len(self.accounts))
@@ -274,10 +277,10 @@ class Store:
             return
         now = self.clock()
         ep = state.endpoints[endpoint]
-        if ep.polls_total == 0:
-            self._unpolled -= 1
-            self._update_ready()
+        first = ep.polls_total == 0
         ep.polls_total += 1
+        if first:
+            self._first_poll(state)
         ep.up = True
         ep.last_attempt = now
         ep.last_success = now
@@ -298,10 +301,10 @@ class Store:
             return
         now = self.clock()
         ep = state.endpoints[endpoint]
-        if ep.polls_total == 0:
-            self._unpolled -= 1
-            self._update_ready()
+        first = ep.polls_total == 0
         ep.polls_total += 1
+        if first:
+            self._first_poll(state)
         ep.errors_total[error.reason] = ep.errors_total.get(error.reason, 0) + 1
         ep.up = False
         ep.last_attempt = now
@@ -327,6 +330,16 @@ class Store:
                 points.popleft()
 
     # -- readiness
+
+    def _first_poll(self, state: AccountState) -> None:
+        self._unpolled -= 1
+        if state.polled_once:
+            self._unpolled_accounts -= 1
+        self._update_ready()
+
+    def unpolled_accounts(self) -> int:
+        """Accounts with an endpoint not polled yet."""
+        return self._unpolled_accounts
 
     def ready(self) -> bool:
         """Every endpoint of every account polled at least once (``ready_event`` is set)."""

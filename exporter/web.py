@@ -88,7 +88,7 @@ async def readyz(request: web.Request) -> web.Response:
     exp = request.app[CACHE_KEY].current
     if exp.ready and store.ready() and exp.version >= store.ready_version:
         return web.Response(text="ready\n")
-    waiting = sum(1 for s in store.accounts.values() if not s.polled_once)
+    waiting = store.unpolled_accounts()
     why = f"{waiting} account(s) not polled yet" if waiting else "first results not rendered yet"
     return web.Response(status=503, text=f"not ready: {why}\n")
 

@@ -44,6 +44,9 @@ def test_ready_agrees_with_its_definition() -> None:
                 store.record_failure(name, endpoint, PollError(Reason.TIMEOUT, "t"), 0.1)
         expected = all(s.polled_once for s in store.accounts.values())
         assert store.ready() is expected
+        assert store.unpolled_accounts() == sum(
+            1 for s in store.accounts.values() if not s.polled_once
+        )
         assert store.ready_event.is_set() is expected
 
 
