@@ -482,7 +482,7 @@ def phase_cycle(workdir: Path, concurrency: int | None) -> dict[str, Any]:
     return out
 
 
-def phase_startup(workdir: Path, runs: int = 3) -> dict[str, Any]:
+def phase_startup(workdir: Path, runs: int = 5) -> dict[str, Any]:
     n, latency = 1000, 0.1
     log(f"start-up to ready: {n} accounts, {latency * 1000:.0f} ms latency, default settings")
     times = []
