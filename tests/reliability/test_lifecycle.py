@@ -33,8 +33,13 @@ class HangServer:
         self._server: asyncio.base_events.Server | None = None
         self._thread = threading.Thread(target=self._run, name="hang-server", daemon=True)
         self._ready = threading.Event()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
         self.open += 1
         self.total += 1
         try:
@@ -63,13 +68,20 @@ class HangServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        def close() -> None:
+        async def shutdown() -> None:
             if self._server is not None:
                 self._server.close()
+            # Finish every handler on this loop: a handler left pending would be collected
+            # later, during another test, as an unraisable "Event loop is closed".
+            handlers = list(self._handlers)
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
             self.loop.stop()
 
-        self.loop.call_soon_threadsafe(close)
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
         self._thread.join(10)
+        self.loop.close()
 
 
 @pytest.fixture
