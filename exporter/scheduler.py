@@ -214,14 +214,14 @@ class Scheduler:
                 log.info(
                     "account recovered",
                     account=account.name,
-                    provider=account.provider,
+                    provider=state.provider.label,
                     endpoint=endpoint,
                 )
             delay = next_delay(account.effective_interval, 0)
         else:
             fields = {
                 "account": account.name,
-                "provider": account.provider,
+                "provider": state.provider.label,
                 "endpoint": endpoint,
                 "reason": error.reason.value,
                 "error": error.message,
