@@ -3,6 +3,7 @@ must exist under REQUIRE_INTEGRATION=1, free ports, polling with deadlines."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -16,8 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 import yaml
+
+from exporter.config import parse_config
+from exporter.http import HttpClient
+from exporter.scheduler import Scheduler
+from exporter.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -175,3 +182,16 @@ def value(
     hits = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)]
     assert len(hits) <= 1, f"{name}{labels} is ambiguous: {hits}"
     return hits[0] if hits else None
+
+
+async def run_scheduler(config_text: str, seconds: float) -> Store:
+    """Run a Scheduler for ``config_text`` for ``seconds`` against real HTTP, stop it, and return
+    its Store; asserts that stopping leaves no polling task behind."""
+    store = Store()
+    async with aiohttp.ClientSession() as session:
+        sched = Scheduler(store, HttpClient(session), parse_config(config_text, env={}))
+        await sched.start()
+        await asyncio.sleep(seconds)
+        await sched.stop()
+        assert not sched.tasks
+    return store

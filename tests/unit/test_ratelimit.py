@@ -10,16 +10,13 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.config import ConfigError, format_rate_limit, parse_config, parse_rate_limit
-from exporter.http import HttpClient
 from exporter.ratelimit import KeyLimiter, RateLimits, effective_rate, key_of, rate_windows
-from exporter.scheduler import Scheduler
-from exporter.store import Store
+from support import run_scheduler
 
 
 @pytest.mark.parametrize(
@@ -267,16 +264,6 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     await server.close()
 
 
-async def run(text: str, seconds: float) -> Store:
-    store = Store()
-    async with aiohttp.ClientSession() as session:
-        sched = Scheduler(store, HttpClient(session), parse_config(text, env={}))
-        await sched.start()
-        await asyncio.sleep(seconds)
-        await sched.stop()
-    return store
-
-
 async def test_loops_on_one_key_share_its_pace(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     accounts = "\n".join(
@@ -284,7 +271,7 @@ async def test_loops_on_one_key_share_its_pace(upstream: tuple[Upstream, str]) -
         f"interval: 0.2s, rate_limit: 10/s}}"
         for n, k in (("a", "shared"), ("b", "shared"), ("c", "shared"), ("d", "own"))
     )
-    await run(f"accounts:\n{accounts}\n", 1.2)
+    await run_scheduler(f"accounts:\n{accounts}\n", 1.2)
     shared = up.calls["shared"]
     # Three loops that would make 15 calls per second between them get 10 per second, spaced.
     assert len(shared) <= 13
@@ -297,7 +284,7 @@ async def test_headers_pace_the_key_without_a_configured_limit(
 ) -> None:
     up, base = upstream
     up.headers["k"] = {"RateLimit-Remaining": "1", "RateLimit-Reset": "1"}
-    await run(
+    await run_scheduler(
         f"accounts:\n  - {{name: a, provider: fullenrich, api_key: k, base_url: '{base}', "
         "interval: 0.1s, rate_limit: unlimited}\n",
         1.5,
@@ -311,7 +298,7 @@ async def test_429_holds_other_loops_on_the_key(upstream: tuple[Upstream, str]) 
     up, base = upstream
     up.status["k"] = 429
     up.headers["k"] = {"Retry-After": "1"}
-    store = await run(
+    store = await run_scheduler(
         "accounts:\n"
         + "\n".join(
             f"  - {{name: {n}, provider: fullenrich, api_key: k, base_url: '{base}', "

@@ -19,6 +19,7 @@ from exporter.http import HttpClient
 from exporter.model import Reason
 from exporter.scheduler import Scheduler, next_delay
 from exporter.store import Store
+from support import run_scheduler
 
 
 def test_next_delay_success_jitter() -> None:
@@ -84,17 +85,6 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     await server.close()
 
 
-async def run(text: str, seconds: float) -> Store:
-    store = Store()
-    async with aiohttp.ClientSession() as session:
-        sched = Scheduler(store, HttpClient(session), parse_config(text, env={}))
-        await sched.start()
-        await asyncio.sleep(seconds)
-        await sched.stop()
-        assert not sched.tasks
-    return store
-
-
 def accounts(base: str, specs: list[tuple[str, str]], extra: str = "") -> str:
     # These tests are about scheduling: no per-key pacing (FullEnrich's default is 1/s).
     lines = [
@@ -107,7 +97,7 @@ def accounts(base: str, specs: list[tuple[str, str]], extra: str = "") -> str:
 async def test_first_poll_immediate_then_interval(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     t0 = time.monotonic()
-    await run(accounts(base, [("a", "0.4s")]), 1.5)
+    await run_scheduler(accounts(base, [("a", "0.4s")]), 1.5)
     calls = up.calls["a-key"]
     assert calls[0] - t0 < 0.2
     gaps = [b - a for a, b in itertools.pairwise(calls)]
@@ -118,7 +108,9 @@ async def test_first_poll_immediate_then_interval(upstream: tuple[Upstream, str]
 async def test_failing_account_does_not_delay_others(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     up.mode["bad-key"] = "hang"
-    store = await run(accounts(base, [("good", "0.3s"), ("bad", "0.3s")], ", timeout: 0.5s"), 1.6)
+    store = await run_scheduler(
+        accounts(base, [("good", "0.3s"), ("bad", "0.3s")], ", timeout: 0.5s"), 1.6
+    )
     assert len(up.calls["good-key"]) >= 5
     bad = store.accounts["bad"].endpoints["balance"]
     assert bad.up is False and bad.errors_total[Reason.TIMEOUT] >= 1
@@ -152,7 +144,7 @@ async def test_backoff_then_recovery_resets(upstream: tuple[Upstream, str]) -> N
 async def test_retry_after_obeyed(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     up.mode["a-key"] = "429"
-    store = await run(accounts(base, [("a", "0.3s")]), 1.5)
+    store = await run_scheduler(accounts(base, [("a", "0.3s")]), 1.5)
     # Retry-After: 2 beats the 0.3s interval: one call only in 1.5s.
     assert len(up.calls["a-key"]) == 1
     assert store.accounts["a"].endpoints["balance"].errors_total == {Reason.RATE_LIMITED: 1}
@@ -165,7 +157,7 @@ async def test_per_provider_concurrency_cap(upstream: tuple[Upstream, str]) -> N
     text = "providers: {fullenrich: {max_concurrency: 3}}\n" + accounts(
         base, [(f"a{i}", "10s") for i in range(10)]
     )
-    await run(text, 1.2)
+    await run_scheduler(text, 1.2)
     assert up.max_in_flight == 3
     assert sum(len(v) for v in up.calls.values()) == 10
 
@@ -173,7 +165,7 @@ async def test_per_provider_concurrency_cap(upstream: tuple[Upstream, str]) -> N
 async def test_bad_response_never_ends_loop(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     up.mode["a-key"] = "garbage"
-    store = await run(accounts(base, [("a", "0.5s")]), 1.8)
+    store = await run_scheduler(accounts(base, [("a", "0.5s")]), 1.8)
     ep = store.accounts["a"].endpoints["balance"]
     assert ep.errors_total[Reason.BAD_RESPONSE] >= 2
 
