@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from . import __version__, gcpolicy
 from .exposition import Exposition, IncrementalRenderer
+from .log import get_logger
 from .model import Reading, Reason
 from .store import AccountState, Store
 
@@ -233,6 +234,8 @@ class StoreCollector(Collector):
                 runway.add_metric(labels, values.remaining / (week / 7))
 
 
+log = get_logger("exporter.metrics")
+
 #: Render interval until every account's first poll is rendered (then ``min_interval``).
 STARTUP_INTERVAL = 0.1
 
@@ -289,7 +292,15 @@ class ExpositionCache:
                 # objects frozen, exporter.gcpolicy) before the rendering that makes us ready.
                 gcpolicy.end_startup()
                 startup = False
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:
+                # A bug in rendering must not freeze /metrics for good: keep serving the last
+                # exposition and try again after the interval.
+                log.error("render failed", exc_info=True)
+                self.store.changed.set()  # the change that prompted it is still to render
+                await asyncio.sleep(self.min_interval)
+                continue
             if self.current.ready:
                 await asyncio.sleep(self.min_interval)
             else:

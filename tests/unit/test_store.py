@@ -183,3 +183,36 @@ def test_history_bounded() -> None:
     assert len(points) <= 289
     assert clock.t - points[0][0] <= 86400
     assert points[-1][1] == 4999
+
+
+async def test_render_failure_does_not_stop_the_render_loop() -> None:
+    import asyncio
+
+    store = Store(Clock())
+    store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
+    cache = ExpositionCache(store, min_interval=0.01, clock=store.clock)
+    real = cache.renderer.render_async
+    failures = []
+
+    async def flaky(version: int) -> Any:
+        if not failures:
+            failures.append(version)
+            raise RuntimeError("render bug")
+        return await real(version)
+
+    cache.renderer.render_async = flaky  # type: ignore[method-assign]
+    task = asyncio.create_task(cache.run())
+    try:
+        store.record_success(
+            "a", "balance", Reading(pools={"workspace": PoolValues(remaining=7)}), 0.1
+        )
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if b'credits_remaining{account="a"' in b"".join(cache.current.text_parts):
+                break
+        assert failures, "the first render should have failed"
+        assert b'credits_remaining{account="a"' in b"".join(cache.current.text_parts)
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
