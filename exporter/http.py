@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .model import PollError, Reason, reason_for_status
+from .redaction import REDACTED, redact
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _MAX_MESSAGE = 200
@@ -74,12 +75,14 @@ def host_of(url: str) -> str:
 
 
 def safe_message(text: object, secret: str | None) -> str:
-    """A provider's own error message, made safe to log: one line, cut, key removed."""
+    """A provider's own error message, made safe to log: one line, cut, key removed (whole and
+    any fragment of it, see :mod:`exporter.redaction`)."""
     s = str(text)
-    if secret:
-        # Before cutting: a key straddling the cut would leave its first characters behind.
-        s = s.replace(secret, "[REDACTED]")
-    return " ".join(s.split())[:_MAX_MESSAGE]
+    if not secret:
+        return " ".join(s.split())[:_MAX_MESSAGE]
+    # Before cutting: a key straddling the cut would leave its first characters behind.
+    s = " ".join(s.replace(secret, REDACTED).split())
+    return redact(s[: _MAX_MESSAGE + 2 * len(secret)], (secret,))[:_MAX_MESSAGE]
 
 
 @dataclass(frozen=True, slots=True)

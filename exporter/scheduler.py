@@ -14,6 +14,7 @@ and its recovery once; repeated failures for the same reason are logged at debug
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from .http import HttpClient, key_limiter, safe_message
 from .log import get_logger
 from .model import PollError, Reason
 from .ratelimit import RateLimits
+from .redaction import keys_in_scope
 from .store import AccountState, Store
 
 log = get_logger("exporter.scheduler")
@@ -170,7 +172,7 @@ class Scheduler:
             started = time.monotonic()
             try:
                 http = self.http.with_max_body_bytes(account.effective_max_response_size)
-                with key_limiter(limiter, prepaid=1):
+                with key_limiter(limiter, prepaid=1), keys_in_scope(account.secret):
                     reading = await state.provider.fetch(endpoint, http)
             except PollError as exc:
                 # A detached copy: the store keeps the error for the status page, and the
@@ -202,8 +204,33 @@ class Scheduler:
         return error
 
     async def _poll(self, loop: PollLoop) -> None:
-        """One turn of a loop: poll, log a change of state, and set the timer for the next."""
+        """One turn of a loop: poll, log a change of state, and set the timer for the next.
+        Whatever fails here (a log line that cannot be written, a bug), the next poll is
+        scheduled: only cancellation ends a loop."""
         state, endpoint = loop.state, loop.endpoint
+        interval = state.account.effective_interval
+        delay = next_delay(interval, 0)
+        try:
+            delay = await self._poll_and_log(state, endpoint)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                log.error(
+                    "poll loop error",
+                    account=state.name,
+                    endpoint=endpoint,
+                    error_type=type(exc).__name__,
+                    exc_info=True,
+                )
+            delay = next_delay(interval, state.endpoints[endpoint].consecutive_failures)
+        finally:
+            loop.task = None
+            if not loop.stopped:
+                loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)
+
+    async def _poll_and_log(self, state: AccountState, endpoint: str) -> float:
+        """Poll once and log a change of state; returns the delay until the next poll."""
         account = state.account
         ep = state.endpoints[endpoint]
         was_up = ep.up
@@ -217,27 +244,22 @@ class Scheduler:
                     provider=state.provider.label,
                     endpoint=endpoint,
                 )
-            delay = next_delay(account.effective_interval, 0)
+            return next_delay(account.effective_interval, 0)
+        fields = {
+            "account": account.name,
+            "provider": state.provider.label,
+            "endpoint": endpoint,
+            "reason": error.reason.value,
+            "error": error.message,
+        }
+        delay = next_delay(account.effective_interval, ep.consecutive_failures, error.retry_after)
+        if was_up is not False:
+            log.warning("account down", **fields)
+        elif previous_reason != error.reason:
+            log.warning("account still down", **fields)
         else:
-            fields = {
-                "account": account.name,
-                "provider": state.provider.label,
-                "endpoint": endpoint,
-                "reason": error.reason.value,
-                "error": error.message,
-            }
-            if was_up is not False:
-                log.warning("account down", **fields)
-            elif previous_reason != error.reason:
-                log.warning("account still down", **fields)
-            else:
-                log.debug("poll failed", failures=ep.consecutive_failures, **fields)
-            delay = next_delay(
-                account.effective_interval, ep.consecutive_failures, error.retry_after
-            )
-        loop.task = None
-        if not loop.stopped:
-            loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)
+            log.debug("poll failed", failures=ep.consecutive_failures, **fields)
+        return delay
 
 
 async def poll_all_once(

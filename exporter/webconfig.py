@@ -47,11 +47,12 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
 from aiohttp import web
 
 from .config import ConfigError
 from .log import get_logger
+from .safefile import FileProblem, MiB, read_file
+from .yamldoc import DocumentError, load_document
 
 log = get_logger("exporter.web")
 
@@ -89,6 +90,9 @@ _UNSUPPORTED_TLS_KEYS = frozenset(
         "client_allowed_sans",
     }
 )
+_FILE_KEYS = ("cert_file", "key_file", "client_ca_file")
+#: The largest web config, certificate, key or CA file read.
+MAX_TLS_FILE = 1 * MiB
 _TOP_KEYS = frozenset({"tls_server_config", "basic_auth_users"})
 _UNSUPPORTED_TOP_KEYS = frozenset({"http_server_config", "rate_limit"})
 _BCRYPT_RE = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
@@ -155,25 +159,18 @@ class WebConfig:
 # --------------------------------------------------------------------------- parsing
 
 
-def _file(value: Any, where: str, base_dir: Path, errors: list[str]) -> Path | None:
+def _file(value: Any, where: str, base_dir: Path, errors: list[str]) -> tuple[Path, bytes] | None:
+    """The path and content of a file the web config names (a regular file, 1 MiB at most)."""
     if not isinstance(value, str) or not value.strip():
         errors.append(f"{where}: must be a file path")
         return None
     path = Path(value)
     full = path if path.is_absolute() else base_dir / path
-    if not full.exists():
-        errors.append(f'{where}: "{value}" does not exist')
-        return None
-    if full.is_dir():
-        errors.append(f'{where}: "{value}" is a directory')
-        return None
     try:
-        with full.open("rb"):
-            pass
-    except OSError as exc:
-        errors.append(f'{where}: "{value}" cannot be read ({exc.strerror or type(exc).__name__})')
+        return full, read_file(full, MAX_TLS_FILE)
+    except FileProblem as exc:
+        errors.append(f'{where}: "{value}" {exc}')
         return None
-    return full
 
 
 def _ssl_reason(exc: BaseException) -> str:
@@ -220,19 +217,19 @@ def _parse_tls(raw: Any, base_dir: Path, errors: list[str]) -> TLSSettings | Non
     if lo is not None and hi is not None and TLS_VERSIONS[lo] > TLS_VERSIONS[hi]:
         errors.append(f"{where}.max_version: {hi} is lower than min_version {lo}")
 
-    cert = key = ca = None
+    files: dict[str, tuple[Path, bytes] | None] = dict.fromkeys(_FILE_KEYS)
     for name in ("cert_file", "key_file"):
         if raw.get(name) is None:
             errors.append(f"{where}.{name}: required key is missing")
-    if raw.get("cert_file") is not None:
-        cert = _file(raw["cert_file"], f"{where}.cert_file", base_dir, errors)
-    if raw.get("key_file") is not None:
-        key = _file(raw["key_file"], f"{where}.key_file", base_dir, errors)
+    for name in _FILE_KEYS:
+        if raw.get(name) is not None:
+            files[name] = _file(raw[name], f"{where}.{name}", base_dir, errors)
+    cert, key, ca = (f[0] if f is not None else None for f in files.values())
     ca_digest = None
+    ca_file = files["client_ca_file"]
     if raw.get("client_ca_file") is not None:
-        ca = _file(raw["client_ca_file"], f"{where}.client_ca_file", base_dir, errors)
-        if ca is not None:
-            ca_digest = hashlib.sha256(ca.read_bytes()).digest()
+        if ca_file is not None:
+            ca_digest = hashlib.sha256(ca_file[1]).digest()
         if auth == "NoClientCert":
             errors.append(
                 f"{where}.client_ca_file: set, but client_auth_type is NoClientCert "
@@ -313,17 +310,13 @@ def _parse_users(raw: Any, errors: list[str]) -> dict[str, bytes]:
 def parse_web_config(text: str, *, source: str = "<web config>", base_dir: Path) -> WebConfig:
     """Parse and validate a web config; raise :class:`ConfigError` listing every problem."""
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "yaml"
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(source, [f"{where}: invalid YAML: {problem}"]) from None
+        raw, errors = load_document(text)
+    except DocumentError as exc:
+        raise ConfigError(source, exc.errors) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(source, ["(top level): the web config must be a mapping"])
-    errors: list[str] = []
+        raise ConfigError(source, [*errors, "(top level): the web config must be a mapping"])
     for key in raw:
         if key in _UNSUPPORTED_TOP_KEYS:
             errors.append(f"{key}: not supported by credits-exporter")
@@ -339,10 +332,10 @@ def parse_web_config(text: str, *, source: str = "<web config>", base_dir: Path)
 def load_web_config(path: str | Path) -> WebConfig:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(p), ["(file): does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_file(p, MAX_TLS_FILE).decode("utf-8")
+    except FileProblem as exc:
+        raise ConfigError(str(p), [f"(file): {exc}"]) from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(str(p), [f"(file): cannot be read: {type(exc).__name__}"]) from None
     return parse_web_config(text, source=str(p), base_dir=p.parent.resolve())
 

@@ -13,6 +13,7 @@ from typing import Any
 from ..config import TheirStackAccount
 from ..http import HttpClient
 from ..model import PoolValues, Reading
+from ..redaction import excerpt
 from .base import (
     Provider,
     bad,
@@ -106,7 +107,7 @@ class TheirStack(Provider):
                 day = dt.replace(tzinfo=self.tz) if dt.tzinfo is None else dt.astimezone(self.tz)
             except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out
                 raise bad(
-                    f'{where}period_start is not a valid date-time ("{start[:40]}")'
+                    f'{where}period_start is not a valid date-time ("{excerpt(start)}")'
                 ) from None
             key = day.date().isoformat()
             for pool in POOLS:
