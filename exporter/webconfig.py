@@ -24,7 +24,11 @@ it is not, and ``RequireAnyClientCert`` (alias ``RequireClientCert``) behaves as
 
 Basic auth compares in constant time, runs bcrypt in a worker thread (at most two at once, so a
 flood of wrong passwords cannot starve the exposition renderer) and remembers credentials that
-passed, so a scrape costs one SHA-256, not one bcrypt, after the first.
+passed, so a scrape costs one SHA-256, not one bcrypt, after the first. At most
+:data:`BCRYPT_QUEUE` more checks wait for their turn; beyond, a request is answered ``429`` at
+once (so a flood of wrong passwords cannot hold a correct one back for longer than a scrape
+timeout). Only the first 72 bytes of a password count, as in exporter-toolkit (Go's bcrypt reads
+no further; Python's bcrypt 5 refuses longer passwords outright).
 
 The file is re-read on every reload (SIGHUP, ``POST /-/reload``): users, certificate and key,
 ``client_auth_type`` and TLS versions apply to new connections at once. Turning TLS on or off and
@@ -98,6 +102,10 @@ _UNSUPPORTED_TOP_KEYS = frozenset({"http_server_config", "rate_limit"})
 _BCRYPT_RE = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 #: At most this many bcrypt checks run at once (each takes tens of milliseconds of CPU).
 BCRYPT_CONCURRENCY = 2
+#: At most this many more wait for their turn; beyond, the request is answered 429 at once.
+BCRYPT_QUEUE = 8
+#: bcrypt reads this many bytes of a password and no more.
+BCRYPT_MAX_PASSWORD = 72
 #: Credentials that passed, remembered (as a SHA-256) so scrapes skip bcrypt.
 AUTH_CACHE_SIZE = 256
 REALM = "credits-exporter"
@@ -343,6 +351,10 @@ def load_web_config(path: str | Path) -> WebConfig:
 # --------------------------------------------------------------------------- basic auth
 
 
+class AuthBusy(Exception):
+    """Too many password checks are waiting: answer 429 without checking."""
+
+
 class BasicAuth:
     """Checks ``Authorization: Basic`` headers against bcrypt hashes."""
 
@@ -351,6 +363,9 @@ class BasicAuth:
         self._passed: dict[bytes, bytes] = {}
         self._semaphore: asyncio.Semaphore | None = None
         self._dummy: bytes | None = None
+        self._pending = 0  # checks running or waiting for their turn
+        self._long_password_logged: set[str] = set()
+        self.busy_refused = 0
         self.bcrypt_checks = 0
 
     @property
@@ -384,7 +399,22 @@ class BasicAuth:
         ok = bcrypt.checkpw(password, hashed or self._dummy_hash())
         return ok and hashed is not None
 
+    def _password_bytes(self, user: str, password: str, known: bool) -> bytes:
+        """The bytes bcrypt checks: the first 72, as Go's bcrypt (exporter-toolkit) reads."""
+        raw = password.encode()
+        if len(raw) <= BCRYPT_MAX_PASSWORD:
+            return raw
+        if known and user not in self._long_password_logged:
+            self._long_password_logged.add(user)
+            log.warning(
+                "basic auth password longer than 72 bytes: only its first 72 bytes are checked",
+                user=user,
+            )
+        return raw[:BCRYPT_MAX_PASSWORD]
+
     async def check(self, header: str | None) -> bool:
+        """Whether ``header`` holds a user's credentials; :class:`AuthBusy` if too many checks
+        are waiting already."""
         creds = self._credentials(header)
         if creds is None:
             return False
@@ -394,18 +424,38 @@ class BasicAuth:
         remembered = self._passed.get(key)
         if remembered is not None and hashed is not None:
             return hmac.compare_digest(remembered, hashed)
+        if self._pending >= BCRYPT_CONCURRENCY + BCRYPT_QUEUE:
+            self._refuse()
+            raise AuthBusy
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(BCRYPT_CONCURRENCY)
-        async with self._semaphore:
-            try:
-                ok = await asyncio.to_thread(self._bcrypt, password.encode(), hashed)
-            except ValueError:  # a hash bcrypt refuses (validated at load, so: never)
-                ok = False
+        secret = self._password_bytes(user, password, hashed is not None)
+        self._pending += 1
+        try:
+            async with self._semaphore:
+                try:
+                    ok = await asyncio.to_thread(self._bcrypt, secret, hashed)
+                except ValueError:  # a hash bcrypt refuses (validated at load, so: never)
+                    ok = False
+        finally:
+            self._pending -= 1
+            if not self._pending and self.busy_refused:
+                log.info("basic auth checks caught up", refused=self.busy_refused)
+                self.busy_refused = 0
         if ok and hashed is not None:
             if len(self._passed) >= AUTH_CACHE_SIZE:
-                self._passed.clear()
+                del self._passed[next(iter(self._passed))]  # the oldest
             self._passed[key] = hashed
         return ok
+
+    def _refuse(self) -> None:
+        if not self.busy_refused:
+            log.warning(
+                "basic auth checks saturated: answering 429",
+                running=BCRYPT_CONCURRENCY,
+                waiting=BCRYPT_QUEUE,
+            )
+        self.busy_refused += 1
 
 
 # --------------------------------------------------------------------------- the running server
@@ -435,7 +485,13 @@ class WebProtection:
         auth = self.auth
         if not auth.enabled or request.path in EXEMPT_PATHS:
             return await handler(request)
-        if await auth.check(request.headers.get("Authorization")):
+        try:
+            passed = await auth.check(request.headers.get("Authorization"))
+        except AuthBusy:
+            return web.Response(
+                status=429, text="429 Too Many Requests\n", headers={"Retry-After": "1"}
+            )
+        if passed:
             return await handler(request)
         log.debug("basic auth refused", path=request.path, peer=request.remote)
         return web.Response(
