@@ -6,6 +6,7 @@ Every problem in a config is reported at once, each with its location in the fil
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from .redaction import excerpt
 from .safefile import FileProblem, KiB, MiB, read_file
 from .yamldoc import DocumentError, load_document
 
@@ -237,9 +239,35 @@ class TheirStackConsumption(_Strict):
         return value
 
 
-#: A threshold is a finite number no larger (in size) than any plausible balance.
-ThresholdValue = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
-Threshold = ThresholdValue | dict[str, ThresholdValue]
+#: No threshold is larger (in size) than any plausible balance.
+MAX_THRESHOLD = 1e15
+
+
+def _threshold_number(value: object, pool: str | None = None) -> float:
+    where = f"pool {pool}: " if pool is not None else ""
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):  # e.g. from ${THRESHOLD}
+        with contextlib.suppress(ValueError):
+            number = float(value.strip())
+    if number is None:
+        raise ValueError(f"{where}must be a number, got {excerpt(repr(value))}")
+    if not math.isfinite(number) or abs(number) > MAX_THRESHOLD:
+        raise ValueError(
+            f"{where}must be a finite number between -1e15 and 1e15, got {excerpt(repr(value))}"
+        )
+    return number
+
+
+def parse_threshold(value: object) -> float | dict[str, float]:
+    """A number (every pool) or a map of pool to number; finite, at most 1e15 in size."""
+    if isinstance(value, dict):
+        return {str(pool): _threshold_number(v, str(pool)) for pool, v in value.items()}
+    return _threshold_number(value)
+
+
+Threshold = Annotated[float | dict[str, float], BeforeValidator(parse_threshold)]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 RESERVED_LABELS = frozenset({"provider", "account", "pool", "endpoint", "reason", "window"})
 

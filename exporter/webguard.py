@@ -177,20 +177,28 @@ class ConnectionGuard:
     def __len__(self) -> int:
         return len(self._open)
 
+    @property
+    def backlog(self) -> int:
+        """The listen backlog, which is also how many connections asyncio accepts in one go
+        (before this guard sees any): a quarter of the limit, so a burst cannot take the
+        process's last descriptors between two looks."""
+        return max(MIN_CONNECTIONS, min(128, self.limit // 4))
+
     def protocol_factory(self, inner: Callable[[], asyncio.Protocol]) -> Callable[[], Any]:
         def make() -> _Connection:
             conn = _Connection(self, inner())
-            if len(self._open) >= self.limit:
-                self._make_room(conn)
             self._open[conn] = None
             return conn
 
         return make
 
     def connected(self, conn: _Connection) -> None:
+        """``conn`` is ready (accepted; with TLS, handshaken): make room for it if needed."""
         assert conn.transport is not None
         self._open.setdefault(conn, None)  # if its TLS handshake outlasted the head timer
         self._by_transport[conn.transport] = conn
+        if len(self._open) > self.limit:
+            self._make_room(conn)
 
     def forget(self, conn: _Connection) -> None:
         self._open.pop(conn, None)
@@ -207,7 +215,7 @@ class ConnectionGuard:
             self.closed_for_room = self.refused = 0
 
     def _make_room(self, new: _Connection) -> None:
-        victim = self._victim()
+        victim = self._victim(new)
         if victim is not None:
             victim.close()
             self.closed_for_room += 1
@@ -222,11 +230,11 @@ class ConnectionGuard:
                 head_timeout=self.head_timeout,
             )
 
-    def _victim(self) -> _Connection | None:
+    def _victim(self, new: _Connection) -> _Connection | None:
         """The oldest connection that never started a request, else the longest idle one."""
         longest_idle: _Connection | None = None
         for conn in self._open:
-            if not conn.idle:
+            if conn is new or not conn.idle:
                 continue
             if conn.busy is None:
                 return conn
@@ -286,6 +294,6 @@ class GuardedSite(web.BaseSite):
             self.port,
             ssl=self._ssl_context,
             ssl_handshake_timeout=self.guard.head_timeout if self._ssl_context else None,
-            backlog=self._backlog,
+            backlog=self.guard.backlog,
             reuse_address=True,
         )
