@@ -127,7 +127,6 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._render_task: asyncio.Task[None] | None = None
         self.bound_port: int | None = None
-        self.guard: ConnectionGuard | None = None
         self.started = False
         self.reload_timeout = RELOAD_TIMEOUT
 
@@ -139,8 +138,8 @@ class Daemon:
         self._scheduler = Scheduler(self.store, HttpClient(self._session), self.config)
         self.store.set_reload_result(True)
         app = create_app(self.store, self.cache, self.reload)
-        self.guard = ConnectionGuard(connection_limit())
-        self.guard.install(app)
+        guard = ConnectionGuard(connection_limit())
+        guard.install(app)
         self.web.install(app)
         self._runner = web.AppRunner(
             app,
@@ -151,7 +150,7 @@ class Daemon:
         )
         await self._runner.setup()
         host, port = parse_listen_address(self.listen_address)
-        site = GuardedSite(self._runner, self.guard, host, port, ssl_context=self.web.ssl_context)
+        site = GuardedSite(self._runner, guard, host, port, ssl_context=self.web.ssl_context)
         await site.start()
         addresses = self._runner.addresses
         if addresses:

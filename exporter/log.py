@@ -193,7 +193,8 @@ def configure(level: str = "info", fmt: str = "logfmt", stream: TextIO | None = 
         cache_logger_on_first_use=False,
     )
     root = logging.getLogger()
-    root.handlers = [_StdlibBridge()]
+    root.handlers = [h for h in root.handlers if not isinstance(h, _StdlibBridge)]
+    root.addHandler(_StdlibBridge())
     root.setLevel(_LEVELS[level])
 
 

@@ -39,6 +39,18 @@ BACKOFF_DIVISOR = 32
 MIN_BACKOFF = 1.0
 
 
+def log_bug(event: str, account: str, endpoint: str, exc: BaseException) -> None:
+    """A bug, with its traceback, in the log; never raises: a poll loop goes on regardless."""
+    with contextlib.suppress(Exception):
+        log.error(
+            event,
+            account=account,
+            endpoint=endpoint,
+            error_type=type(exc).__name__,
+            exc_info=exc,
+        )
+
+
 def next_delay(
     interval: float,
     failures: int,
@@ -187,13 +199,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must not end the loop
-                log.error(
-                    "poll crashed",
-                    account=account.name,
-                    endpoint=endpoint,
-                    error_type=type(exc).__name__,
-                    exc_info=True,
-                )
+                log_bug("poll crashed", account.name, endpoint, exc)
                 error = PollError(Reason.BAD_RESPONSE, f"internal error ({type(exc).__name__})")
             else:
                 self.store.record_success(
@@ -215,14 +221,7 @@ class Scheduler:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                log.error(
-                    "poll loop error",
-                    account=state.name,
-                    endpoint=endpoint,
-                    error_type=type(exc).__name__,
-                    exc_info=True,
-                )
+            log_bug("poll loop error", state.name, endpoint, exc)
             delay = next_delay(interval, state.endpoints[endpoint].consecutive_failures)
         finally:
             loop.task = None
