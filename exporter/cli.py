@@ -20,8 +20,9 @@ from typing import Any
 
 from . import __version__, gcpolicy
 from .config import Config, ConfigError, load_config, parse_config
-from .daemon import Daemon, new_session, parse_listen_address
+from .daemon import Daemon, new_session
 from .http import HttpClient
+from .listen import add_web_flags, parse_listen_address
 from .log import LOG_FORMATS, LOG_LEVELS, configure, get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import poll_all_once
@@ -44,8 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run the exporter.",
     )
     p.add_argument("--config.file", dest="config_file", default="config.yaml", metavar="PATH")
-    p.add_argument("--web.listen-address", dest="listen_address", default=":9966", metavar="ADDR")
-    p.add_argument("--web.config.file", dest="web_config_file", default=None, metavar="PATH")
+    add_web_flags(p)
     p.add_argument("--log.level", dest="log_level", default="info", choices=LOG_LEVELS)
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=LOG_FORMATS)
     p.add_argument(
