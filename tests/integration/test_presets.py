@@ -229,7 +229,9 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
     assert value(s, "credits_used", **o) == 25.75
     assert value(s, "credits_remaining", **o) == 74.75
     assert value(s, "credits_low_threshold", **o) == 10
-    assert value(s, "credits_up", provider="openrouter", account="router", api_endpoint="balance") == 1
+    assert (
+        value(s, "credits_up", provider="openrouter", account="router", api_endpoint="balance") == 1
+    )
 
     # DeepL Pro: the 1e12 sentinel means no limit, so limit and remaining are absent (not 0).
     d = {"provider": "deepl", "account": "translate-pro"}

@@ -387,3 +387,62 @@ def test_linter_counters_are_rated(dashboard: tuple[str, dict[str, Any]]) -> Non
     _, dash = dashboard
     for title, target in panel_queries(dash):
         assert counter_reads(target["expr"]) == [], f"{title}: {target['expr']}"
+
+
+# --------------------------------------------------------------------------- runway queries
+
+
+def test_runway_queries_prefer_the_exporters_runway(tmp_path: Path) -> None:
+    """Every runway query of the dashboards, evaluated by promtool with the recording rules: a
+    pool the exporter has a runway for (theirstack: from the provider's 7-day history, at once)
+    shows it, in days, although the recorded one exists too; a pool with only a balance
+    (fullenrich) shows the recorded runway."""
+    targets = [
+        (title, target)
+        for dash in dashboards().values()
+        for title, target in panel_queries(dash)
+        if "credits_runway_seconds" in target["expr"]
+    ]
+    assert {title for title, _ in targets} == {"Shortest runway", "Balances", "Runway"}
+    labels = 'job="credits-exporter", instance="10.0.0.1:9966"'
+    growth = f'{{{labels}, provider="theirstack", account="growth", pool="api"}}'
+    sales = f'{{{labels}, provider="fullenrich", account="sales", pool="workspace"}}'
+    series = [
+        # the exporter's runway, 5 days; the counter says much less (its recorded runway differs)
+        {"series": f"credits_runway_seconds{growth}", "values": "432000x400"},
+        {"series": f"credits_remaining{growth}", "values": "10000x400"},
+        {"series": f"credits_consumed_total{growth}", "values": "0+100x400"},
+        # a balance only: 10 credits per 5 minutes from 20000
+        {"series": f"credits_remaining{sales}", "values": "20000-10x400"},
+    ]
+    # sales at 30h: 16400 left, 2890 consumed in the last day (289 steps of the subquery)
+    sales_days = 16400 / 2890
+    cases = []
+    for title, target in targets:
+        expected = [(growth, 5.0), (sales, sales_days)]
+        if title == "Shortest runway":
+            expected = [("{}", 5.0)]
+        cases.append(
+            {
+                "expr": substitute(target["expr"]),
+                "eval_time": "30h",
+                "exp_samples": [{"labels": lbl, "value": value} for lbl, value in expected],
+            }
+        )
+    test_file = tmp_path / "runway_test.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(ROOT / "prometheus" / "rules.yaml")],
+                "evaluation_interval": "5m",
+                "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": cases}],
+            }
+        )
+    )
+    result = subprocess.run(
+        [require_binary("promtool"), "test", "rules", str(test_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
