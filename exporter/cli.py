@@ -7,6 +7,10 @@ config).
     credits-exporter check-config --config.file=...
     credits-exporter once --config.file=...
     credits-exporter demo
+
+``--web.listen-address`` and ``--web.config.file`` default to the environment variables
+``CREDITS_EXPORTER_WEB_LISTEN_ADDRESS`` and ``CREDITS_EXPORTER_WEB_CONFIG_FILE``, which
+``python -m exporter.healthcheck`` (the image's HEALTHCHECK) reads too.
 """
 
 from __future__ import annotations
