@@ -16,20 +16,24 @@ DEFAULT_LISTEN_ADDRESS = ":9966"
 def add_web_flags(parser: argparse.ArgumentParser) -> None:
     """``--web.listen-address`` and ``--web.config.file``, with their defaults from the
     environment (:data:`LISTEN_ADDRESS_ENV`, :data:`WEB_CONFIG_FILE_ENV`)."""
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        default=os.environ.get(LISTEN_ADDRESS_ENV) or DEFAULT_LISTEN_ADDRESS,
-        metavar="ADDR",
-        help=f"default: ${LISTEN_ADDRESS_ENV}, else {DEFAULT_LISTEN_ADDRESS}",
+    flags = (
+        (
+            "--web.listen-address",
+            "listen_address",
+            "ADDR",
+            LISTEN_ADDRESS_ENV,
+            DEFAULT_LISTEN_ADDRESS,
+        ),
+        ("--web.config.file", "web_config_file", "PATH", WEB_CONFIG_FILE_ENV, None),
     )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        default=os.environ.get(WEB_CONFIG_FILE_ENV) or None,
-        metavar="PATH",
-        help=f"TLS and basic auth (default: ${WEB_CONFIG_FILE_ENV}, else none)",
-    )
+    for flag, dest, metavar, env, default in flags:
+        parser.add_argument(
+            flag,
+            dest=dest,
+            default=os.environ.get(env) or default,
+            metavar=metavar,
+            help=f"default: ${env}, else {default or 'none'}",
+        )
 
 
 def parse_listen_address(address: str) -> tuple[str | None, int]:
