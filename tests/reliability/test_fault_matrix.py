@@ -324,7 +324,7 @@ def values_of(samples: dict[Any, float], account: str) -> dict[Any, float]:
 def all_up(samples: dict[Any, float], env: Env, recovered: bool) -> bool:
     for acc in env.accounts.values():
         for ep in acc.endpoints:
-            if value(samples, "credits_up", account=acc.name, endpoint=ep) != 1:
+            if value(samples, "credits_up", account=acc.name, api_endpoint=ep) != 1:
                 return False
         expected = acc.case.remaining_recovered if recovered else acc.case.remaining
         for pool, remaining in expected.items():
@@ -338,13 +338,13 @@ def all_faults_seen(samples: dict[Any, float], env: Env) -> bool:
         if acc.fault is None:
             continue
         for ep in acc.endpoints:
-            if value(samples, "credits_up", account=acc.name, endpoint=ep) != 0:
+            if value(samples, "credits_up", account=acc.name, api_endpoint=ep) != 0:
                 return False
             errors = value(
                 samples,
                 "credits_poll_errors_total",
                 account=acc.name,
-                endpoint=ep,
+                api_endpoint=ep,
                 reason=acc.fault.reason.value,
             )
             if not errors:
