@@ -498,8 +498,16 @@ def test_healthcheck_follows_the_listen_address_and_tls(
 def test_wheel_builds_without_warnings_and_an_spdx_license(tmp_path: Path) -> None:
     """pyproject's license is an SPDX expression (PEP 639): the build warns about nothing and
     the wheel's metadata carries License-Expression."""
+    # From a copy of the image's build context: setuptools writes build/ next to pyproject.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "exporter", source / "exporter", ignore=shutil.ignore_patterns("__pycache__")
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=600,
