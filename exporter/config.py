@@ -269,7 +269,11 @@ def parse_threshold(value: object) -> float | dict[str, float]:
 
 Threshold = Annotated[float | dict[str, float], BeforeValidator(parse_threshold)]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
-RESERVED_LABELS = frozenset({"provider", "account", "pool", "endpoint", "reason", "window"})
+#: The exporter's own label names, and ``endpoint``, which the Prometheus Operator sets on its
+#: targets (a static label of that name would be renamed ``exported_endpoint``).
+RESERVED_LABELS = frozenset(
+    {"provider", "account", "pool", "api_endpoint", "endpoint", "reason", "window"}
+)
 
 
 class AccountBase(_Strict):

@@ -16,6 +16,7 @@ from aiohttp import web
 from . import __version__, gcpolicy
 from .config import Config, ConfigError, load_config
 from .http import HttpClient
+from .listen import parse_listen_address
 from .log import LoopErrorLogger, get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import Scheduler
@@ -33,15 +34,6 @@ SHUTDOWN_GRACE = 1.0
 #: A reload whose files are not read within this many seconds (a file system that hangs) is
 #: refused; the thread reading them is left behind, the daemon goes on.
 RELOAD_TIMEOUT = 30.0
-
-
-def parse_listen_address(address: str) -> tuple[str | None, int]:
-    """``:9966`` (all interfaces), ``127.0.0.1:9966``, ``[::1]:9966`` -> (host, port)."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f'invalid listen address "{address}" (expected host:port or :port)')
-    host = host.strip("[]")
-    return (host or None), int(port_text)
 
 
 def new_session(max_connections: int = 0) -> aiohttp.ClientSession:
