@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -149,18 +150,67 @@ def test_set_accounts_keeps_unchanged_state() -> None:
     store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
     store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(remaining=1)}), 0.1)
     before = store.accounts["a"]
-    started, removed = store.set_accounts(
+    applied = store.set_accounts(
         config(
             "accounts: [{name: a, provider: fullenrich, api_key: k}, {name: b, provider: fullenrich, api_key: k2}]"
         ).accounts
     )
-    assert (started, removed) == (["b"], [])
+    assert (applied.started, applied.removed, applied.reconfigured) == (["b"], [], [])
     assert store.accounts["a"] is before
-    started, removed = store.set_accounts(
+    applied = store.set_accounts(
         config("accounts: [{name: a, provider: fullenrich, api_key: k, interval: 1m}]").accounts
     )
-    assert (started, removed) == (["a"], ["a", "b"])
-    assert store.accounts["a"] is not before
+    assert (applied.started, applied.removed, applied.reconfigured) == ([], ["b"], ["a"])
+    assert store.accounts["a"].account.effective_interval == 60
+    assert store.accounts["a"].endpoints is before.endpoints
+    applied = store.set_accounts(
+        config(
+            "accounts: [{name: a, provider: fullenrich, api_key: k, base_url: 'http://x.example'}]"
+        ).accounts
+    )
+    assert (applied.started, applied.removed) == (["a"], ["a"])
+    assert store.accounts["a"].endpoints["balance"].reading is None
+
+
+def test_reload_keeps_state_when_key_or_schedule_change() -> None:
+    """Issue 11.11: a rotated key, a new interval, timeout, threshold or labels keep the last
+    values, credits_consumed_total, the history and the error counters."""
+    clock = Clock()
+    store = Store(clock)
+    text = "accounts: [{name: a, provider: theirstack, api_key: old-key}]"
+    store.set_accounts(config(text).accounts)
+    reading = Reading(
+        pools={"api": PoolValues(remaining=900, used=100)},
+        daily_consumption={"api": {"2026-11-21": 5.0, "2026-11-22": 10.0}},
+    )
+    store.record_success("a", "balance", reading, 0.1)
+    store.record_success(
+        "a",
+        "consumption",
+        dataclasses.replace(reading, daily_consumption={"api": {"2026-11-22": 14.0}}),
+        0.1,
+    )
+    store.record_failure("a", "balance", PollError(Reason.TIMEOUT, "slow"), 0.1)
+    assert store.accounts["a"].counters["api"].total == 4
+    rotated = (
+        "accounts: [{name: a, provider: theirstack, api_key: new-key, interval: 1h, timeout: 3s,"
+        " low_credit_threshold: 50, labels: {team: growth}}]"
+    )
+    applied = store.set_accounts(config(rotated).accounts)
+    assert applied.reconfigured == ["a"] and not applied.started and not applied.removed
+    state = store.accounts["a"]
+    assert state.account.secret == "new-key"
+    assert state.provider.account is state.account
+    assert state.pools(clock()) == {"api": PoolValues(remaining=900, used=100)}
+    assert state.counters["api"].total == 4
+    assert list(state.history["api"])[-1] == (clock(), 900.0)
+    assert state.endpoints["balance"].errors_total == {Reason.TIMEOUT: 1}
+    assert state.endpoints["balance"].polls_total == 2
+    assert "a" in store.take_dirty()  # the renderer re-renders it (labels may have changed)
+    # The new key is refused: credits_up 0 beside the last good values.
+    store.record_failure("a", "balance", PollError(Reason.AUTH, "HTTP 401"), 0.1)
+    assert state.pools(clock()) == {"api": PoolValues(remaining=900, used=100)}
+    assert state.endpoints["balance"].up is False
 
 
 def test_record_for_removed_account_is_ignored() -> None:
