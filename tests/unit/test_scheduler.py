@@ -192,6 +192,44 @@ async def test_reload_keeps_unchanged_schedule(upstream: tuple[Upstream, str]) -
         await sched.stop()
 
 
+async def test_reload_applies_key_and_interval_in_place(upstream: tuple[Upstream, str]) -> None:
+    """Issue 11.11: a rotated key is used from the next poll, a shorter interval at once, and the
+    account keeps its loop and state."""
+    up, base = upstream
+
+    def config(key: str, interval: str) -> str:
+        return (
+            f"accounts: [{{name: a, provider: fullenrich, api_key: {key}, base_url: '{base}', "
+            f"interval: {interval}, rate_limit: unlimited}}]"
+        )
+
+    store = Store()
+    async with aiohttp.ClientSession() as session:
+        sched = Scheduler(store, HttpClient(session), parse_config(config("old-key", "1h"), env={}))
+        await sched.start()
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if store.accounts["a"].endpoints["balance"].polls_total:
+                break
+        loop = sched.tasks[("a", "balance")]
+        await sched.apply(parse_config(config("new-key", "0.3s"), env={}))
+        state = store.accounts["a"]
+        assert sched.tasks[("a", "balance")] is loop and loop.state is state
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if len(up.calls["new-key"]) >= 2:
+                break
+        assert len(up.calls["old-key"]) == 1
+        assert len(up.calls["new-key"]) >= 2  # the shorter interval did not wait for the hour
+        assert state.endpoints["balance"].polls_total == 1 + len(up.calls["new-key"])
+        # A longer interval applies from the next poll on: at most one more poll.
+        await sched.apply(parse_config(config("new-key", "1h"), env={}))
+        calls = len(up.calls["new-key"])
+        await asyncio.sleep(1.0)
+        assert len(up.calls["new-key"]) - calls <= 1
+        await sched.stop()
+
+
 async def test_cancellation_is_clean(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     up.mode["a-key"] = "hang"

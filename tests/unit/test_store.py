@@ -6,7 +6,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import parse_config
-from exporter.metrics import ExpositionCache
+from exporter.metrics import ExpositionCache, StoreCollector
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import ConsumedCounter, Store
 
@@ -266,3 +266,33 @@ async def test_render_failure_does_not_stop_the_render_loop() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_consumption_stands_without_the_balance() -> None:
+    """Issue 11.6: TheirStack's consumption windows are the consumption endpoint's own values:
+    they are published while the balance endpoint fails (and has never answered)."""
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(config("accounts: [{name: g, provider: theirstack, api_key: k}]").accounts)
+    cache = ExpositionCache(store, clock=clock)
+    store.record_failure("g", "balance", PollError(Reason.SERVER_ERROR, "HTTP 503"), 0.1)
+    store.record_success(
+        "g",
+        "consumption",
+        Reading(
+            consumption={"api": {"1d": 7, "7d": 70, "30d": 300}, "ui": {"1d": 0, "7d": 1}},
+            daily_consumption={"api": {"2026-11-22": 7}, "ui": {"2026-11-22": 0}},
+        ),
+        0.1,
+    )
+    cache.current = cache._render(store.version)
+    s = samples(cache)
+    api = (("account", "g"), ("pool", "api"), ("provider", "theirstack"))
+    assert s[("credits_consumption", (*api, ("window", "7d")))] == 70
+    assert s[("credits_consumed_total", api)] == 0
+    assert ("credits_remaining", api) not in s
+    bal = (("account", "g"), ("endpoint", "balance"), ("provider", "theirstack"))
+    assert s[("credits_up", bal)] == 0
+    # The collector (the reference renderer) says the same.
+    names = {m.name for m in StoreCollector(store, clock).collect() for _ in m.samples}
+    assert "credits_consumption" in names
