@@ -10,7 +10,7 @@ from exporter.config import parse_config
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.providers import create_provider
 from exporter.providers.base import merge_pools
-from exporter.providers.windsurf import NO_CYCLE_NOTE, Windsurf, classify
+from exporter.providers.windsurf import Windsurf, classify
 
 JAN = {"billingCycleStart": "2026-01-01T00:00:00Z", "billingCycleEnd": "2026-02-01T00:00:00Z"}
 FEB = {"billingCycleStart": "2026-02-01T00:00:00Z", "billingCycleEnd": "2026-03-01T00:00:00Z"}
@@ -93,7 +93,9 @@ def test_usage_only_from_an_answer_that_names_its_cycle() -> None:
     users = {"userTableStats": [{"name": "a", "promptCreditsUsed": 100}, {"name": "b"}]}
     r = Windsurf.parse_analytics(users)
     assert r.pools == {"prompt": PoolValues()}
-    assert r.notes == {"prompt": NO_CYCLE_NOTE}
+    assert set(r.notes) == {"prompt"}
+    assert "prompt usage not reported" in r.notes["prompt"]
+    assert "names no billing cycle" in r.notes["prompt"]
     assert Windsurf.parse_analytics({**users, **JAN}).pools == {"prompt": PoolValues(used=100)}
     half = {**users, "billingCycleStart": JAN["billingCycleStart"]}
     assert Windsurf.parse_analytics(half).pools == {"prompt": PoolValues()}
@@ -101,7 +103,7 @@ def test_usage_only_from_an_answer_that_names_its_cycle() -> None:
     balance = {"promptCreditsPerSeat": 500, "numSeats": 2, **JAN}
     published = combine(balance, users)
     assert published.pools["prompt"] == PoolValues(limit=1000)
-    assert published.notes == {"prompt": NO_CYCLE_NOTE}
+    assert published.notes == r.notes
 
 
 def test_same_cycle_combines_usage_and_limit() -> None:
