@@ -128,8 +128,8 @@ class Scheduler:
         self.limits.configure(config)
         applied = self.store.set_accounts(config.accounts)
         started, removed = applied.started, applied.removed
-        for name in applied.reconfigured:
-            self._reconfigure(self.store.accounts[name])
+        for name, old_interval in applied.reconfigured.items():
+            self._reconfigure(self.store.accounts[name], old_interval)
         stopping = [loop for (name, _), loop in self.tasks.items() if name in removed]
         self.tasks = {key: t for key, t in self.tasks.items() if key[0] not in removed}
         in_flight = [task for loop in stopping if (task := loop.cancel()) is not None]
@@ -152,20 +152,23 @@ class Scheduler:
                 reconfigured=len(applied.reconfigured),
             )
 
-    def _reconfigure(self, state: AccountState) -> None:
-        """Point the account's loops at its new state. A loop waiting longer than the new
-        interval (with its jitter) is woken sooner; a longer one applies from the next poll."""
+    def _reconfigure(self, state: AccountState, old_interval: float) -> None:
+        """Point the account's loops at its new state. With a shorter interval, a loop waiting
+        longer than the new one (with its jitter and backoff) is woken sooner, unless the
+        provider asked for a Retry-After; a longer interval applies from the next poll."""
+        interval = state.account.effective_interval
         loop_time = asyncio.get_running_loop().time()
-        for endpoint in state.endpoints:
+        for endpoint, ep in state.endpoints.items():
             loop = self.tasks.get((state.name, endpoint))
             if loop is None:
                 continue
             loop.state = state
             handle = loop.handle
-            if handle is None or loop.stopped:
+            if handle is None or loop.stopped or interval >= old_interval:
                 continue
-            failures = state.endpoints[endpoint].consecutive_failures
-            delay = next_delay(state.account.effective_interval, failures)
+            if ep.up is False and ep.last_error is not None and ep.last_error.retry_after:
+                continue
+            delay = next_delay(interval, ep.consecutive_failures)
             if loop_time + delay < handle.when():
                 handle.cancel()
                 loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)

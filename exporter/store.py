@@ -209,8 +209,9 @@ class Applied:
 
     started: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    #: Kept their state under a changed config (a new key, interval, labels...).
-    reconfigured: list[str] = field(default_factory=list)
+    #: Kept their state under a changed config (a new key, interval, labels...): name -> the
+    #: interval they had.
+    reconfigured: dict[str, float] = field(default_factory=dict)
 
 
 class Store:
@@ -267,7 +268,7 @@ class Store:
                 self.accounts[name] = dataclasses.replace(
                     old, account=new, provider=create_provider(new)
                 )
-                applied.reconfigured.append(name)
+                applied.reconfigured[name] = old.account.effective_interval
                 self._dirty.add(name)
         for name, account in wanted.items():
             if name not in self.accounts:

@@ -230,6 +230,27 @@ async def test_reload_applies_key_and_interval_in_place(upstream: tuple[Upstream
         await sched.stop()
 
 
+async def test_reload_with_a_shorter_interval_keeps_retry_after(
+    upstream: tuple[Upstream, str],
+) -> None:
+    up, base = upstream
+    up.mode["a-key"] = "429"  # Retry-After: 2
+    store = Store()
+    async with aiohttp.ClientSession() as session:
+        sched = Scheduler(
+            store, HttpClient(session), parse_config(accounts(base, [("a", "1h")]), env={})
+        )
+        await sched.start()
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if store.accounts["a"].endpoints["balance"].polls_total:
+                break
+        await sched.apply(parse_config(accounts(base, [("a", "0.2s")]), env={}))
+        await asyncio.sleep(1.0)
+        assert len(up.calls["a-key"]) == 1  # the provider said 2 s: the reload does not hurry it
+        await sched.stop()
+
+
 async def test_cancellation_is_clean(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     up.mode["a-key"] = "hang"

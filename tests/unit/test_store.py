@@ -155,12 +155,12 @@ def test_set_accounts_keeps_unchanged_state() -> None:
             "accounts: [{name: a, provider: fullenrich, api_key: k}, {name: b, provider: fullenrich, api_key: k2}]"
         ).accounts
     )
-    assert (applied.started, applied.removed, applied.reconfigured) == (["b"], [], [])
+    assert (applied.started, applied.removed, applied.reconfigured) == (["b"], [], {})
     assert store.accounts["a"] is before
     applied = store.set_accounts(
         config("accounts: [{name: a, provider: fullenrich, api_key: k, interval: 1m}]").accounts
     )
-    assert (applied.started, applied.removed, applied.reconfigured) == ([], ["b"], ["a"])
+    assert (applied.started, applied.removed, applied.reconfigured) == ([], ["b"], {"a": 300})
     assert store.accounts["a"].account.effective_interval == 60
     assert store.accounts["a"].endpoints is before.endpoints
     applied = store.set_accounts(
@@ -197,7 +197,7 @@ def test_reload_keeps_state_when_key_or_schedule_change() -> None:
         " low_credit_threshold: 50, labels: {team: growth}}]"
     )
     applied = store.set_accounts(config(rotated).accounts)
-    assert applied.reconfigured == ["a"] and not applied.started and not applied.removed
+    assert list(applied.reconfigured) == ["a"] and not applied.started and not applied.removed
     state = store.accounts["a"]
     assert state.account.secret == "new-key"
     assert state.provider.account is state.account
