@@ -218,8 +218,9 @@ _PROMETHEUS = "Prometheus sets it on every target"
 _OPERATOR = "the Prometheus Operator sets it on the targets it discovers"
 _EXPORTER = "the exporter sets it"
 #: Label names an account's static ``labels`` may not take, and who owns each. A static label
-#: that shadows one of these overrides a target label (the chart scrapes with honorLabels) or
-#: clashes with the exporter's own labels. Names starting with ``__`` are Prometheus's too.
+#: that shadows one of these overrides a target label (scraped with honor_labels) or is renamed
+#: ``exported_<name>`` (without it), or clashes with the exporter's own labels. Names starting
+#: with ``__`` are Prometheus's too.
 RESERVED_LABELS: Mapping[str, str] = {
     "job": _PROMETHEUS,
     "instance": _PROMETHEUS,

@@ -26,7 +26,7 @@ from typing import Any
 
 from . import __version__
 from .config import format_duration
-from .model import PollError, PoolValues, Reason
+from .model import PollError, PoolValues, Reason, runway_seconds
 from .store import HISTORY_SPAN, AccountState, Store
 
 REFRESH_SECONDS = 30
@@ -168,10 +168,9 @@ def sanitize_message(text: str, secret: str | None = None) -> str:
 
 
 def runway_days(remaining: float | None, consumed_7d: float | None) -> float | None:
-    """``credits_runway_days``: remaining / (7-day consumption / 7); absent with no burn."""
-    if remaining is None or not consumed_7d:
-        return None
-    return remaining / (consumed_7d / 7)
+    """``credits_runway_seconds`` in days; absent with no burn."""
+    seconds = runway_seconds(remaining, consumed_7d)
+    return None if seconds is None else seconds / 86400
 
 
 def _pool_status(

@@ -108,7 +108,7 @@ def test_reload_is_atomic_and_keeps_unchanged_accounts(
 
     # 3. A valid one by SIGHUP: "gone" and its series go, "new" starts, "changed" takes its new
     # threshold in place, "steady" and "busy" keep their state and schedule.
-    busy_polls = value(scrape(exp), "credits_polls_total", account="busy", endpoint="balance")
+    busy_polls = value(scrape(exp), "credits_polls_total", account="busy", api_endpoint="balance")
     assert busy_polls is not None and busy_polls >= 3
     new = copy.deepcopy(old)
     new["accounts"] = [
@@ -129,9 +129,9 @@ def test_reload_is_atomic_and_keeps_unchanged_accounts(
     )
     assert series_of(s, "gone") == set()
     assert value(s, "credits_low_threshold", account="changed") == 20
-    assert value(s, "credits_polls_total", account="changed", endpoint="balance") == 1
-    assert value(s, "credits_polls_total", account="busy", endpoint="balance") >= busy_polls
-    assert value(s, "credits_polls_total", account="steady", endpoint="balance") == 1
+    assert value(s, "credits_polls_total", account="changed", api_endpoint="balance") == 1
+    assert value(s, "credits_polls_total", account="busy", api_endpoint="balance") >= busy_polls
+    assert value(s, "credits_polls_total", account="steady", api_endpoint="balance") == 1
     assert value(s, "credits_remaining", account="steady") == 10
     assert sim.calls(api_key=KEYS["steady"]) == steady_calls  # not re-polled
     reloaded_at = value(s, "credits_exporter_config_last_reload_success_timestamp_seconds")
@@ -187,11 +187,11 @@ def test_reload_rotating_a_key_keeps_the_account_state(
         lambda: (
             (m := scrape(exp))
             and value(m, "credits_consumed_total", pool="api") == 15
-            and (value(m, "credits_polls_total", endpoint="balance") or 0) >= 2
+            and (value(m, "credits_polls_total", api_endpoint="balance") or 0) >= 2
             and m
         )
     )
-    polls = value(s, "credits_polls_total", endpoint="balance") or 0
+    polls = value(s, "credits_polls_total", api_endpoint="balance") or 0
 
     # Rotation to a key the provider refuses: up 0, the last good values and counters stay.
     exp.write_config(
@@ -201,8 +201,8 @@ def test_reload_rotating_a_key_keeps_the_account_state(
     s = wait_for(
         lambda: (
             (m := scrape(exp))
-            and value(m, "credits_up", endpoint="balance") == 0
-            and value(m, "credits_up", endpoint="consumption") == 0
+            and value(m, "credits_up", api_endpoint="balance") == 0
+            and value(m, "credits_up", api_endpoint="consumption") == 0
             and m
         )
     )
@@ -210,8 +210,8 @@ def test_reload_rotating_a_key_keeps_the_account_state(
     assert value(s, "credits_consumed_total", pool="api") == 15
     assert value(s, "credits_consumption", pool="api", window="1d") == 55
     assert value(s, "credits_low_threshold", pool="api") == 5
-    assert (value(s, "credits_polls_total", endpoint="balance") or 0) > polls
-    auth_errors = value(s, "credits_poll_errors_total", endpoint="balance", reason="auth")
+    assert (value(s, "credits_polls_total", api_endpoint="balance") or 0) > polls
+    auth_errors = value(s, "credits_poll_errors_total", api_endpoint="balance", reason="auth")
     assert auth_errors is not None and auth_errors >= 1
 
     # Rotation to the next good key: values from it, counters carried on.
@@ -220,9 +220,9 @@ def test_reload_rotating_a_key_keeps_the_account_state(
     s = wait_for(
         lambda: (m := scrape(exp)) and value(m, "credits_remaining", pool="api") == 880 and m
     )
-    assert value(s, "credits_up", endpoint="balance") == 1
+    assert value(s, "credits_up", api_endpoint="balance") == 1
     assert (value(s, "credits_consumed_total", pool="api") or 0) >= 15
-    assert (value(s, "credits_poll_errors_total", endpoint="balance", reason="auth") or 0) >= (
+    assert (value(s, "credits_poll_errors_total", api_endpoint="balance", reason="auth") or 0) >= (
         auth_errors
     )
 
@@ -238,7 +238,7 @@ def test_reload_rotating_a_key_keeps_the_account_state(
     s = wait_for(
         lambda: (
             (m := scrape(exp))
-            and value(m, "credits_poll_errors_total", endpoint="balance", reason="auth") is None
+            and value(m, "credits_poll_errors_total", api_endpoint="balance", reason="auth") is None
             and value(m, "credits_remaining", pool="api") == 880
             and m
         )
