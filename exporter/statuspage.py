@@ -118,6 +118,8 @@ class AccountStatus:
     interval_seconds: float
     max_staleness_seconds: float
     pools: tuple[PoolStatus, ...]
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """Pool (or topic) -> why the readings leave a value out or ignored part of an answer."""
 
     @property
     def rank(self) -> int:
@@ -259,6 +261,7 @@ def account_status(state: AccountState, now: float) -> AccountStatus:
         interval_seconds=state.account.effective_interval,
         max_staleness_seconds=state.account.effective_max_staleness,
         pools=pools,
+        notes=dict(merged.notes),
     )
 
 
@@ -322,6 +325,7 @@ def status_json(status: Status) -> dict[str, Any]:
                 "seats": a.seats,
                 "interval_seconds": a.interval_seconds,
                 "max_staleness_seconds": a.max_staleness_seconds,
+                "notes": dict(a.notes),
                 "pools": {
                     p.pool: {
                         "remaining": p.remaining,
@@ -496,6 +500,8 @@ def _state_detail(a: AccountStatus, now: float) -> str:
     elif a.severity == "low":
         low = ", ".join(p.pool for p in a.pools if p.low)
         parts.append(f'<span class="detail">below threshold: {esc(low)}</span>')
+    for about, note in sorted(a.notes.items()):
+        parts.append(f'<span class="detail note">{esc(about)}: {esc(note)}</span>')
     return "".join(parts)
 
 
@@ -754,6 +760,7 @@ white-space:nowrap;border:1px solid transparent}
 .badge.never_polled{color:var(--idle);background:var(--idle-bg)}
 .detail{display:block;margin-top:4px;color:var(--muted);font-size:12px;max-width:240px}
 .acct.failing .detail{color:var(--crit)}
+.acct .detail.note{color:var(--muted);font-style:italic}
 .bar{display:block}
 .bar-track{fill:var(--track)}
 .bar-fill.ok{fill:var(--accent)}.bar-fill.warn{fill:var(--warn-fill)}
