@@ -7,14 +7,13 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
 
 from . import __version__, gcpolicy
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError
 from .http import HttpClient
 from .listen import parse_listen_address
 from .log import LoopErrorLogger, get_logger, redactor
@@ -248,7 +247,3 @@ class Daemon:
                     await self.stop()
             except TimeoutError:
                 log.error("stop timed out")
-
-
-def file_loader(path: Path) -> Callable[[], Config]:
-    return lambda: load_config(path)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__
-from .config import format_duration
+from .accounts import format_duration
 from .model import PollError, PoolValues, Reason, runway_seconds
 from .store import HISTORY_SPAN, AccountState, Store
 

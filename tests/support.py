@@ -4,6 +4,7 @@ must exist under REQUIRE_INTEGRATION=1, free ports, polling with deadlines."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import signal
@@ -22,12 +23,31 @@ import pytest
 import yaml
 
 from exporter.config import parse_config
-from exporter.http import HttpClient
+from exporter.http import AccountClient, HttpClient
+from exporter.ratelimit import KeyLimiter
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+
+
+def account_client(
+    session: aiohttp.ClientSession,
+    *,
+    secret: str = "test-key",
+    timeout: float = 5.0,
+    max_body_bytes: int = 1024 * 1024,
+) -> AccountClient:
+    """The client a provider's ``fetch`` gets from the scheduler, for a call outside it (no
+    pacing of its own; headers and 429s still hold its limiter)."""
+    return AccountClient(
+        HttpClient(session),
+        secret=secret,
+        timeout=timeout,
+        max_body_bytes=max_body_bytes,
+        limiter=KeyLimiter(math.inf),
+    )
 
 
 def integration_required() -> bool:

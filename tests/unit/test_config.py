@@ -6,15 +6,10 @@ from typing import Any
 
 import pytest
 
-from exporter.config import (
-    ConfigError,
-    TheirStackAccount,
-    WindsurfAccount,
-    format_duration,
-    load_config,
-    parse_config,
-    parse_duration,
-)
+from exporter.accounts import format_duration, parse_duration
+from exporter.config import ConfigError, load_config, parse_config
+from exporter.providers.theirstack import TheirStackAccount
+from exporter.providers.windsurf import WindsurfAccount
 
 ROOT = Path(__file__).resolve().parents[2]
 

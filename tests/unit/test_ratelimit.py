@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from exporter.config import ConfigError, format_rate_limit, parse_config, parse_rate_limit
+from exporter.accounts import format_rate_limit, parse_rate_limit
+from exporter.config import ConfigError, parse_config
 from exporter.ratelimit import KeyLimiter, RateLimits, effective_rate, key_of, rate_windows
 from support import run_scheduler
 
