@@ -118,16 +118,6 @@ def parse_rate_limit(value: object) -> float:
     return count / seconds
 
 
-def format_rate_limit(per_second: float) -> str:
-    if per_second == UNLIMITED:
-        return "unlimited"
-    for unit, size in (("s", 1), ("m", 60), ("h", 3600), ("d", 86400)):
-        count = per_second * size
-        if count >= 1 and abs(count - round(count)) < 1e-9:
-            return f"{round(count)}/{unit}"
-    return f"{per_second:g}/s"
-
-
 RateLimit = Annotated[float, BeforeValidator(parse_rate_limit)]
 """Requests per second (``inf``: unlimited), written in the config as ``4/s``, ``60/m``..."""
 

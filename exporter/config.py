@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, ValidationError
 from .accounts import AccountBase, Defaults, RateLimit, Strict
 from .providers import PROVIDERS
 from .safefile import FileProblem, KiB, MiB, read_file
-from .yamldoc import DocumentError, load_document
+from .yamldoc import DocumentError, load_mapping
 
 # --------------------------------------------------------------------------- errors
 
@@ -70,12 +70,6 @@ class Config(Strict):
 
     def provider_settings(self, provider: str) -> ProviderSettings:
         return self.providers.get(provider) or ProviderSettings()
-
-    def account(self, name: str) -> AccountBase:
-        for a in self.accounts:
-            if a.name == name:
-                return a
-        raise KeyError(name)
 
 
 # --------------------------------------------------------------------------- interpolation
@@ -207,13 +201,9 @@ def parse_config(
 def _parse_config(text: str, source: str, env: Mapping[str, str], base_dir: Path | None) -> Config:
     base_dir = base_dir or Path.cwd()
     try:
-        raw, errors = load_document(text)
+        raw, errors = load_mapping(text, "the config")
     except DocumentError as exc:
         raise ConfigError(source, exc.errors) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source, [*errors, "(top level): the config must be a mapping"])
 
     raw = _interpolate(raw, env, (), errors)
     top_keys = {"defaults", "providers", "accounts"}

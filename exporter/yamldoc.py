@@ -132,3 +132,14 @@ def load_document(text: str) -> tuple[Any, list[str]]:
     if depth > MAX_DEPTH:
         raise DocumentError([f"(top level): nested deeper than {MAX_DEPTH} levels"])
     return document, loader.duplicates
+
+
+def load_mapping(text: str, what: str) -> tuple[dict[Any, Any], list[str]]:
+    """:func:`load_document` for a document that must be a mapping (an empty one is empty);
+    :class:`DocumentError` if it is something else, saying ``what`` it should be."""
+    document, problems = load_document(text)
+    if document is None:
+        return {}, problems
+    if not isinstance(document, dict):
+        raise DocumentError([*problems, f"(top level): {what} must be a mapping"])
+    return document, problems

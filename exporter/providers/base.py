@@ -54,17 +54,22 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def number_in_string(text: str, where: str) -> float:
+    """The number a string writes (``"12.5"``, ``" 3 "``); ``bad_response`` for any other."""
+    try:
+        if "_" in text:  # float() would take "1_000"; an API would not mean it
+            raise ValueError
+        return float(text.strip())
+    except ValueError:
+        raise bad(f'{where} should be a number, got the string "{quote(text)}"') from None
+
+
 def check_number(
     value: Any, where: str, *, allow_negative: bool = False, strings: bool = False
 ) -> float:
     """A finite, sane JSON number (``strings``: also a number written as a string)."""
     if strings and isinstance(value, str):
-        try:
-            if "_" in value:  # float() would take "1_000"; an API would not mean it
-                raise ValueError
-            value = float(value.strip())
-        except ValueError:
-            raise bad(f'{where} should be a number, got the string "{quote(value)}"') from None
+        value = number_in_string(value, where)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad(f"{where} should be a number, got {json_type(value)}")
     try:

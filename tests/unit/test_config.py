@@ -59,15 +59,16 @@ def test_example_config_loads() -> None:
     config = parse_config(text, env=env)
     providers = {a.provider for a in config.accounts}
     assert providers >= {"theirstack", "windsurf", "fullenrich"}
-    growth = config.account("growth")
+    by_name = {a.name: a for a in config.accounts}
+    growth = by_name["growth"]
     assert isinstance(growth, TheirStackAccount)
     assert growth.consumption.timezone == "Europe/Madrid"
     assert growth.threshold_for("api") == 1000
     assert growth.effective_interval == 300
-    eng = config.account("engineering")
+    eng = by_name["engineering"]
     assert isinstance(eng, WindsurfAccount) and eng.prompt_usage
     assert eng.effective_interval == 1800
-    sales = config.account("sales")
+    sales = by_name["sales"]
     assert sales.base_url == "https://app.fullenrich.com/api/v2"
     assert sales.labels == {"team": "sales"}
     assert sales.threshold_for("workspace") == 500

@@ -7,7 +7,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from ...yamldoc import DocumentError, load_document
+from ...yamldoc import DocumentError, load_mapping
 
 
 def load_presets() -> dict[str, dict[str, Any]]:
@@ -19,11 +19,11 @@ def load_presets() -> dict[str, dict[str, Any]]:
         if not entry.name.endswith(".yaml"):
             continue
         try:
-            data, problems = load_document(entry.read_text(encoding="utf-8"))
+            data, problems = load_mapping(entry.read_text(encoding="utf-8"), "a preset")
         except DocumentError as exc:
             problems = exc.errors
-        if problems or not isinstance(data, dict):
-            raise RuntimeError(f"preset {entry.name} is not a mapping: {problems}")
+        if problems:
+            raise RuntimeError(f"preset {entry.name}: {'; '.join(problems)}")
         out[entry.name.removesuffix(".yaml")] = data
     if not out:  # package data missing: a broken install, not "no presets"
         raise RuntimeError(f"no preset files in {folder}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...model import PollError
 from ...redaction import quote
-from ..base import ABSURD, bad, json_type
+from ..base import ABSURD, bad, json_type, number_in_string
 from .paths import resolve
 from .spec import Sentinel
 
@@ -46,12 +46,7 @@ def read_number(
     if isinstance(raw, bool):
         raise bad(f"{where} should be a number, got boolean")
     if isinstance(raw, str):
-        try:
-            if "_" in raw:  # float() would take "1_000"; an API would not mean it
-                raise ValueError
-            number = float(raw.strip())
-        except ValueError:
-            raise bad(f'{where} should be a number, got the string "{quote(raw)}"') from None
+        number = number_in_string(raw, where)
     elif isinstance(raw, int | float):
         try:
             number = float(raw)
