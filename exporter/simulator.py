@@ -902,7 +902,7 @@ register(
 
 
 # --------------------------------------------------------------------------- generic-provider APIs
-# The APIs the http_json presets read (exporter/providers/http_json/presets/*.yaml), with their documented
+# The APIs the http_json presets read (exporter/providers/presets/*.yaml), with their documented
 # answer shapes, auth and error bodies. No burn: tests set the values they expect.
 
 

@@ -47,10 +47,13 @@ async def test_a_bug_is_internal_counted_and_logged_once(
     base_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     crashes = 0
+    crashed_four_times = asyncio.Event()
 
     def broken(data: Any) -> Reading:  # a bug in our parser, on a good answer
         nonlocal crashes
         crashes += 1
+        if crashes == 4:
+            crashed_four_times.set()
         raise KeyError("workspace")
 
     monkeypatch.setattr(FullEnrich, "parse_balance", staticmethod(broken))
@@ -66,8 +69,7 @@ async def test_a_bug_is_internal_counted_and_logged_once(
             await scheduler.start()
             try:
                 async with asyncio.timeout(20):
-                    while crashes < 4:
-                        await asyncio.sleep(0.05)
+                    await crashed_four_times.wait()
             finally:
                 await scheduler.stop()
     ep = store.accounts["a"].endpoints["balance"]
