@@ -414,9 +414,7 @@ def test_every_auth_type() -> None:
     r = auth_provider("{type: basic, username: '{user}'}").request
     assert r.headers == {"Authorization": "Basic " + base64.b64encode(b"AC42:s3cr3t/+key").decode()}
     # POST without a body sends an empty object; GET sends none.
-    r = auth_provider(
-        "{type: bearer}", "{url: 'https://x.example/q', method: POST}"
-    ).request
+    r = auth_provider("{type: bearer}", "{url: 'https://x.example/q', method: POST}").request
     assert r.body == {}
     assert auth_provider("{type: bearer}").request.body is None
     # The request's repr (e.g. in a traceback) never shows the key.
