@@ -264,7 +264,7 @@ def _background_thread() -> None:
 _executor: concurrent.futures.ThreadPoolExecutor | None = None
 
 
-def _render_executor() -> concurrent.futures.ThreadPoolExecutor:
+def render_executor() -> concurrent.futures.ThreadPoolExecutor:
     global _executor
     if _executor is None:
         _executor = concurrent.futures.ThreadPoolExecutor(
@@ -426,7 +426,7 @@ class IncrementalRenderer:
             globals_ = self._render_globals()
             loop = asyncio.get_running_loop()
             bodies = await loop.run_in_executor(
-                _render_executor(), self._assemble, globals_, rebuilt
+                render_executor(), self._assemble, globals_, rebuilt
             )
             return self._publish(version, now, started, bodies, globals_)
 

@@ -1,0 +1,469 @@
+"""The status page and ``/api/status`` at any number of accounts: rendered once per change,
+served like /metrics.
+
+On the event loop, in slices of at most :data:`SLICE_SECONDS`, the accounts that changed (the
+store names them) or whose texts change with time alone (:func:`~exporter.statushtml.
+valid_until`) are snapshotted (:func:`~exporter.statuspage.account_status`: readers never touch
+the live store) and rendered into two fragments each, their ``<tbody>`` and their JSON object.
+A :class:`Rendering` then holds every account's fragments in the page's order (problems first),
+the counts by state and by provider, and the two views everyone asks for (the first page, the
+whole JSON) with their gzip form; deflating runs in the render thread, in C code that releases
+the GIL. The JSON is compressed in blocks of :data:`BLOCK_ROWS` accounts, and a block whose
+fragments did not change keeps its compressed bytes (as /metrics does).
+
+Any other view (filters, another page) is a slice of the same fragments inside the page's
+shell, made on the first request for it and kept with the rendering. Every view has an ETag;
+``If-None-Match`` gets a 304 without any work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import json
+import math
+import secrets
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import __version__
+from .exposition import deflate_segment, gzip_from_segments, render_executor
+from .log import get_logger
+from .statushtml import REFRESH_SECONDS, age_text_lasts, render_account, render_shell, valid_until
+from .statuspage import SEVERITY_RANK, SEVERITY_TEXT, AccountStatus, account_json, account_status
+from .statusquery import PAGE_PER_PAGE, PER_PAGE_CHOICES, Query
+from .store import HISTORY_SPAN, AccountState, Store
+
+log = get_logger("exporter.status")
+
+SLICE_SECONDS = 0.005
+#: Renders at most this often: the page refreshes every 30 s, the JSON is read by scripts.
+MIN_INTERVAL = 2.0
+BLOCK_ROWS = 128
+COMPRESS_LEVEL = 6
+#: Views other than the two prepared ones kept per rendering.
+VIEWS_KEPT = 64
+#: Bodies at least this large are compressed in the render thread, not on the loop.
+THREAD_COMPRESS = 32 << 10
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One account as readers see it: its snapshot and its two rendered fragments."""
+
+    status: AccountStatus
+    html: bytes
+    json: bytes
+    search: str  # the name, lower case (the ``account`` filter)
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    data: bytes
+    etag: str
+    gzip: bytes | None = None
+
+
+def gzip_body(data: bytes) -> bytes:
+    return gzip_from_segments([deflate_segment(data, COMPRESS_LEVEL)], [data])
+
+
+@dataclass(slots=True)
+class _Block:
+    rows: tuple[bytes, ...]
+    z: bytes
+
+
+class Rendering:
+    """Everything readers need, immutable once published: the rows in page order, the counts,
+    and the views made so far."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        generation: int,
+        generated_at: float,
+        reload_successful: bool,
+        reload_success_timestamp: float | None,
+        rows: tuple[Row, ...],
+        waiting: int = 0,
+    ) -> None:
+        self.token = token
+        self.generation = generation
+        self.generated_at = generated_at
+        self.reload_successful = reload_successful
+        self.reload_success_timestamp = reload_success_timestamp
+        self.rows = rows
+        self.waiting = waiting
+        self.by_state: dict[str, list[Row]] = {s: [] for s in SEVERITY_RANK}
+        self.by_provider: dict[str, list[Row]] = {}
+        self.provider_counts: dict[str, dict[str, int]] = {}
+        self.pools = 0
+        for row in rows:
+            sev, provider = row.status.severity, row.status.provider
+            self.by_state[sev].append(row)
+            self.by_provider.setdefault(provider, []).append(row)
+            counts = self.provider_counts.get(provider)
+            if counts is None:
+                counts = self.provider_counts[provider] = dict.fromkeys(SEVERITY_RANK, 0)
+            counts[sev] += 1
+            self.pools += len(row.status.pools)
+        self.counts = {sev: len(members) for sev, members in self.by_state.items()}
+        self.providers = sorted(self.by_provider)
+        self._views: OrderedDict[tuple[str, str], Body] = OrderedDict()
+
+    # ------------------------------------------------------------------ selecting
+
+    def etag(self, kind: str, query: Query) -> str:
+        view = zlib.crc32(f"{kind}?{query.key()}".encode())
+        return f'W/"{self.token}-{self.generation}-{view:08x}"'
+
+    def select(self, query: Query) -> list[Row]:
+        """The rows the filters let through, in page order."""
+        candidates: list[list[Row]] = []
+        if query.states:
+            candidates.append(self._union(self.by_state, query.states))
+        if query.providers:
+            candidates.append(self._union(self.by_provider, query.providers))
+        rows = min(candidates, key=len) if candidates else self.rows
+        states, providers = set(query.states), set(query.providers)
+        needle = query.account.lower()
+        return [
+            r
+            for r in rows
+            if (not states or r.status.severity in states)
+            and (not providers or r.status.provider in providers)
+            and needle in r.search
+        ]
+
+    def _union(self, index: dict[str, list[Row]], keys: tuple[str, ...]) -> list[Row]:
+        if len(keys) == 1:
+            return index.get(keys[0], [])
+        keep = {id(r) for k in keys for r in index.get(k, ())}
+        return [r for r in self.rows if id(r) in keep] if keep else []
+
+    # ------------------------------------------------------------------ the views
+
+    def cached(self, kind: str, query: Query) -> Body | None:
+        body = self._views.get((kind, query.key()))
+        if body is not None:
+            self._views.move_to_end((kind, query.key()))
+        return body
+
+    def keep(self, kind: str, query: Query, body: Body) -> Body:
+        self._views[(kind, query.key())] = body
+        while len(self._views) > VIEWS_KEPT:
+            self._views.popitem(last=False)
+        return body
+
+    def title(self) -> str:
+        problems = [
+            f"{self.counts[s]:,} {SEVERITY_TEXT[s].lower()}"
+            for s in ("failing", "stale", "never_polled", "low")
+            if self.counts[s]
+        ]
+        return ("\u26a0 " + ", ".join(problems) + " \u00b7 " if problems else "") + "Credits"
+
+    def page_html(self, query: Query) -> bytes:
+        """The status page for ``query``: the shell around the fragments of its slice."""
+        selected = self.select(query)
+        total = len(selected)
+        pages = query.pages(total)
+        if query.page > pages:
+            query = Query(query.states, query.providers, query.account, pages, query.per_page)
+        start, end = query.window(total)
+
+        def state_href(sev: str, provider: str | None = None) -> str:
+            return Query((sev,), (provider,) if provider else ()).href()
+
+        providers = [
+            {
+                "name": name,
+                "href": Query(providers=(name,)).href(),
+                "counts": self.provider_counts[name],
+                "state_hrefs": {s: state_href(s, name) for s in SEVERITY_RANK},
+                "total": len(self.by_provider[name]),
+            }
+            for name in self.providers
+        ]
+        pager = [
+            ("\u00ab First", query.href(page=1) if query.page > 1 else None, None),
+            ("\u2039 Previous", query.href(page=query.page - 1) if query.page > 1 else None, "prev"),
+            ("Next \u203a", query.href(page=query.page + 1) if query.page < pages else None, "next"),
+            ("Last \u00bb", query.href(page=pages) if query.page < pages else None, None),
+        ]
+        json_query = Query(query.states, query.providers, query.account, per_page=None)
+        head, tail = render_shell(
+            title=self.title(),
+            version=__version__,
+            now=self.generated_at,
+            reload_successful=self.reload_successful,
+            reload_ts=self.reload_success_timestamp,
+            accounts=len(self.rows),
+            waiting=self.waiting,
+            pools=self.pools,
+            counts=self.counts,
+            state_links={s: state_href(s) for s in SEVERITY_RANK},
+            providers=providers,
+            open_providers=bool(query.providers),
+            q=query,
+            filtered=query.filtered,
+            per_page_choices=sorted({*PER_PAGE_CHOICES, query.per_page or PAGE_PER_PAGE}),
+            total=total,
+            first=start + 1,
+            last=end,
+            pages=pages,
+            pager=pager,
+            json_href="/api/status" + json_query.href(default_per_page=None).rstrip("?"),
+        )
+        return b"".join([head.encode(), *(r.html for r in selected[start:end]), tail.encode()])
+
+    def api_json(self, query: Query) -> bytes:
+        head, frags, tail = self.json_parts(query)
+        return b"".join([head, b",".join(frags), tail])
+
+    def json_parts(self, query: Query) -> tuple[bytes, list[bytes], bytes]:
+        """``/api/status`` for ``query``: (head, account fragments, tail)."""
+        selected = self.select(query)
+        start, end = query.window(len(selected))
+        head = {
+            "version": __version__,
+            "generated_at": self.generated_at,
+            "refresh_seconds": REFRESH_SECONDS,
+            "config_reload_successful": self.reload_successful,
+            "config_last_reload_success_timestamp": self.reload_success_timestamp,
+            "history_span_seconds": HISTORY_SPAN,
+            "severity_rank": SEVERITY_RANK,
+            "counts": self.counts,
+            "counts_by_provider": {name: self.provider_counts[name] for name in self.providers},
+            "filters": {
+                "state": list(query.states),
+                "provider": list(query.providers),
+                "account": query.account,
+            },
+            "total": len(selected),
+            "page": query.page,
+            "per_page": query.per_page,
+        }
+        text = json.dumps(head, separators=(",", ":"))
+        return (
+            text[:-1].encode() + b',"accounts":[',
+            [r.json for r in selected[start:end]],
+            b"]}",
+        )
+
+
+@dataclass
+class StatusStats:
+    renders: int = 0
+    accounts_rendered: int = 0
+    blocks_deflated: int = 0
+    last_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    state: AccountState
+    row: Row
+    valid_until: float
+
+
+@dataclass
+class _Plan:
+    names: list[str] = field(default_factory=list)
+    other: bool = False  # accounts added, removed or reordered; the reload state
+
+
+class StatusCache:
+    """Keeps the status page and ``/api/status`` of the store ready; readers only ever use
+    :attr:`current`. :meth:`run` re-renders when the store changed (at most every
+    ``min_interval``) or an account's texts are due to change with time."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] | None = None,
+        min_interval: float = MIN_INTERVAL,
+    ) -> None:
+        self.store = store
+        self.clock = clock or store.clock
+        self.min_interval = min_interval
+        self.stats = StatusStats()
+        self._feed = store.feed()
+        self._token = secrets.token_hex(4)
+        self._lock = asyncio.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._order: list[str] = []
+        self._due: list[tuple[float, str]] = []
+        self._shell_until = math.inf
+        self._blocks: list[_Block] = []
+        self._generation = 0
+        self.current = self.render()
+
+    # ------------------------------------------------------------------ public
+
+    def render(self) -> Rendering:
+        """Bring everything up to date now, synchronously (construction, tests)."""
+        started = time.perf_counter()
+        now = self.clock()
+        plan = self._plan(now)
+        self._render_rows(plan.names, now)
+        self._publish(self._prepare(*self._collect(now)), started)
+        return self.current
+
+    async def refresh(self) -> None:
+        """The same without holding the event loop: the changed accounts are snapshotted and
+        rendered in slices on the loop; the page's order, counts and compression run in the
+        render thread (mostly C code that releases the GIL)."""
+        async with self._lock:
+            started = time.perf_counter()
+            now = self.clock()
+            plan = self._plan(now)
+            if not plan.names and not plan.other and now < self._shell_until:
+                return
+            names = plan.names
+            deadline = time.perf_counter() + SLICE_SECONDS
+            for i in range(0, len(names), 16):
+                self._render_rows(names[i : i + 16], now)
+                if time.perf_counter() >= deadline:
+                    await asyncio.sleep(0)
+                    deadline = time.perf_counter() + SLICE_SECONDS
+            collected = self._collect(now)
+            loop = asyncio.get_running_loop()
+            prepared = await loop.run_in_executor(render_executor(), self._prepare, *collected)
+            self._publish(prepared, started)
+
+    async def run(self) -> None:
+        """Re-render on changes and when texts are due to change, until cancelled."""
+        while True:
+            due = min(self.next_due, self._shell_until) - self.clock()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._feed.wait(), timeout=max(0.0, min(due, 3600.0)))
+            try:
+                await self.refresh()
+            except Exception:
+                # Keep serving the last rendering; the change that prompted this one is still
+                # to render.
+                log.error("status render failed", exc_info=True)
+                self._feed.touch()
+            await asyncio.sleep(self.min_interval)
+
+    @property
+    def next_due(self) -> float:
+        """When the next account's texts change with time alone (``inf``: never)."""
+        heap, entries = self._due, self._entries
+        while heap:
+            when, name = heap[0]
+            entry = entries.get(name)
+            if entry is not None and entry.valid_until == when:
+                return when
+            heapq.heappop(heap)
+        return math.inf
+
+    # ------------------------------------------------------------------ rows
+
+    def _plan(self, now: float) -> _Plan:
+        """Sync with the store's accounts; collect the accounts to render again."""
+        accounts, entries = self.store.accounts, self._entries
+        dirty, other = self._feed.take()
+        plan = _Plan(other=other)
+        if other:
+            order = list(accounts)
+            if order != self._order:
+                self._order = order
+                for name in [n for n in entries if n not in accounts]:
+                    del entries[name]
+                dirty.update(n for n in order if n not in entries)
+        heap = self._due
+        while heap and heap[0][0] <= now:
+            _, name = heapq.heappop(heap)
+            entry = entries.get(name)
+            if entry is not None and entry.valid_until <= now:
+                dirty.add(name)
+        if len(heap) > 2 * len(entries) + 64:  # drop superseded deadlines
+            heap[:] = [(e.valid_until, n) for n, e in entries.items() if e.valid_until < math.inf]
+            heapq.heapify(heap)
+        plan.names = [n for n in dirty if n in accounts]
+        return plan
+
+    def _render_rows(self, names: list[str], now: float) -> None:
+        """Snapshot and render these accounts (on the loop: it reads the live store)."""
+        accounts, entries = self.store.accounts, self._entries
+        for name in names:
+            state = accounts.get(name)
+            if state is None:
+                continue  # removed since planning
+            status = account_status(state, now)
+            html = render_account(status, now).encode()
+            data = json.dumps(account_json(status), separators=(",", ":")).encode()
+            old = entries.get(name)
+            if old is not None:
+                # Bytes that did not change keep their identity, and so their compressed block.
+                html = old.row.html if old.row.html == html else html
+                data = old.row.json if old.row.json == data else data
+            until = valid_until(status, now)
+            entries[name] = _Entry(state, Row(status, html, data, name.lower()), until)
+            if until < math.inf:
+                heapq.heappush(self._due, (until, name))
+        self.stats.accounts_rendered += len(names)
+
+    def _collect(self, now: float) -> tuple[list[Row], int, dict[str, object]]:
+        """What the next rendering is made of, taken on the loop."""
+        entries, store = self._entries, self.store
+        rows = [entries[n].row for n in self._order if n in entries]
+        ts = store.reload_success_timestamp
+        self._shell_until = now + age_text_lasts(now - ts) + 1e-3 if ts is not None else math.inf
+        self._generation += 1
+        info: dict[str, object] = {
+            "token": self._token,
+            "generation": self._generation,
+            "generated_at": now,
+            "reload_successful": store.reload_successful,
+            "reload_success_timestamp": ts,
+        }
+        return rows, len(store.accounts) - len(rows), info
+
+    # ------------------------------------------------------------------ the two prepared views
+
+    def _prepare(
+        self, rows: list[Row], waiting: int, info: dict[str, object]
+    ) -> tuple[Rendering, Body, Body]:
+        """The rendering with the first page and the whole JSON, and their gzip (render
+        thread)."""
+        rows.sort(key=lambda r: r.status.rank)  # stable: config order within a rank
+        rendering = Rendering(rows=tuple(rows), waiting=waiting, **info)  # type: ignore[arg-type]
+        page_query = Query()
+        page = rendering.page_html(page_query)
+        page_body = Body(page, rendering.etag("page", page_query), gzip_body(page))
+        api_query = Query(per_page=None)
+        head, frags, tail = rendering.json_parts(api_query)
+        blocks = []
+        for b, i in enumerate(range(0, len(frags), BLOCK_ROWS)):
+            chunk = tuple(frags[i : i + BLOCK_ROWS])
+            block = self._blocks[b] if b < len(self._blocks) else None
+            if block is None or len(block.rows) != len(chunk) or any(
+                x is not y for x, y in zip(block.rows, chunk, strict=True)
+            ):
+                sep = b"," if i else b""
+                block = _Block(chunk, deflate_segment(sep + b",".join(chunk), COMPRESS_LEVEL))
+                self.stats.blocks_deflated += 1
+            blocks.append(block)
+        self._blocks = blocks
+        parts = [head, b",".join(frags), tail]
+        z = [deflate_segment(head), *(b.z for b in blocks), deflate_segment(tail)]
+        api = Body(b"".join(parts), rendering.etag("api", api_query), gzip_from_segments(z, parts))
+        return rendering, page_body, api
+
+    def _publish(self, prepared: tuple[Rendering, Body, Body], started: float) -> None:
+        rendering, page, api = prepared
+        rendering.keep("page", Query(), page)
+        rendering.keep("api", Query(per_page=None), api)
+        self.current = rendering
+        self.stats.renders += 1
+        self.stats.last_seconds = time.perf_counter() - started

@@ -1,0 +1,350 @@
+"""The status page's HTML: Jinja2 templates kept as package data (``exporter/templates``),
+autoescaped, and the numbers, times and SVG geometry they show.
+
+An account's rows are rendered once per change of the account (or of what time alone changes
+on them: see :func:`valid_until`) and kept as a fragment; a page is its shell around a slice of
+those fragments (:mod:`exporter.statuscache`). Everything here is pure: an
+:class:`~exporter.statuspage.AccountStatus` and a time in, text out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from .config import format_duration
+from .model import Reason
+from .statuspage import SEVERITY_TEXT, AccountStatus, PoolStatus
+from .store import HISTORY_SPAN
+
+REFRESH_SECONDS = 30
+#: Styling hints, matching the shipped alerts (CreditsRunningOut, CreditsExpiringSoon).
+RUNWAY_WARN_DAYS = 7.0
+EXPIRY_WARN_DAYS = 14.0
+USAGE_WARN_RATIO = 0.75
+USAGE_CRIT_RATIO = 0.9
+#: Days until expiry or cycle end are also in the JSON, to the second: refreshed this often.
+DAYS_REFRESH = 60.0
+
+REASON_HINT = {
+    Reason.AUTH: "the key was refused",
+    Reason.PAYMENT_REQUIRED: "payment required",
+    Reason.RATE_LIMITED: "rate limited",
+    Reason.CLIENT_ERROR: "request refused",
+    Reason.SERVER_ERROR: "provider error",
+    Reason.TIMEOUT: "timed out",
+    Reason.CONNECTION: "connection failed",
+    Reason.BAD_RESPONSE: "unexpected response",
+}
+
+# --------------------------------------------------------------------------- numbers and times
+#
+# Texts that change with time alone are rounded to a step that depends on their size, and each
+# has a companion that says how long the text stays the same, so that an account's fragment is
+# rendered again exactly when one of its texts would change.
+
+_MIN, _HOUR, _DAY = 60.0, 3600.0, 86400.0
+
+
+def _half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def format_number(value: float | None) -> str:
+    """Thousands separators, at most two decimals, no trailing zeros; an en dash for absent."""
+    if value is None or not math.isfinite(value):
+        return "\u2013"
+    if abs(value - round(value)) < 0.005:
+        text = f"{round(value):,}"
+    else:
+        text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def format_days(days: float | None) -> str:
+    """A duration given in days, in the unit that reads best (``27 days``, ``3.4 days``,
+    ``5 h``); negative means in the past."""
+    if days is None or not math.isfinite(days):
+        return "\u2013"
+    d = abs(days)
+    if d < 1:
+        hours = d * 24
+        text = "< 1 h" if hours < 1 else f"{_half_up(hours)} h"
+    elif d < 10:
+        text = f"{_half_up(d * 10) / 10:.1f} days"
+    else:
+        text = f"{_half_up(d):,} days"
+    return f"{text} ago" if days < 0 else text
+
+
+def format_age(seconds: float | None) -> str:
+    """How long ago: ``< 1 min ago``, ``5 min ago``, ``3.5 h ago``, ``2 days ago``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "never"
+    s = max(0.0, seconds)
+    if s < _MIN:
+        return "< 1 min ago"
+    if s < _HOUR:
+        return f"{math.floor(s / _MIN)} min ago"
+    if s < _DAY:
+        return f"{_half_up(s / 360) / 10:.1f} h ago".replace(".0 h", " h")
+    days = f"{_half_up(s / 8640) / 10:.1f}".removesuffix(".0")
+    return f"{days} {'day' if days == '1' else 'days'} ago"
+
+
+#: (lower bound, upper bound, rounding step) of format_days's ranges, in seconds.
+_DAY_RANGES = ((0.0, _HOUR, math.inf), (_HOUR, _DAY, _HOUR), (_DAY, 10 * _DAY, _DAY / 10))
+
+
+def _step_of(x: float) -> tuple[float, float, float]:
+    for lo, hi, step in _DAY_RANGES:
+        if x < hi:
+            return lo, hi, step
+    return 10 * _DAY, math.inf, _DAY
+
+
+def days_text_lasts(days: float) -> float:
+    """Seconds until :func:`format_days` of a countdown ``days`` (which falls by one every
+    day) shows another text."""
+    x = days * _DAY
+    if x <= 0:  # in the past: the age grows
+        lo, hi, step = _step_of(-x)
+        k = _half_up(-x / step) if math.isfinite(step) else 0
+        return min(hi, (k + 0.5) * step) + x
+    lo, hi, step = _step_of(x)
+    if not math.isfinite(step):
+        return x - lo
+    return x - max(lo, (_half_up(x / step) - 0.5) * step)
+
+
+def age_text_lasts(seconds: float) -> float:
+    """Seconds until :func:`format_age` of an age of ``seconds`` shows another text."""
+    s = max(0.0, seconds)
+    if s < _HOUR:
+        return (math.floor(s / _MIN) + 1) * _MIN - s
+    step, hi = (360.0, _DAY) if s < _DAY else (8640.0, math.inf)
+    return min(hi, (_half_up(s / step) + 0.5) * step) - s
+
+
+def iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def valid_until(a: AccountStatus, now: float) -> float:
+    """Until when the fragment rendered for ``a`` at ``now`` stays true (``inf``: until the
+    account changes): the first time one of its texts changes with time alone, its values pass
+    max_staleness, or a history point leaves the 24 hours."""
+    lasts = [math.inf]
+    if a.last_success is not None:
+        lasts.append(age_text_lasts(now - a.last_success))
+    if a.stale_at is not None:
+        lasts.append(a.stale_at - now)
+    for days in (a.days_until_expiry, a.days_until_cycle_end):
+        if days is not None and math.isfinite(days):
+            lasts.append(min(DAYS_REFRESH, days_text_lasts(days)))
+    for p in a.pools:
+        if p.history:
+            first = p.history[0][0]
+            lasts.append(age_text_lasts(now - first))
+            lasts.append(first + HISTORY_SPAN - now)
+    return now + max(0.0, min(lasts)) + 1e-3
+
+
+# --------------------------------------------------------------------------- SVG geometry
+
+SPARK_W, SPARK_H, SPARK_PAD = 120, 28, 2.5
+BAR_W, BAR_H = 120, 8
+SPARK_MAX_POINTS = 60
+SPARK_MIN_SPAN = 60.0  # seconds of history before a line means anything
+
+
+def sparkline(points: Sequence[tuple[float, float]], now: float) -> dict[str, Any] | None:
+    """Remaining over (up to) the last 24 h: the line, the shaded area and the last point, or
+    None until the points span a minute.
+
+    The x axis runs from the first point to the last; the y axis from the lowest to the highest
+    value (a flat series is drawn mid-height)."""
+    pts = [(t, v) for t, v in points if now - t <= HISTORY_SPAN and math.isfinite(v)]
+    if len(pts) < 2 or pts[-1][0] - pts[0][0] < SPARK_MIN_SPAN:
+        return None
+    if len(pts) > SPARK_MAX_POINTS:  # about one point per 2 px is all the eye can see
+        step = (len(pts) - 1) / (SPARK_MAX_POINTS - 1)
+        pts = [pts[round(i * step)] for i in range(SPARK_MAX_POINTS)]
+    t0, t1 = pts[0][0], pts[-1][0]
+    lo, hi = min(v for _, v in pts), max(v for _, v in pts)
+    w, h, pad = SPARK_W, SPARK_H, SPARK_PAD
+    span_t = (t1 - t0) or 1.0
+
+    def xy(t: float, v: float) -> tuple[float, float]:
+        x = pad + (t - t0) / span_t * (w - 2 * pad)
+        y = h / 2 if hi == lo else pad + (hi - v) / (hi - lo) * (h - 2 * pad)
+        return round(x, 1), round(y, 1)
+
+    coords = [xy(t, v) for t, v in pts]
+    line = "M" + " L".join(f"{x:g},{y:g}" for x, y in coords)
+    return {
+        "line": line,
+        "area": f"{line} L{coords[-1][0]:g},{h} L{coords[0][0]:g},{h} Z",
+        "x": f"{coords[-1][0]:g}",
+        "y": f"{coords[-1][1]:g}",
+    }
+
+
+def bar_level(ratio: float) -> str:
+    """A used/limit bar's colour: amber from 75 % used, red from 90 %."""
+    return "crit" if ratio >= USAGE_CRIT_RATIO else "warn" if ratio >= USAGE_WARN_RATIO else "ok"
+
+
+def bar_fill(ratio: float) -> str:
+    return f"{round(min(max(ratio, 0.0), 1.0) * BAR_W, 1):g}"
+
+
+# --------------------------------------------------------------------------- per account
+
+
+def badge_text(a: AccountStatus) -> str:
+    if a.severity == "failing":
+        return f"Failing: {', '.join(sorted({e.reason for e in a.errors.values()}))}"
+    return SEVERITY_TEXT[a.severity]
+
+
+def state_details(a: AccountStatus, now: float) -> list[str]:
+    """The lines under the badge: one per distinct error message (naming the endpoints that
+    share it), how long a stale account has been silent, or which pools are low."""
+    if a.state == "failing":
+        by_message: dict[str, list[str]] = {}
+        for ep, e in a.errors.items():
+            msg = e.message
+            if e.status is not None and msg == f"HTTP {e.status}":
+                msg = f"{msg}, {REASON_HINT[Reason(e.reason)]}"
+            by_message.setdefault(msg, []).append(ep)
+        return [f"{', '.join(eps)}: {msg}" for msg, eps in by_message.items()]
+    if a.state == "stale":
+        return [f"last success {format_age(now - a.last_success if a.last_success else None)}"]
+    if a.state == "never_polled":
+        return ["waiting for the first poll"]
+    if a.severity == "low":
+        return [f"below threshold: {', '.join(p.pool for p in a.pools if p.low)}"]
+    return []
+
+
+def why_empty(a: AccountStatus) -> str:
+    """Why an account shows no pool."""
+    if a.state == "never_polled":
+        return "no data yet"
+    if a.stale:
+        return f"values dropped: older than max_staleness ({format_duration(a.max_staleness_seconds)})"
+    if a.last_success is None:
+        return "no data: never polled successfully"
+    return "no values reported"
+
+
+def spark_label(a: AccountStatus, p: PoolStatus, now: float) -> str:
+    if not p.history:
+        return ""
+    values = [v for _, v in p.history]
+    since = format_age(now - p.history[0][0]).removesuffix(" ago")
+    return (
+        f"{a.account} {p.pool} remaining over the last {since}: from {format_number(values[0])} "
+        f"to {format_number(values[-1])} {p.unit} (lowest {format_number(min(values))})"
+    )
+
+
+def runway_title(p: PoolStatus) -> str:
+    if p.burn_per_day is None:
+        return "no consumption history; the balance did not fall"
+    rate = f"at {format_number(p.burn_per_day)} {p.unit}/day"
+    if p.runway_source == "consumption":
+        return f"{rate} (7-day average)"
+    return f"{rate}: the fall of the balance over the last 24 h, top-ups ignored"
+
+
+def time_tag(ts: float | None, text: str) -> Markup:
+    """``text`` in a ``<time>`` element with the UTC time on hover (just ``text`` without a
+    time). Escaped by markupsafe, as the templates are."""
+    if ts is None:
+        return Markup("{}").format(text)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        iso_utc(ts), human_utc(ts), text
+    )
+
+
+def rowspan(span: int) -> Markup:
+    return Markup(' rowspan="{}"').format(span) if span > 1 else Markup("")
+
+
+# --------------------------------------------------------------------------- templates
+
+ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("exporter", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+)
+ENV.filters.update(
+    number=format_number, days=format_days, age=format_age, iso=iso_utc, human=human_utc
+)
+ENV.globals.update(
+    badge_text=badge_text,
+    state_details=state_details,
+    why_empty=why_empty,
+    spark_label=spark_label,
+    sparkline=sparkline,
+    bar_level=bar_level,
+    bar_fill=bar_fill,
+    runway_title=runway_title,
+    time_tag=time_tag,
+    rowspan=rowspan,
+    SEVERITY_TEXT=SEVERITY_TEXT,
+    REFRESH_SECONDS=REFRESH_SECONDS,
+    RUNWAY_WARN_DAYS=RUNWAY_WARN_DAYS,
+    EXPIRY_WARN_DAYS=EXPIRY_WARN_DAYS,
+    SPARK_W=SPARK_W,
+    SPARK_H=SPARK_H,
+    BAR_W=BAR_W,
+    BAR_H=BAR_H,
+)
+
+CSS = Markup(ENV.get_template("status.css").render().strip())  # noqa: S704 (our own file)
+_CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+
+#: Only this page's own stylesheet; no script, no connection, no frame; the filter form submits
+#: to the page itself.
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+_ACCOUNT = ENV.get_template("account.html")
+_PAGE = ENV.get_template("page.html")
+ROWS_MARK = "\x00rows\x00"
+
+
+def render_account(a: AccountStatus, now: float) -> str:
+    """One account's ``<tbody>``: its rows, one per pool."""
+    return _ACCOUNT.render(a=a, now=now)
+
+
+def render_shell(**context: Any) -> tuple[str, str]:
+    """The page around the rows: (what comes before them, what comes after)."""
+    page = _PAGE.render(css=CSS, rows=Markup(ROWS_MARK), **context)  # noqa: S704
+    head, _, tail = page.partition(ROWS_MARK)
+    return head, tail
