@@ -193,8 +193,16 @@ class Rendering:
         ]
         pager = [
             ("\u00ab First", query.href(page=1) if query.page > 1 else None, None),
-            ("\u2039 Previous", query.href(page=query.page - 1) if query.page > 1 else None, "prev"),
-            ("Next \u203a", query.href(page=query.page + 1) if query.page < pages else None, "next"),
+            (
+                "\u2039 Previous",
+                query.href(page=query.page - 1) if query.page > 1 else None,
+                "prev",
+            ),
+            (
+                "Next \u203a",
+                query.href(page=query.page + 1) if query.page < pages else None,
+                "next",
+            ),
             ("Last \u00bb", query.href(page=pages) if query.page < pages else None, None),
         ]
         json_query = Query(query.states, query.providers, query.account, per_page=None)
@@ -447,8 +455,10 @@ class StatusCache:
         for b, i in enumerate(range(0, len(frags), BLOCK_ROWS)):
             chunk = tuple(frags[i : i + BLOCK_ROWS])
             block = self._blocks[b] if b < len(self._blocks) else None
-            if block is None or len(block.rows) != len(chunk) or any(
-                x is not y for x, y in zip(block.rows, chunk, strict=True)
+            if (
+                block is None
+                or len(block.rows) != len(chunk)
+                or any(x is not y for x, y in zip(block.rows, chunk, strict=True))
             ):
                 sep = b"," if i else b""
                 block = _Block(chunk, deflate_segment(sep + b",".join(chunk), COMPRESS_LEVEL))

@@ -93,7 +93,9 @@ def parse_query(params: Mapping[str, str] | Any, *, default_per_page: int | None
     states = tuple(dict.fromkeys(_values(params, "state")))
     for s in states:
         if s not in SEVERITY_RANK:
-            raise QueryError(f"state: unknown state {s!r} (expected one of {', '.join(SEVERITY_RANK)})")
+            raise QueryError(
+                f"state: unknown state {s!r} (expected one of {', '.join(SEVERITY_RANK)})"
+            )
     providers = tuple(dict.fromkeys(_values(params, "provider")))
     account = " ".join(str(params.get("account", "")).split())
     if len(account) > MAX_ACCOUNT_FILTER:

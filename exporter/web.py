@@ -151,9 +151,7 @@ async def _status_view(
     if body.gzip is None:
         data = body.data
         if len(data) >= THREAD_COMPRESS:
-            z = await asyncio.get_running_loop().run_in_executor(
-                render_executor(), gzip_body, data
-            )
+            z = await asyncio.get_running_loop().run_in_executor(render_executor(), gzip_body, data)
         else:
             z = gzip_body(data)
         body = rendering.keep(kind, query, Body(data, etag, z))
