@@ -17,6 +17,7 @@ from .http import HttpClient
 from .log import get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import Scheduler
+from .statuscache import StatusCache
 from .store import Store
 from .web import create_app
 from .webconfig import WebConfig, WebProtection
@@ -85,6 +86,7 @@ class Daemon:
         self.listen_address = listen_address
         self.store = Store()
         self.cache = ExpositionCache(self.store, refresh_seconds=render_refresh)
+        self.status = StatusCache(self.store)
         self.stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
@@ -99,7 +101,7 @@ class Daemon:
         self._session = new_session()
         self._scheduler = Scheduler(self.store, HttpClient(self._session), self.config)
         self.store.set_reload_result(True)
-        app = create_app(self.store, self.cache, self.reload)
+        app = create_app(self.store, self.cache, self.reload, self.status)
         self.web.install(app)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
