@@ -130,9 +130,11 @@ class Rendering:
             candidates.append(self._union(self.by_state, query.states))
         if query.providers:
             candidates.append(self._union(self.by_provider, query.providers))
+        needle = query.account.lower()
+        if len(candidates) == 1 and not needle:
+            return candidates[0]  # an index answers one kind of filter exactly
         rows = min(candidates, key=len) if candidates else self.rows
         states, providers = set(query.states), set(query.providers)
-        needle = query.account.lower()
         return [
             r
             for r in rows
