@@ -14,13 +14,13 @@ from collections.abc import Callable
 from browser_support import ARTIFACTS, Driver, console_errors, full_page_screenshot
 from demo_data import demo_exporter
 
-from exporter.statuscache import StatusCache
-from exporter.statushtml import format_number
 from exporter.config import Config
 from exporter.daemon import new_session
 from exporter.http import HttpClient
 from exporter.scheduler import poll_all_once
 from exporter.simulator import DEMO_ACCOUNTS, Simulator
+from exporter.statuscache import StatusCache
+from exporter.statushtml import format_number
 from exporter.store import Store
 from support import ROOT
 
