@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from . import __version__
 from .exposition import deflate_segment, gzip_from_segments, render_executor
 from .log import get_logger
-from .statushtml import REFRESH_SECONDS, age_text_lasts, render_account, render_shell, valid_until
-from .statuspage import SEVERITY_RANK, SEVERITY_TEXT, AccountStatus, account_json, account_status
+from .statushtml import REFRESH_SECONDS, fill_times, render_account, render_shell, valid_until
+from .statuspage import SEVERITY_RANK, SEVERITY_TEXT, account_json, account_status
 from .statusquery import PAGE_PER_PAGE, PER_PAGE_CHOICES, Query
 from .store import HISTORY_SPAN, AccountState, Store
 
@@ -45,6 +45,10 @@ SLICE_SECONDS = 0.005
 MIN_INTERVAL = 2.0
 BLOCK_ROWS = 128
 COMPRESS_LEVEL = 6
+#: The rows' HTML is kept compressed at this (fast) level: a quarter of the memory.
+HTML_LEVEL = 1
+#: A page's ages are to the minute: it is put together again at least this often.
+TICK = 60.0
 #: Views other than the two prepared ones kept per rendering.
 VIEWS_KEPT = 64
 #: Bodies at least this large are compressed in the render thread, not on the loop.
@@ -53,19 +57,39 @@ THREAD_COMPRESS = 32 << 10
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One account as readers see it: its snapshot and its two rendered fragments."""
+    """One account as readers see it: what the filters and counts need, and its two rendered
+    fragments (the snapshot they were rendered from is not kept: its history alone would weigh
+    more than both)."""
 
-    status: AccountStatus
-    html: bytes
+    account: str
+    provider: str
+    severity: str
+    rank: int
+    pools: int
+    html_z: bytes  # compressed (zlib): a page shows a hundred rows, memory holds them all
     json: bytes
     search: str  # the name, lower case (the ``account`` filter)
+
+    @property
+    def html(self) -> bytes:
+        return zlib.decompress(self.html_z)
 
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    data: bytes
+    """A view's bytes: kept as parts (the whole JSON is never joined into one copy) with its
+    ETag and, once asked for, its gzip form."""
+
+    parts: tuple[bytes, ...]
     etag: str
     gzip: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.parts))
+
+    def joined(self) -> bytes:
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
 def gzip_body(data: bytes) -> bytes:
@@ -105,14 +129,14 @@ class Rendering:
         self.provider_counts: dict[str, dict[str, int]] = {}
         self.pools = 0
         for row in rows:
-            sev, provider = row.status.severity, row.status.provider
+            sev, provider = row.severity, row.provider
             self.by_state[sev].append(row)
             self.by_provider.setdefault(provider, []).append(row)
             counts = self.provider_counts.get(provider)
             if counts is None:
                 counts = self.provider_counts[provider] = dict.fromkeys(SEVERITY_RANK, 0)
             counts[sev] += 1
-            self.pools += len(row.status.pools)
+            self.pools += row.pools
         self.counts = {sev: len(members) for sev, members in self.by_state.items()}
         self.providers = sorted(self.by_provider)
         self._views: OrderedDict[tuple[str, str], Body] = OrderedDict()
@@ -138,8 +162,8 @@ class Rendering:
         return [
             r
             for r in rows
-            if (not states or r.status.severity in states)
-            and (not providers or r.status.provider in providers)
+            if (not states or r.severity in states)
+            and (not providers or r.provider in providers)
             and needle in r.search
         ]
 
@@ -231,11 +255,23 @@ class Rendering:
             pager=pager,
             json_href="/api/status" + json_query.href(default_per_page=None).rstrip("?"),
         )
-        return b"".join([head.encode(), *(r.html for r in selected[start:end]), tail.encode()])
+        rows = fill_times(b"".join(r.html for r in selected[start:end]), self.generated_at)
+        return b"".join([head.encode(), rows, tail.encode()])
 
     def api_json(self, query: Query) -> bytes:
         head, frags, tail = self.json_parts(query)
         return b"".join([head, b",".join(frags), tail])
+
+    def api_parts(self, query: Query) -> tuple[bytes, ...]:
+        """``/api/status`` for ``query`` as parts: its accounts' fragments are not copied."""
+        head, frags, tail = self.json_parts(query)
+        parts = [head]
+        for i, frag in enumerate(frags):
+            if i:
+                parts.append(b",")
+            parts.append(frag)
+        parts.append(tail)
+        return tuple(parts)
 
     def json_parts(self, query: Query) -> tuple[bytes, list[bytes], bytes]:
         """``/api/status`` for ``query``: (head, account fragments, tail)."""
@@ -311,7 +347,7 @@ class StatusCache:
         self._entries: dict[str, _Entry] = {}
         self._order: list[str] = []
         self._due: list[tuple[float, str]] = []
-        self._shell_until = math.inf
+        self._tick_at = math.inf
         self._blocks: list[_Block] = []
         self._generation = 0
         self.current = self.render()
@@ -335,7 +371,7 @@ class StatusCache:
             started = time.perf_counter()
             now = self.clock()
             plan = self._plan(now)
-            if not plan.names and not plan.other and now < self._shell_until:
+            if not plan.names and not plan.other and now < self._tick_at:
                 return
             names = plan.names
             deadline = time.perf_counter() + SLICE_SECONDS
@@ -352,7 +388,7 @@ class StatusCache:
     async def run(self) -> None:
         """Re-render on changes and when texts are due to change, until cancelled."""
         while True:
-            due = min(self.next_due, self._shell_until) - self.clock()
+            due = min(self.next_due, self._tick_at) - self.clock()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._feed.wait(), timeout=max(0.0, min(due, 3600.0)))
             try:
@@ -410,15 +446,23 @@ class StatusCache:
             if state is None:
                 continue  # removed since planning
             status = account_status(state, now)
-            html = render_account(status, now).encode()
+            html = zlib.compress(render_account(status, now).encode(), HTML_LEVEL)
             data = json.dumps(account_json(status), separators=(",", ":")).encode()
             old = entries.get(name)
-            if old is not None:
-                # Bytes that did not change keep their identity, and so their compressed block.
-                html = old.row.html if old.row.html == html else html
-                data = old.row.json if old.row.json == data else data
+            if old is not None and old.row.json == data:
+                data = old.row.json  # unchanged: the same object, so its JSON block is kept
             until = valid_until(status, now)
-            entries[name] = _Entry(state, Row(status, html, data, name.lower()), until)
+            row = Row(
+                account=status.account,
+                provider=status.provider,
+                severity=status.severity,
+                rank=status.rank,
+                pools=len(status.pools),
+                html_z=html,
+                json=data,
+                search=name.lower(),
+            )
+            entries[name] = _Entry(state, row, until)
             if until < math.inf:
                 heapq.heappush(self._due, (until, name))
         self.stats.accounts_rendered += len(names)
@@ -428,7 +472,7 @@ class StatusCache:
         entries, store = self._entries, self.store
         rows = [entries[n].row for n in self._order if n in entries]
         ts = store.reload_success_timestamp
-        self._shell_until = now + age_text_lasts(now - ts) + 1e-3 if ts is not None else math.inf
+        self._tick_at = now + TICK
         self._generation += 1
         info: dict[str, object] = {
             "token": self._token,
@@ -446,11 +490,11 @@ class StatusCache:
     ) -> tuple[Rendering, Body, Body]:
         """The rendering with the first page and the whole JSON, and their gzip (render
         thread)."""
-        rows.sort(key=lambda r: r.status.rank)  # stable: config order within a rank
+        rows.sort(key=lambda r: r.rank)  # stable: config order within a rank
         rendering = Rendering(rows=tuple(rows), waiting=waiting, **info)  # type: ignore[arg-type]
         page_query = Query()
         page = rendering.page_html(page_query)
-        page_body = Body(page, rendering.etag("page", page_query), gzip_body(page))
+        page_body = Body((page,), rendering.etag("page", page_query), gzip_body(page))
         api_query = Query(per_page=None)
         head, frags, tail = rendering.json_parts(api_query)
         blocks = []
@@ -467,9 +511,9 @@ class StatusCache:
                 self.stats.blocks_deflated += 1
             blocks.append(block)
         self._blocks = blocks
-        parts = [head, b",".join(frags), tail]
+        parts = rendering.api_parts(api_query)
         z = [deflate_segment(head), *(b.z for b in blocks), deflate_segment(tail)]
-        api = Body(b"".join(parts), rendering.etag("api", api_query), gzip_from_segments(z, parts))
+        api = Body(parts, rendering.etag("api", api_query), gzip_from_segments(z, parts))
         return rendering, page_body, api
 
     def _publish(self, prepared: tuple[Rendering, Body, Body], started: float) -> None:

@@ -1,10 +1,11 @@
 """The status page's HTML: Jinja2 templates kept as package data (``exporter/templates``),
 autoescaped, and the numbers, times and SVG geometry they show.
 
-An account's rows are rendered once per change of the account (or of what time alone changes
-on them: see :func:`valid_until`) and kept as a fragment; a page is its shell around a slice of
-those fragments (:mod:`exporter.statuscache`). Everything here is pure: an
-:class:`~exporter.statuspage.AccountStatus` and a time in, text out.
+An account's rows are rendered once per change of the account and kept as a fragment; a page is
+its shell around a slice of those fragments (:mod:`exporter.statuscache`). Texts that change
+with time alone (ages, countdowns) are left in a fragment as marks holding their timestamp, and
+written when a page is put together (:func:`fill_times`), so that time alone never makes an
+account render again, except where its state changes (:func:`valid_until`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .config import format_duration
 from .model import Reason
@@ -30,8 +32,6 @@ RUNWAY_WARN_DAYS = 7.0
 EXPIRY_WARN_DAYS = 14.0
 USAGE_WARN_RATIO = 0.75
 USAGE_CRIT_RATIO = 0.9
-#: Days until expiry or cycle end are also in the JSON, to the second: refreshed this often.
-DAYS_REFRESH = 60.0
 
 REASON_HINT = {
     Reason.AUTH: "the key was refused",
@@ -99,40 +99,6 @@ def format_age(seconds: float | None) -> str:
     return f"{days} {'day' if days == '1' else 'days'} ago"
 
 
-#: (lower bound, upper bound, rounding step) of format_days's ranges, in seconds.
-_DAY_RANGES = ((0.0, _HOUR, math.inf), (_HOUR, _DAY, _HOUR), (_DAY, 10 * _DAY, _DAY / 10))
-
-
-def _step_of(x: float) -> tuple[float, float, float]:
-    for lo, hi, step in _DAY_RANGES:
-        if x < hi:
-            return lo, hi, step
-    return 10 * _DAY, math.inf, _DAY
-
-
-def days_text_lasts(days: float) -> float:
-    """Seconds until :func:`format_days` of a countdown ``days`` (which falls by one every
-    day) shows another text."""
-    x = days * _DAY
-    if x <= 0:  # in the past: the age grows
-        lo, hi, step = _step_of(-x)
-        k = _half_up(-x / step) if math.isfinite(step) else 0
-        return min(hi, (k + 0.5) * step) + x
-    lo, hi, step = _step_of(x)
-    if not math.isfinite(step):
-        return x - lo
-    return x - max(lo, (_half_up(x / step) - 0.5) * step)
-
-
-def age_text_lasts(seconds: float) -> float:
-    """Seconds until :func:`format_age` of an age of ``seconds`` shows another text."""
-    s = max(0.0, seconds)
-    if s < _HOUR:
-        return (math.floor(s / _MIN) + 1) * _MIN - s
-    step, hi = (360.0, _DAY) if s < _DAY else (8640.0, math.inf)
-    return min(hi, (_half_up(s / step) + 0.5) * step) - s
-
-
 def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -143,22 +109,57 @@ def human_utc(ts: float) -> str:
 
 def valid_until(a: AccountStatus, now: float) -> float:
     """Until when the fragment rendered for ``a`` at ``now`` stays true (``inf``: until the
-    account changes): the first time one of its texts changes with time alone, its values pass
-    max_staleness, or a history point leaves the 24 hours."""
-    lasts = [math.inf]
-    if a.last_success is not None:
-        lasts.append(age_text_lasts(now - a.last_success))
+    account changes): its values pass max_staleness (the account turns stale), or its expiry
+    comes within :data:`EXPIRY_WARN_DAYS` (the cell turns amber). Ages and countdowns are
+    written when a page is put together."""
+    soon = [math.inf]
     if a.stale_at is not None:
-        lasts.append(a.stale_at - now)
-    for days in (a.days_until_expiry, a.days_until_cycle_end):
-        if days is not None and math.isfinite(days):
-            lasts.append(min(DAYS_REFRESH, days_text_lasts(days)))
-    for p in a.pools:
-        if p.history:
-            first = p.history[0][0]
-            lasts.append(age_text_lasts(now - first))
-            lasts.append(first + HISTORY_SPAN - now)
-    return now + max(0.0, min(lasts)) + 1e-3
+        soon.append(a.stale_at)
+    if a.expiry_timestamp is not None:
+        warn_at = a.expiry_timestamp - EXPIRY_WARN_DAYS * _DAY
+        if warn_at > now:
+            soon.append(warn_at)
+    return max(now, min(soon)) + 1e-3
+
+
+# --------------------------------------------------------------------------- time marks
+
+_MARK = re.compile(rb"<!--(age|since|days):(-?[0-9]+\.[0-9]+)-->")
+
+
+def _mark(kind: str, ts: float) -> Markup:
+    return Markup(f"<!--{kind}:{ts:.3f}-->")
+
+
+def age_mark(ts: float) -> Markup:
+    """``format_age(now - ts)``, written when the page is put together."""
+    return _mark("age", ts)
+
+
+def since_mark(ts: float) -> Markup:
+    """The same without "ago" (``23.5 h``)."""
+    return _mark("since", ts)
+
+
+def days_mark(ts: float) -> Markup:
+    """``format_days((ts - now) / 86400)``: a countdown."""
+    return _mark("days", ts)
+
+
+def fill_times(data: bytes, now: float) -> bytes:
+    """Write the texts of the time marks in rendered rows as of ``now``."""
+
+    def text(m: re.Match[bytes]) -> bytes:
+        kind, ts = m.group(1), float(m.group(2))
+        if kind == b"days":
+            out = format_days((ts - now) / _DAY)
+        else:
+            out = format_age(now - ts)
+            if kind == b"since":
+                out = out.removesuffix(" ago")
+        return str(escape(out)).encode()
+
+    return _MARK.sub(text, data)
 
 
 # --------------------------------------------------------------------------- SVG geometry
@@ -219,7 +220,7 @@ def badge_text(a: AccountStatus) -> str:
     return SEVERITY_TEXT[a.severity]
 
 
-def state_details(a: AccountStatus, now: float) -> list[str]:
+def state_details(a: AccountStatus) -> list[str]:
     """The lines under the badge: one per distinct error message (naming the endpoints that
     share it), how long a stale account has been silent, or which pools are low."""
     if a.state == "failing":
@@ -231,7 +232,9 @@ def state_details(a: AccountStatus, now: float) -> list[str]:
             by_message.setdefault(msg, []).append(ep)
         return [f"{', '.join(eps)}: {msg}" for msg, eps in by_message.items()]
     if a.state == "stale":
-        return [f"last success {format_age(now - a.last_success if a.last_success else None)}"]
+        if a.last_success is None:
+            return ["last success never"]
+        return [Markup("last success ") + age_mark(a.last_success)]
     if a.state == "never_polled":
         return ["waiting for the first poll"]
     if a.severity == "low":
@@ -252,14 +255,18 @@ def why_empty(a: AccountStatus) -> str:
     return "no values reported"
 
 
-def spark_label(a: AccountStatus, p: PoolStatus, now: float) -> str:
+def spark_label(a: AccountStatus, p: PoolStatus) -> Markup:
     if not p.history:
-        return ""
+        return Markup("")
     values = [v for _, v in p.history]
-    since = format_age(now - p.history[0][0]).removesuffix(" ago")
+    tail = (
+        f": from {format_number(values[0])} to {format_number(values[-1])} {p.unit} "
+        f"(lowest {format_number(min(values))})"
+    )
     return (
-        f"{a.account} {p.pool} remaining over the last {since}: from {format_number(values[0])} "
-        f"to {format_number(values[-1])} {p.unit} (lowest {format_number(min(values))})"
+        escape(f"{a.account} {p.pool} remaining over the last ")
+        + since_mark(p.history[0][0])
+        + escape(tail)
     )
 
 
@@ -272,7 +279,7 @@ def runway_title(p: PoolStatus) -> str:
     return f"{rate}: the fall of the balance over the last 24 h, top-ups ignored"
 
 
-def time_tag(ts: float | None, text: str) -> Markup:
+def time_tag(ts: float | None, text: str | Markup) -> Markup:
     """``text`` in a ``<time>`` element with the UTC time on hover (just ``text`` without a
     time). Escaped by markupsafe, as the templates are."""
     if ts is None:
@@ -310,6 +317,8 @@ ENV.globals.update(
     runway_title=runway_title,
     time_tag=time_tag,
     rowspan=rowspan,
+    age_mark=age_mark,
+    days_mark=days_mark,
     SEVERITY_TEXT=SEVERITY_TEXT,
     REFRESH_SECONDS=REFRESH_SECONDS,
     RUNWAY_WARN_DAYS=RUNWAY_WARN_DAYS,
@@ -341,7 +350,8 @@ ROWS_MARK = "\x00rows\x00"
 
 
 def render_account(a: AccountStatus, now: float) -> str:
-    """One account's ``<tbody>``: its rows, one per pool."""
+    """One account's ``<tbody>``: its rows, one per pool (with time marks: see
+    :func:`fill_times`)."""
     return _ACCOUNT.render(a=a, now=now)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -128,7 +129,7 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 async def _status_view(
     request: web.Request,
     kind: str,
-    build: Callable[[Rendering, Query], bytes],
+    build: Callable[[Rendering, Query], tuple[bytes, ...]],
     default_per_page: int | None,
     headers: dict[str, str],
 ) -> web.StreamResponse:
@@ -145,30 +146,47 @@ async def _status_view(
         return web.Response(status=304, headers=headers)
     body = rendering.cached(kind, query)
     if body is None:
-        body = rendering.keep(kind, query, Body(build(rendering, query), etag))
-    if not wants_gzip(request.headers.get("Accept-Encoding", "")):
-        return await send_bytes(request, body.data, headers)
-    if body.gzip is None:
-        data = body.data
-        if len(data) >= THREAD_COMPRESS:
-            z = await asyncio.get_running_loop().run_in_executor(render_executor(), gzip_body, data)
+        if (query.per_page or math.inf) > PAGE_PER_PAGE:
+            # Up to every account: put together in the render thread (the loop stays free).
+            loop = asyncio.get_running_loop()
+            parts = await loop.run_in_executor(render_executor(), build, rendering, query)
         else:
-            z = gzip_body(data)
-        body = rendering.keep(kind, query, Body(data, etag, z))
+            parts = build(rendering, query)
+        body = rendering.keep(kind, query, Body(parts, etag))
+    if not wants_gzip(request.headers.get("Accept-Encoding", "")):
+        size = body.size
+        if size <= STREAM_SLICE or request.method != "GET":
+            return web.Response(body=body.joined(), headers=headers)
+        return await _stream(request, iter_slices(list(body.parts), STREAM_SLICE), size, headers)
+    if body.gzip is None:
+        if body.size >= THREAD_COMPRESS:
+            loop = asyncio.get_running_loop()
+            z = await loop.run_in_executor(render_executor(), _gzip_parts, body.parts)
+        else:
+            z = gzip_body(body.joined())
+        body = rendering.keep(kind, query, Body(body.parts, etag, z))
     assert body.gzip is not None
     return await send_bytes(request, body.gzip, {**headers, "Content-Encoding": "gzip"})
+
+
+def _gzip_parts(parts: tuple[bytes, ...]) -> bytes:
+    return gzip_body(b"".join(parts))
+
+
+def _page_parts(rendering: Rendering, query: Query) -> tuple[bytes, ...]:
+    return (rendering.page_html(query),)
 
 
 async def api_status(request: web.Request) -> web.StreamResponse:
     """``/api/status``: every matching account unless ``per_page`` is given."""
     headers = {"Content-Type": "application/json"}
-    return await _status_view(request, "api", Rendering.api_json, None, headers)
+    return await _status_view(request, "api", Rendering.api_parts, None, headers)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
     """The status page: :data:`~exporter.statusquery.PAGE_PER_PAGE` accounts a page."""
     headers = {"Content-Type": "text/html; charset=utf-8", **PAGE_HEADERS}
-    return await _status_view(request, "page", Rendering.page_html, PAGE_PER_PAGE, headers)
+    return await _status_view(request, "page", _page_parts, PAGE_PER_PAGE, headers)
 
 
 def create_app(

@@ -19,8 +19,8 @@ from exporter.daemon import new_session
 from exporter.http import HttpClient
 from exporter.scheduler import poll_all_once
 from exporter.simulator import DEMO_ACCOUNTS, Simulator
-from exporter.statuscache import StatusCache
 from exporter.statushtml import format_number
+from exporter.statuspage import account_status
 from exporter.store import Store
 from support import ROOT
 
@@ -40,7 +40,10 @@ def test_demo_screenshot(browser: Callable[..., Driver]) -> None:
     with demo_exporter(revoke_research) as (url, _sim, store):
         driver = browser(javascript=True)
         driver.get(f"{url}/")
-        expected = [row.status for row in StatusCache(store).current.rows]
+        now = store.clock()
+        expected = sorted(
+            (account_status(s, now) for s in store.accounts.values()), key=lambda a: a.rank
+        )
         groups = driver.find_elements(By.CSS_SELECTOR, "tbody.acct")
         names = [g.get_attribute("data-account") for g in groups]
         assert names == ["research", "growth", "engineering", "sales"]

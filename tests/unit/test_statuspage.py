@@ -57,7 +57,9 @@ def rendering(store: Store) -> Rendering:
 
 def snapshot(store: Store) -> list[sp.AccountStatus]:
     """Every account's snapshot, in the page's order."""
-    return [r.status for r in rendering(store).rows]
+    now = store.clock()
+    statuses = [sp.account_status(s, now) for s in store.accounts.values()]
+    return sorted(statuses, key=lambda a: a.rank)
 
 
 def page(store: Store, query: Query | None = None) -> str:
