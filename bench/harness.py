@@ -299,3 +299,15 @@ def reference_server(directory: Path) -> Iterator[Proc]:
         yield proc
     finally:
         proc.stop()
+
+
+def per_render(recs: list[dict[str, Any]], renders: str, **counters: str) -> dict[str, float]:
+    """From the probe's records ``recs`` (in order): the seconds they span, the renders in them
+    (counter ``renders``) and, per render, the increase of each of ``counters`` (name: the
+    probe's key)."""
+    first, last = recs[0], recs[-1]
+    n = last[renders] - first[renders]
+    out = {"seconds": last["t"] - first["t"], "renders": n}
+    for name, key in counters.items():
+        out[name] = (last[key] - first[key]) / max(1, n)
+    return out

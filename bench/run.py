@@ -47,6 +47,7 @@ from bench.harness import (
     loadavg,
     log,
     median_run,
+    per_render,
     probe_lines,
     read_url,
     rss_mb,
@@ -194,17 +195,13 @@ def phase_metrics(
             for suffix, key in (("", "max_lag"), ("_busy", "max_busy_lag"))
         }
         if after:
-            first, last = after[0], after[-1]
-            renders = last["renders"] - first["renders"]
-            out["renders"] = {
-                "seconds": last["t"] - first["t"],
-                "renders": renders,
-                "accounts_per_render": (last["accounts_rendered"] - first["accounts_rendered"])
-                / max(1, renders),
-                "segments_per_render": (last["segments_deflated"] - first["segments_deflated"])
-                / max(1, renders),
-                "render_seconds_max": max(r["render_seconds_max"] for r in after),
-            }
+            out["renders"] = per_render(
+                after,
+                "renders",
+                accounts_per_render="accounts_rendered",
+                segments_per_render="segments_deflated",
+            )
+            out["renders"]["render_seconds_max"] = max(r["render_seconds_max"] for r in after)
         out["sim_calls"] = sim_stats(sim)["calls"]
     out["load_after"] = loadavg()
     if n >= 10000:

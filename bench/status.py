@@ -20,6 +20,7 @@ from bench.harness import (
     loadavg,
     log,
     median_run,
+    per_render,
     probe_lines,
     reference_server,
     simulator,
@@ -113,20 +114,12 @@ def phase_status(n: int, duration: float, workdir: Path, rounds: int) -> dict[st
             end = time.time()
         recs = probe_lines(probe, began, end, within=True)
         if recs:
-            first, last = recs[0], recs[-1]
-            renders = last["status_renders"] - first["status_renders"]
-            out["renders"] = {
-                "seconds": last["t"] - first["t"],
-                "renders": renders,
-                "accounts_per_render": (
-                    last["status_accounts_rendered"] - first["status_accounts_rendered"]
-                )
-                / max(1, renders),
-                "blocks_per_render": (
-                    last["status_blocks_deflated"] - first["status_blocks_deflated"]
-                )
-                / max(1, renders),
-            }
+            out["renders"] = per_render(
+                recs,
+                "status_renders",
+                accounts_per_render="status_accounts_rendered",
+                blocks_per_render="status_blocks_deflated",
+            )
             out["lag_ms"] = 1000 * max(r["max_busy_lag"] for r in recs)
     out["load_after"] = loadavg()
     return out

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import math
 import secrets
@@ -31,9 +30,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import __version__
+from .deadlines import Deadlines
 from .exposition import deflate_segment, gzip_from_segments, render_executor
 from .log import get_logger
-from .statushtml import REFRESH_SECONDS, fill_times, render_account, render_shell, valid_until
+from .statushtml import (
+    REFRESH_SECONDS,
+    fill_times,
+    render_account,
+    render_shell,
+    valid_until,
+    warm_up,
+)
 from .statuspage import SEVERITY_RANK, SEVERITY_TEXT, account_json, account_status
 from .statusquery import PAGE_PER_PAGE, PER_PAGE_CHOICES, Query
 from .store import HISTORY_SPAN, AccountState, Store
@@ -47,6 +54,8 @@ BLOCK_ROWS = 128
 COMPRESS_LEVEL = 6
 #: The rows' HTML is kept compressed at this (fast) level: a quarter of the memory.
 HTML_LEVEL = 1
+#: The first rendering waits at most this long for every account's first poll.
+STARTUP_WAIT = 5.0
 #: A page's ages are to the minute: it is put together again at least this often.
 TICK = 60.0
 #: Views other than the two prepared ones kept per rendering.
@@ -96,6 +105,13 @@ def gzip_body(data: bytes) -> bytes:
     return gzip_from_segments([deflate_segment(data, COMPRESS_LEVEL)], [data])
 
 
+def _interleave(frags: list[bytes]) -> list[bytes]:
+    """The fragments with a comma between each two."""
+    out = [b","] * (2 * len(frags) - 1) if frags else []
+    out[::2] = frags
+    return out
+
+
 @dataclass(slots=True)
 class _Block:
     rows: tuple[bytes, ...]
@@ -116,6 +132,7 @@ class Rendering:
         reload_success_timestamp: float | None,
         rows: tuple[Row, ...],
         waiting: int = 0,
+        starting: bool = False,
     ) -> None:
         self.token = token
         self.generation = generation
@@ -124,6 +141,7 @@ class Rendering:
         self.reload_success_timestamp = reload_success_timestamp
         self.rows = rows
         self.waiting = waiting
+        self.starting = starting  # before the first rendering of the accounts
         self.by_state: dict[str, list[Row]] = {s: [] for s in SEVERITY_RANK}
         self.by_provider: dict[str, list[Row]] = {}
         self.provider_counts: dict[str, dict[str, int]] = {}
@@ -240,6 +258,7 @@ class Rendering:
             reload_ts=self.reload_success_timestamp,
             accounts=len(self.rows),
             waiting=self.waiting,
+            starting=self.starting,
             pools=self.pools,
             counts=self.counts,
             state_links={s: state_href(s) for s in SEVERITY_RANK},
@@ -265,13 +284,7 @@ class Rendering:
     def api_parts(self, query: Query) -> tuple[bytes, ...]:
         """``/api/status`` for ``query`` as parts: its accounts' fragments are not copied."""
         head, frags, tail = self.json_parts(query)
-        parts = [head]
-        for i, frag in enumerate(frags):
-            if i:
-                parts.append(b",")
-            parts.append(frag)
-        parts.append(tail)
-        return tuple(parts)
+        return (head, *_interleave(frags), tail)
 
     def json_parts(self, query: Query) -> tuple[bytes, list[bytes], bytes]:
         """``/api/status`` for ``query``: (head, account fragments, tail)."""
@@ -316,7 +329,6 @@ class StatusStats:
 class _Entry:
     state: AccountState
     row: Row
-    valid_until: float
 
 
 @dataclass
@@ -346,11 +358,13 @@ class StatusCache:
         self._lock = asyncio.Lock()
         self._entries: dict[str, _Entry] = {}
         self._order: list[str] = []
-        self._due: list[tuple[float, str]] = []
+        self._due = Deadlines()
         self._tick_at = math.inf
         self._blocks: list[_Block] = []
         self._generation = 0
-        self.current = self.render()
+        # With accounts already there (tests, a cache made late) render them now; an empty
+        # store (the daemon's start) costs nothing and compiles no template.
+        self.current = self.render() if store.accounts else self._empty()
 
     # ------------------------------------------------------------------ public
 
@@ -360,8 +374,21 @@ class StatusCache:
         now = self.clock()
         plan = self._plan(now)
         self._render_rows(plan.names, now)
-        self._publish(self._prepare(*self._collect(now)), started)
+        assembled = self._assemble(*self._collect(now))
+        self._publish(assembled[0], self._compress(*assembled), started)
         return self.current
+
+    def _empty(self) -> Rendering:
+        self._generation += 1
+        return Rendering(
+            token=self._token,
+            generation=self._generation,
+            generated_at=self.clock(),
+            reload_successful=self.store.reload_successful,
+            reload_success_timestamp=self.store.reload_success_timestamp,
+            rows=(),
+            starting=True,
+        )
 
     async def refresh(self) -> None:
         """The same without holding the event loop: the changed accounts are snapshotted and
@@ -380,13 +407,22 @@ class StatusCache:
                 if time.perf_counter() >= deadline:
                     await asyncio.sleep(0)
                     deadline = time.perf_counter() + SLICE_SECONDS
-            collected = self._collect(now)
+            # Ordering, counting and putting the two views together is Python work: in a thread
+            # of normal priority (the GIL passes to the loop every few milliseconds). The
+            # compression, mostly C that releases the GIL, in the render thread, below the
+            # loop's priority.
+            assembled = await asyncio.to_thread(self._assemble, *self._collect(now))
             loop = asyncio.get_running_loop()
-            prepared = await loop.run_in_executor(render_executor(), self._prepare, *collected)
-            self._publish(prepared, started)
+            bodies = await loop.run_in_executor(render_executor(), self._compress, *assembled)
+            self._publish(assembled[0], bodies, started)
 
     async def run(self) -> None:
-        """Re-render on changes and when texts are due to change, until cancelled."""
+        """Re-render on changes and when texts are due to change, until cancelled. The first
+        rendering waits for start-up (every account polled once, or :data:`STARTUP_WAIT`), so
+        that the first poll wave is rendered once, not account by account."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready(), STARTUP_WAIT)
+        await asyncio.to_thread(warm_up)
         while True:
             due = min(self.next_due, self._tick_at) - self.clock()
             with contextlib.suppress(TimeoutError):
@@ -400,17 +436,14 @@ class StatusCache:
                 self._feed.touch()
             await asyncio.sleep(self.min_interval)
 
+    async def _ready(self) -> None:
+        await asyncio.sleep(0)  # the daemon sets its accounts after the app starts
+        await self.store.ready_event.wait()
+
     @property
     def next_due(self) -> float:
-        """When the next account's texts change with time alone (``inf``: never)."""
-        heap, entries = self._due, self._entries
-        while heap:
-            when, name = heap[0]
-            entry = entries.get(name)
-            if entry is not None and entry.valid_until == when:
-                return when
-            heapq.heappop(heap)
-        return math.inf
+        """When the next account's rows change with time alone (``inf``: never)."""
+        return self._due.next
 
     # ------------------------------------------------------------------ rows
 
@@ -426,15 +459,7 @@ class StatusCache:
                 for name in [n for n in entries if n not in accounts]:
                     del entries[name]
                 dirty.update(n for n in order if n not in entries)
-        heap = self._due
-        while heap and heap[0][0] <= now:
-            _, name = heapq.heappop(heap)
-            entry = entries.get(name)
-            if entry is not None and entry.valid_until <= now:
-                dirty.add(name)
-        if len(heap) > 2 * len(entries) + 64:  # drop superseded deadlines
-            heap[:] = [(e.valid_until, n) for n, e in entries.items() if e.valid_until < math.inf]
-            heapq.heapify(heap)
+        dirty.update(self._due.pop_due(now))
         plan.names = [n for n in dirty if n in accounts]
         return plan
 
@@ -451,7 +476,7 @@ class StatusCache:
             old = entries.get(name)
             if old is not None and old.row.json == data:
                 data = old.row.json  # unchanged: the same object, so its JSON block is kept
-            until = valid_until(status, now)
+            self._due.set(name, valid_until(status, now))
             row = Row(
                 account=status.account,
                 provider=status.provider,
@@ -462,9 +487,7 @@ class StatusCache:
                 json=data,
                 search=name.lower(),
             )
-            entries[name] = _Entry(state, row, until)
-            if until < math.inf:
-                heapq.heappush(self._due, (until, name))
+            entries[name] = _Entry(state, row)
         self.stats.accounts_rendered += len(names)
 
     def _collect(self, now: float) -> tuple[list[Row], int, dict[str, object]]:
@@ -485,18 +508,27 @@ class StatusCache:
 
     # ------------------------------------------------------------------ the two prepared views
 
-    def _prepare(
+    def _assemble(
         self, rows: list[Row], waiting: int, info: dict[str, object]
-    ) -> tuple[Rendering, Body, Body]:
-        """The rendering with the first page and the whole JSON, and their gzip (render
-        thread)."""
+    ) -> tuple[Rendering, bytes, tuple[bytes, ...], list[bytes]]:
+        """The rendering (rows in page order, counts), its first page and the parts of the whole
+        JSON (a thread: Python work)."""
         rows.sort(key=lambda r: r.rank)  # stable: config order within a rank
         rendering = Rendering(rows=tuple(rows), waiting=waiting, **info)  # type: ignore[arg-type]
-        page_query = Query()
-        page = rendering.page_html(page_query)
-        page_body = Body((page,), rendering.etag("page", page_query), gzip_body(page))
-        api_query = Query(per_page=None)
-        head, frags, tail = rendering.json_parts(api_query)
+        page = rendering.page_html(Query())
+        head, frags, tail = rendering.json_parts(Query(per_page=None))
+        return rendering, page, (head, tail), frags
+
+    def _compress(
+        self,
+        rendering: Rendering,
+        page: bytes,
+        ends: tuple[bytes, ...],
+        frags: list[bytes],
+    ) -> tuple[Body, Body]:
+        """The first page and the whole JSON with their gzip (the render thread). The JSON is
+        deflated in blocks; a block whose fragments are the same objects as last time keeps its
+        compressed bytes."""
         blocks = []
         for b, i in enumerate(range(0, len(frags), BLOCK_ROWS)):
             chunk = tuple(frags[i : i + BLOCK_ROWS])
@@ -511,13 +543,16 @@ class StatusCache:
                 self.stats.blocks_deflated += 1
             blocks.append(block)
         self._blocks = blocks
-        parts = rendering.api_parts(api_query)
+        head, tail = ends
+        parts = (head, *_interleave(frags), tail)
         z = [deflate_segment(head), *(b.z for b in blocks), deflate_segment(tail)]
+        page_body = Body((page,), rendering.etag("page", Query()), gzip_body(page))
+        api_query = Query(per_page=None)
         api = Body(parts, rendering.etag("api", api_query), gzip_from_segments(z, parts))
-        return rendering, page_body, api
+        return page_body, api
 
-    def _publish(self, prepared: tuple[Rendering, Body, Body], started: float) -> None:
-        rendering, page, api = prepared
+    def _publish(self, rendering: Rendering, bodies: tuple[Body, Body], started: float) -> None:
+        page, api = bodies
         rendering.keep("page", Query(), page)
         rendering.keep("api", Query(per_page=None), api)
         self.current = rendering

@@ -11,11 +11,13 @@ account render again, except where its state changes (:func:`valid_until`).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import jinja2
@@ -329,7 +331,7 @@ ENV.globals.update(
     BAR_H=BAR_H,
 )
 
-CSS = Markup(ENV.get_template("status.css").render().strip())
+CSS = Markup(resources.files(__package__).joinpath("templates/status.css").read_text().strip())
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 
 #: Only this page's own stylesheet; no script, no connection, no frame; the filter form submits
@@ -344,19 +346,30 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-_ACCOUNT = ENV.get_template("account.html")
-_PAGE = ENV.get_template("page.html")
 ROWS_MARK = "\x00rows\x00"
+
+
+@functools.cache
+def template(name: str) -> jinja2.Template:
+    """A template, compiled on first use (not at import: the daemon's start-up does not wait
+    for it)."""
+    return ENV.get_template(name)
+
+
+def warm_up() -> None:
+    """Compile the templates now."""
+    template("account.html")
+    template("page.html")
 
 
 def render_account(a: AccountStatus, now: float) -> str:
     """One account's ``<tbody>``: its rows, one per pool (with time marks: see
     :func:`fill_times`)."""
-    return _ACCOUNT.render(a=a, now=now)
+    return template("account.html").render(a=a, now=now)
 
 
 def render_shell(**context: Any) -> tuple[str, str]:
     """The page around the rows: (what comes before them, what comes after)."""
-    page = _PAGE.render(css=CSS, rows=Markup(ROWS_MARK), **context)
+    page = template("page.html").render(css=CSS, rows=Markup(ROWS_MARK), **context)
     head, _, tail = page.partition(ROWS_MARK)
     return head, tail

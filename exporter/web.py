@@ -147,9 +147,8 @@ async def _status_view(
     body = rendering.cached(kind, query)
     if body is None:
         if (query.per_page or math.inf) > PAGE_PER_PAGE:
-            # Up to every account: put together in the render thread (the loop stays free).
-            loop = asyncio.get_running_loop()
-            parts = await loop.run_in_executor(render_executor(), build, rendering, query)
+            # Up to every account: put together in a thread (the loop stays free).
+            parts = await asyncio.to_thread(build, rendering, query)
         else:
             parts = build(rendering, query)
         body = rendering.keep(kind, query, Body(parts, etag))

@@ -52,7 +52,7 @@ def fe(remaining: float) -> Reading:
 
 
 def rendering(store: Store) -> Rendering:
-    return StatusCache(store).current
+    return StatusCache(store).render()
 
 
 def snapshot(store: Store) -> list[sp.AccountStatus]:
@@ -484,6 +484,8 @@ def test_reload_failed_banner() -> None:
 
 def test_no_accounts() -> None:
     store, _ = make_store("accounts: []")
+    starting = StatusCache(store).current  # before its first rendering
+    assert "Starting: the accounts show" in starting.page_html(Query()).decode()
     html = page(store)
     check_html(html)
     assert "No accounts configured." in html
