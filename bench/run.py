@@ -174,7 +174,7 @@ def phase_metrics(
                     )
             finally:
                 ref.stop()
-            # Cover at least one minute tick (credits_days_until_expiry) after ready.
+            # Cover at least one of the cache's minute looks (which must render nothing).
             if n >= 10000:
                 remaining = ready_at + 75 - time.time()
                 if remaining > 0:

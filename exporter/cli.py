@@ -7,6 +7,10 @@ config).
     credits-exporter check-config --config.file=...
     credits-exporter once --config.file=...
     credits-exporter demo
+
+``--web.listen-address`` and ``--web.config.file`` default to the environment variables
+``CREDITS_EXPORTER_WEB_LISTEN_ADDRESS`` and ``CREDITS_EXPORTER_WEB_CONFIG_FILE``, which
+``python -m exporter.healthcheck`` (the image's HEALTHCHECK) reads too.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any
 
 from . import __version__, gcpolicy
 from .config import Config, ConfigError, load_config, parse_config
-from .daemon import Daemon, new_session, parse_listen_address
+from .daemon import Daemon, new_session
 from .http import HttpClient
+from .listen import add_web_flags, parse_listen_address
 from .log import LOG_FORMATS, LOG_LEVELS, configure, get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import poll_all_once
@@ -44,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run the exporter.",
     )
     p.add_argument("--config.file", dest="config_file", default="config.yaml", metavar="PATH")
-    p.add_argument("--web.listen-address", dest="listen_address", default=":9966", metavar="ADDR")
-    p.add_argument("--web.config.file", dest="web_config_file", default=None, metavar="PATH")
+    add_web_flags(p)
     p.add_argument("--log.level", dest="log_level", default="info", choices=LOG_LEVELS)
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=LOG_FORMATS)
     p.add_argument(

@@ -213,7 +213,11 @@ class TheirStackConsumption(_Strict):
 
 Threshold = float | dict[str, float]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
-RESERVED_LABELS = frozenset({"provider", "account", "pool", "endpoint", "reason", "window"})
+#: The exporter's own label names, and ``endpoint``, which the Prometheus Operator sets on its
+#: targets (a static label of that name would be renamed ``exported_endpoint``).
+RESERVED_LABELS = frozenset(
+    {"provider", "account", "pool", "api_endpoint", "endpoint", "reason", "window"}
+)
 
 
 class AccountBase(_Strict):

@@ -14,6 +14,7 @@ from aiohttp import web
 from . import __version__, gcpolicy
 from .config import Config, ConfigError, load_config
 from .http import HttpClient
+from .listen import parse_listen_address
 from .log import get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import Scheduler
@@ -27,15 +28,6 @@ log = get_logger("exporter")
 STOP_TIMEOUT = 4.0
 #: How long a stop waits for HTTP requests in progress before closing their connections.
 SHUTDOWN_GRACE = 1.0
-
-
-def parse_listen_address(address: str) -> tuple[str | None, int]:
-    """``:9966`` (all interfaces), ``127.0.0.1:9966``, ``[::1]:9966`` -> (host, port)."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f'invalid listen address "{address}" (expected host:port or :port)')
-    host = host.strip("[]")
-    return (host or None), int(port_text)
 
 
 def new_session(max_connections: int = 0) -> aiohttp.ClientSession:

@@ -5,10 +5,9 @@ accounts that changed.
 prometheus_client is, sample for sample and byte for byte, what this module writes (a test
 holds them equal). The difference is the cost. The collector builds every series of every
 account on every render; here each account's sample lines are kept per metric family and only
-the accounts that changed (the store names them), or whose output changes with time alone
-(``credits_days_until_expiry`` at least every ``refresh_seconds``, value series dropped when a
-reading passes ``max_staleness``), are rendered again. The exposition is then put together by
-concatenation.
+the accounts that changed (the store names them), or whose output changes with time alone (value
+series dropped when a reading passes ``max_staleness``), are rendered again. The exposition is
+then put together by concatenation.
 
 Compression is incremental too. Accounts are grouped in blocks of :data:`BLOCK_ACCOUNTS`; each
 (metric family, block) segment is deflated on its own and ends on a byte boundary
@@ -44,7 +43,7 @@ from prometheus_client import utils as _prom_utils
 
 from . import __version__
 from .deadlines import Deadlines
-from .model import Reason
+from .model import Reason, runway_seconds
 from .store import AccountState, Store
 
 #: Accounts per compressed segment: small enough that one changed account re-deflates little,
@@ -62,13 +61,12 @@ ACCOUNT_FAMILIES: tuple[tuple[str, str], ...] = (
     ("credits_used", GAUGE),
     ("credits_limit", GAUGE),
     ("credits_expiry_timestamp_seconds", GAUGE),
-    ("credits_days_until_expiry", GAUGE),
     ("credits_billing_cycle_start_timestamp_seconds", GAUGE),
     ("credits_billing_cycle_end_timestamp_seconds", GAUGE),
     ("credits_seats", GAUGE),
     ("credits_consumed", COUNTER),
     ("credits_consumption", GAUGE),
-    ("credits_runway_days", GAUGE),
+    ("credits_runway_seconds", GAUGE),
     ("credits_low_threshold", GAUGE),
     ("credits_up", GAUGE),
     ("credits_last_success_timestamp_seconds", GAUGE),
@@ -81,7 +79,6 @@ ACCOUNT_FAMILIES: tuple[tuple[str, str], ...] = (
     USED,
     LIMIT,
     EXPIRY,
-    DAYS_TO_EXPIRY,
     CYCLE_START,
     CYCLE_END,
     SEATS,
@@ -357,13 +354,11 @@ class IncrementalRenderer:
         help_text: Callable[[str], str],
         *,
         clock: Callable[[], float] = time.time,
-        refresh_seconds: float = 60.0,
         block_accounts: int = BLOCK_ACCOUNTS,
         compress_level: int = COMPRESS_LEVEL,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.refresh_seconds = refresh_seconds
         self.block = block_accounts
         self.level = compress_level
         self.stats = RenderStats()
@@ -582,9 +577,9 @@ class IncrementalRenderer:
             for window, value in windows.items():
                 w = ("window", escape_label_value(window))
                 add(CONSUMPTION, fmt([*base, p, w, *ext]), value)
-            week = windows.get("7d")
-            if week and values.remaining is not None:
-                add(RUNWAY, labels, values.remaining / (week / 7))
+            runway = runway_seconds(values.remaining, windows.get("7d"))
+            if runway is not None:
+                add(RUNWAY, labels, runway)
         for f, maybe in (
             (EXPIRY, merged.expiry_timestamp),
             (CYCLE_START, merged.cycle_start_timestamp),
@@ -594,15 +589,12 @@ class IncrementalRenderer:
             if maybe is not None:
                 add(f, acct_labels, maybe)
         valid_until = math.inf
-        if merged.expiry_timestamp is not None:
-            add(DAYS_TO_EXPIRY, acct_labels, (merged.expiry_timestamp - now) / 86400)
-            valid_until = now + self.refresh_seconds
         if state.fresh_readings(now):
             for pool, counter in sorted(list(state.counters.items())):
                 add(CONSUMED, fmt([*base, ("pool", escape_label_value(pool)), *ext]), counter.total)
         staleness = account.effective_max_staleness
         for endpoint, ep in state.endpoints.items():
-            e = ("endpoint", escape_label_value(endpoint))
+            e = ("api_endpoint", escape_label_value(endpoint))
             labels = fmt([*base, e, *ext])
             if ep.up is not None:
                 add(UP, labels, 1.0 if ep.up else 0.0)

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from . import __version__, gcpolicy
 from .exposition import Exposition, IncrementalRenderer
 from .log import get_logger
-from .model import Reading, Reason
+from .model import Reading, Reason, runway_seconds
 from .store import AccountState, Store
 
 __all__ = ["HELP", "Exposition", "ExpositionCache", "StoreCollector"]
@@ -38,8 +38,6 @@ HELP: dict[str, str] = {
     "credits_used": "Credits used in the current billing cycle, where the provider says.",
     "credits_limit": "Credits granted for the current billing cycle, where known.",
     "credits_expiry_timestamp_seconds": "When the earliest remaining credits expire (Unix time).",
-    "credits_days_until_expiry": "Days until the earliest remaining credits expire, "
-    "(expiry - now) / 86400, refreshed at least every minute.",
     "credits_billing_cycle_start_timestamp_seconds": "Start of the current billing cycle.",
     "credits_billing_cycle_end_timestamp_seconds": "End of the current billing cycle "
     "(credits reset).",
@@ -48,8 +46,8 @@ HELP: dict[str, str] = {
     "provider's daily history; never double-counts a day, never decreases.",
     "credits_consumption": "Credits consumed in the trailing window (calendar days in the "
     "account's timezone, today included) per the provider's own history.",
-    "credits_runway_days": "Days of credits left at the recent burn rate: remaining / "
-    "(7-day consumption / 7). Absent when nothing was consumed in 7 days.",
+    "credits_runway_seconds": "Time until the pool is empty at the recent burn rate: remaining "
+    "/ (7-day consumption / 7 days), in seconds. Absent when nothing was consumed in 7 days.",
     "credits_low_threshold": "The configured low-credit threshold for this pool.",
     "credits_up": "1 if the last poll of this endpoint succeeded, 0 if it failed.",
     "credits_last_success_timestamp_seconds": "When this endpoint was last polled "
@@ -69,13 +67,12 @@ _ACCOUNT_VALUE_METRICS = {
     "credits_used",
     "credits_limit",
     "credits_expiry_timestamp_seconds",
-    "credits_days_until_expiry",
     "credits_billing_cycle_start_timestamp_seconds",
     "credits_billing_cycle_end_timestamp_seconds",
     "credits_seats",
     "credits_consumed",
     "credits_consumption",
-    "credits_runway_days",
+    "credits_runway_seconds",
 }
 
 
@@ -96,7 +93,7 @@ class StoreCollector(Collector):
         extra = sorted({k for s in self.store.accounts.values() for k in s.account.labels})
         pool_labels = ["provider", "account", "pool", *extra]
         account_labels = ["provider", "account", *extra]
-        ep_labels = ["provider", "account", "endpoint", *extra]
+        ep_labels = ["provider", "account", "api_endpoint", *extra]
 
         def gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, _help(name), labels=labels)
@@ -105,7 +102,6 @@ class StoreCollector(Collector):
         used = gauge("credits_used", pool_labels)
         limit = gauge("credits_limit", pool_labels)
         expiry = gauge("credits_expiry_timestamp_seconds", account_labels)
-        days_to_expiry = gauge("credits_days_until_expiry", account_labels)
         cycle_start = gauge("credits_billing_cycle_start_timestamp_seconds", account_labels)
         cycle_end = gauge("credits_billing_cycle_end_timestamp_seconds", account_labels)
         seats = gauge("credits_seats", account_labels)
@@ -113,7 +109,7 @@ class StoreCollector(Collector):
             "credits_consumed", _help("credits_consumed"), labels=pool_labels
         )
         consumption = gauge("credits_consumption", [*pool_labels[:3], "window", *extra])
-        runway = gauge("credits_runway_days", pool_labels)
+        runway = gauge("credits_runway_seconds", pool_labels)
         threshold = gauge("credits_low_threshold", pool_labels)
         up = gauge("credits_up", ep_labels)
         last_success = gauge("credits_last_success_timestamp_seconds", ep_labels)
@@ -141,8 +137,6 @@ class StoreCollector(Collector):
             ):
                 if value is not None:
                     family.add_metric([*base, *ext], value)
-            if merged.expiry_timestamp is not None:
-                days_to_expiry.add_metric([*base, *ext], (merged.expiry_timestamp - now) / 86400)
             if state.fresh_readings(now):
                 for pool, counter in sorted(list(state.counters.items())):
                     consumed.add_metric([*base, pool, *ext], counter.total)
@@ -176,7 +170,6 @@ class StoreCollector(Collector):
             used,
             limit,
             expiry,
-            days_to_expiry,
             cycle_start,
             cycle_end,
             seats,
@@ -229,9 +222,9 @@ class StoreCollector(Collector):
             windows = merged.consumption.get(pool, {})
             for window, value in windows.items():
                 consumption.add_metric([*base, pool, window, *ext], value)
-            week = windows.get("7d")
-            if week and values.remaining is not None:
-                runway.add_metric(labels, values.remaining / (week / 7))
+            seconds = runway_seconds(values.remaining, windows.get("7d"))
+            if seconds is not None:
+                runway.add_metric(labels, seconds)
 
 
 log = get_logger("exporter.metrics")
@@ -243,9 +236,9 @@ STARTUP_INTERVAL = 0.1
 class ExpositionCache:
     """Keeps the text, OpenMetrics and gzip bytes of the store ready; /metrics only ever reads
     :attr:`current`. Re-renders when the store changed (at most every ``min_interval``) or when
-    an account's output changes with time alone (``credits_days_until_expiry`` at least every
-    ``refresh_seconds``, staleness), and then only the accounts concerned
-    (:class:`~exporter.exposition.IncrementalRenderer`)."""
+    an account's output changes with time alone (a reading passing ``max_staleness``), and then
+    only the accounts concerned (:class:`~exporter.exposition.IncrementalRenderer`). It looks at
+    least every ``refresh_seconds`` even when nothing announced a change."""
 
     def __init__(
         self,
@@ -259,9 +252,7 @@ class ExpositionCache:
         self.refresh_seconds = refresh_seconds
         self.min_interval = min_interval
         self.clock = clock
-        self.renderer = IncrementalRenderer(
-            store, _help, clock=clock, refresh_seconds=refresh_seconds
-        )
+        self.renderer = IncrementalRenderer(store, _help, clock=clock)
         self.current = self._render(store.version)
 
     @property

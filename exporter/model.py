@@ -86,3 +86,14 @@ class Reading:
     seats: float | None = None
     consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     daily_consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
+WEEK_SECONDS = 7 * 86400
+
+
+def runway_seconds(remaining: float | None, consumed_7d: float | None) -> float | None:
+    """``credits_runway_seconds``: how long ``remaining`` lasts at the average burn of the last
+    7 days (remaining / (consumed_7d / 7 days)). None without a balance or without a burn."""
+    if remaining is None or not consumed_7d:
+        return None
+    return remaining / consumed_7d * WEEK_SECONDS

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .model import PollError, PoolValues, Reason
+from .model import PollError, PoolValues, Reason, runway_seconds
 from .store import HISTORY_SPAN, AccountState
 
 DEFAULT_UNIT = "credits"
@@ -134,10 +134,9 @@ def sanitize_message(text: str, secret: str | None = None) -> str:
 
 
 def runway_days(remaining: float | None, consumed_7d: float | None) -> float | None:
-    """``credits_runway_days``: remaining / (7-day consumption / 7); absent with no burn."""
-    if remaining is None or not consumed_7d:
-        return None
-    return remaining / (consumed_7d / 7)
+    """``credits_runway_seconds`` in days; absent with no burn."""
+    seconds = runway_seconds(remaining, consumed_7d)
+    return None if seconds is None else seconds / 86400
 
 
 def burn_from_history(points: Sequence[tuple[float, float]]) -> float | None:
@@ -185,9 +184,14 @@ def _pool_status(
     week = consumption.get(pool, {}).get("7d")
     points = state.history.get(pool, ())
     history = tuple((t, v) for t, v in points if now - t <= HISTORY_SPAN)
-    burn, source = (week / 7, "consumption") if week else (burn_from_history(history), None)
-    if burn is not None and source is None:
-        source = "balance_history"
+    if week:
+        burn: float | None = week / 7
+        source: str | None = "consumption"
+        runway = runway_days(remaining, week)  # credits_runway_seconds, in days
+    else:
+        burn = burn_from_history(history)
+        source = "balance_history" if burn is not None else None
+        runway = remaining / burn if burn and remaining is not None else None
     return PoolStatus(
         pool=pool,
         unit=units.get(pool, DEFAULT_UNIT),
@@ -200,7 +204,7 @@ def _pool_status(
         consumption_7d=week,
         burn_per_day=burn,
         runway_source=source,
-        runway_days=remaining / burn if burn and remaining is not None else None,
+        runway_days=runway,
         history=history,
     )
 

@@ -200,8 +200,8 @@ def test_page_in_chromium(
     from selenium.webdriver.common.by import By
 
     runway_cell = groups["growth"].find_element(By.CSS_SELECTOR, "tr[data-pool='api'] td.runway")
-    runway = value(samples, "credits_runway_days", account="growth", pool="api")
-    assert runway is not None and runway_cell.text == f"{runway:.0f} days"
+    runway = value(samples, "credits_runway_seconds", account="growth", pool="api")
+    assert runway is not None and runway_cell.text == f"{runway / 86400:.0f} days"
     assert value(samples, "credits_remaining", account="sales") == 98_765.43
 
     # Nothing but the document was loaded, and the console is clean.

@@ -236,6 +236,19 @@ def test_objects_fit_together(chart: Any, values: Any) -> None:
         pytest.param({"extraArgs": "--log.level=debug"}, id="extraArgs-string"),
         pytest.param({"podDisruptionBudget": {"minAvailable": "half"}}, id="pdb-minAvailable"),
         pytest.param({"networkPolicy": {"egress": {"https": {"ports": []}}}}, id="no-https-port"),
+        pytest.param(
+            {"prometheusRule": {"alerts": {"CreditsLow": {"severity": "page"}}}},
+            id="alert-severity-enum",
+        ),
+        pytest.param(
+            {"prometheusRule": {"alerts": {"CreditsLow": {"for": "soon"}}}}, id="alert-for"
+        ),
+        pytest.param(
+            {"prometheusRule": {"alerts": {"CreditsLow": {"enable": False}}}}, id="alert-typo"
+        ),
+        pytest.param({"prometheusRule": {"extraRules": [{"expr": "up"}]}}, id="rule-no-name"),
+        pytest.param({"extraContainers": [{"image": "proxy:1"}]}, id="container-no-name"),
+        pytest.param({"extraManifests": {"kind": "ConfigMap"}}, id="extraManifests-not-a-list"),
     ],
 )
 def test_schema_rejects_bad_values(chart: Any, helm: Any, values: dict[str, Any]) -> None:
@@ -283,6 +296,12 @@ def test_ci_values_cover_every_template(chart: Any) -> None:
         "extraArgs",
         "extraVolumes",
         "shards",
+        "nameOverride",
+        "prometheusRule.alerts",
+        "prometheusRule.extraRules",
+        "extraContainers",
+        "extraInitContainers",
+        "extraManifests",
     ]
     for feature in features:
         assert any(lookup(load_yaml(p) or {}, feature) for p in CI_FILES), feature
@@ -384,6 +403,38 @@ def test_extra_args_env_and_scheduling_reach_the_pod(chart: Any) -> None:
     assert pod["nodeSelector"] == values["nodeSelector"]
     assert pod["tolerations"] == values["tolerations"]
     assert pod["affinity"] == values["affinity"]
+
+
+def test_extra_containers_and_manifests(chart: Any) -> None:
+    """extraInitContainers, extraContainers (after the exporter) and extraManifests (objects and
+    strings), all through tpl."""
+    values = load_yaml(CHART_DIR / "ci" / "extensions-values.yaml")
+    docs = manifests(render(chart, values))
+    pod = pod_spec(docs)
+    assert [c["name"] for c in pod["initContainers"]] == ["wait-for-dns"]
+    assert [c["name"] for c in pod["containers"]] == ["credits-exporter", "proxy"]
+    assert pod["containers"][1]["args"] == ["--upstream=http://127.0.0.1:9966"]
+    owner = next(d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-owner"))
+    assert owner["metadata"]["name"] == "credits-owner"  # fullname of release credits, name credits
+    assert owner["data"] == {"owner": "platform-team"}
+    (secret,) = [d for d in of_kind(docs, "Secret") if d["metadata"]["name"] == "credits-proxy"]
+    assert secret["stringData"] == {"upstream": "http://127.0.0.1:9966"}
+    assert secret["metadata"]["labels"]["app.kubernetes.io/name"] == "credits"
+    plain = manifests(render(chart, with_keys()))
+    assert "initContainers" not in pod_spec(plain)
+    assert len(pod_spec(plain)["containers"]) == 1
+
+
+def test_chart_metadata() -> None:
+    """What Artifact Hub and `helm show chart` display: home, sources, an icon that exists."""
+    metadata = load_yaml(CHART_DIR / "Chart.yaml")
+    project = "https://github.com/credits-exporter/credits-exporter"
+    assert metadata["home"] == project
+    assert project in metadata["sources"]
+    prefix = "https://raw.githubusercontent.com/credits-exporter/credits-exporter/main/"
+    assert metadata["icon"].startswith(prefix)
+    icon = ROOT / metadata["icon"].removeprefix(prefix)
+    assert icon.is_file() and icon.read_text().lstrip().startswith("<svg")
 
 
 def test_network_policy_allows_only_dns_https_and_scrapes(chart: Any) -> None:
@@ -602,8 +653,20 @@ def canonical_groups() -> list[dict[str, Any]]:
     return groups
 
 
+# The job regex of prometheus/alerts.yaml; the chart writes its ServiceMonitor's job instead,
+# unless prometheusRule.thresholds.exporterJobRegex is set.
+FILE_JOB_REGEX = ".*credits-exporter.*"
+
+
 def rendered_groups(chart: Any, **rule_values: Any) -> list[dict[str, Any]]:
-    values = {"prometheusRule": {"enabled": True, **rule_values}}
+    """The PrometheusRule's groups, with the files' job regex unless the test sets another."""
+    thresholds = {"exporterJobRegex": FILE_JOB_REGEX, **rule_values.pop("thresholds", {})}
+    return rule_groups(
+        chart, {"prometheusRule": {"enabled": True, "thresholds": thresholds, **rule_values}}
+    )
+
+
+def rule_groups(chart: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = one(manifests(render(chart, values)), "PrometheusRule")["spec"][
         "groups"
     ]
@@ -639,14 +702,22 @@ def test_rule_files_are_all_used() -> None:
 
 def test_prometheus_rule_equals_the_canonical_rule_files(chart: Any) -> None:
     assert rendered_groups(chart) == canonical_groups()
+    # With default values only CreditsExporterDown's job differs: the ServiceMonitor's job.
+    expected = canonical_groups()
+    down = alerts_by_name(expected)["CreditsExporterDown"]
+    down["expr"] = down["expr"].replace(f'job=~"{FILE_JOB_REGEX}"', 'job=~"credits-exporter"')
+    assert rule_groups(chart, {"prometheusRule": {"enabled": True}}) == expected
 
 
 def test_chart_threshold_table_is_the_documented_one(chart: Any) -> None:
     documented = {row["parameter"]: row for row in threshold_table()}
     defaults = chart.values["prometheusRule"]["thresholds"]
     assert set(defaults) == set(documented)
+    assert documented["exporterJobRegex"]["default"] == FILE_JOB_REGEX
+    assert defaults["exporterJobRegex"] == ""  # the chart's own job (see below)
     for parameter, row in documented.items():
-        assert str(defaults[parameter]) == row["default"], parameter
+        if parameter != "exporterJobRegex":
+            assert str(defaults[parameter]) == row["default"], parameter
         assert row["default"] in row["token"], row
     helpers = (CHART_DIR / "templates" / "_helpers.tpl").read_text()
     block = helpers.split('define "credits-exporter.thresholdTable"')[1].split("{{- end }}")[0]
@@ -708,22 +779,174 @@ def test_unknown_threshold_is_rejected(chart: Any, helm: Any) -> None:
         rendered_groups(chart, thresholds={"noSuchThreshold": 1})
 
 
-def test_service_monitor_job_fits_the_exporter_down_alert(chart: Any) -> None:
-    """CreditsExporterDown selects the job by regex; the ServiceMonitor's job name matches it."""
-    values = {"serviceMonitor": {"enabled": True}}
-    docs = manifests(render(chart, values))
+def service_monitor_job(docs: list[dict[str, Any]]) -> str:
+    """The job name the Prometheus Operator gives the ServiceMonitor's targets: the value of the
+    Service label that jobLabel names."""
     monitor = one(docs, "ServiceMonitor")
-    job = main_service(docs)["metadata"]["labels"][monitor["spec"]["jobLabel"]]
-    regex = chart.values["prometheusRule"]["thresholds"]["exporterJobRegex"]
-    assert re.fullmatch(regex, job), (regex, job)
+    job: str = main_service(docs)["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+    return job
 
 
-def test_service_monitor_keeps_the_exporters_endpoint_label(chart: Any) -> None:
-    """The operator adds an `endpoint` target label; only honorLabels keeps the exporter's own
-    `endpoint` (balance, consumption, ...) that the health dashboard and alerts group by."""
+@pytest.mark.parametrize(
+    "names",
+    [
+        pytest.param({}, id="defaults"),
+        pytest.param({"nameOverride": "credits"}, id="nameOverride"),
+        pytest.param({"fullnameOverride": "billing-watch"}, id="fullnameOverride"),
+        pytest.param({"nameOverride": "saas.credits", "fullnameOverride": "x"}, id="both"),
+    ],
+)
+def test_exporter_down_follows_the_service_monitors_job(
+    chart: Any, promtool: str, tmp_path: Path, names: dict[str, Any]
+) -> None:
+    """With the chart's own names, CreditsExporterDown watches exactly the job its ServiceMonitor
+    produces: a down target fires it with its labels, and the alert for "no target at all" stays
+    quiet while the target exists. promtool evaluates the rendered rule."""
+    values = {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}, **names}
+    docs = manifests(render(chart, values))
+    job = service_monitor_job(docs)
+    groups = one(docs, "PrometheusRule")["spec"]["groups"]
+    down = alerts_by_name(groups)["CreditsExporterDown"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    instance = "10.0.0.1:9966"
+    description = (
+        f"Target {instance} of job {job} is down (up = 0). No provider, account or pool can be "
+        "watched while it is down."
+    )
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'up{{job="{job}", instance="{instance}"}}', "values": "1 1 0x10"},
+                    # the job's name with something around it is another job
+                    {"series": f'up{{job="{job}-x", instance="10.0.0.2:9966"}}', "values": "0x12"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "6m", "alertname": "CreditsExporterDown", "exp_alerts": []},
+                    {
+                        "eval_time": "9m",
+                        "alertname": "CreditsExporterDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {**down["labels"], "job": job, "instance": instance},
+                                "exp_annotations": {
+                                    **down["annotations"],
+                                    "description": description,
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test))
+    result = subprocess.run(
+        [promtool, "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_exporter_job_regex_can_be_set(chart: Any) -> None:
+    """Scraped some other way (no ServiceMonitor of this chart): the regex is the user's."""
+    rules = alerts_by_name(rendered_groups(chart, thresholds={"exporterJobRegex": "billing/.+"}))
+    assert 'up{job=~"billing/.+"}' in rules["CreditsExporterDown"]["expr"]
+
+
+# Labels the Prometheus Operator (and Prometheus) put on every target it scrapes.
+TARGET_LABELS = {"job", "instance", "endpoint", "namespace", "service", "pod", "container"}
+
+
+def test_service_monitor_needs_no_honor_labels(chart: Any) -> None:
+    """No label of the exporter's clashes with one the Operator sets on targets (the provider
+    endpoint's label is api_endpoint), so the ServiceMonitor does not honour labels: under
+    kube-prometheus-stack's overrideHonorLabels nothing would change either."""
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    table = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    labels: set[str] = set()
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`credits_"):
+            labels |= {label.strip() for label in cells[2].split(",") if label.strip()}
+    assert "api_endpoint" in labels
+    assert labels & TARGET_LABELS == set()
     docs = manifests(render(chart, {"serviceMonitor": {"enabled": True}}))
     for endpoint in one(docs, "ServiceMonitor")["spec"]["endpoints"]:
-        assert endpoint["honorLabels"] is True
+        assert "honorLabels" not in endpoint
+    docs = manifests(render(chart, {"serviceMonitor": {"enabled": True, "honorLabels": True}}))
+    assert one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["honorLabels"] is True
+
+
+def test_per_alert_overrides(chart: Any, promtool: str, tmp_path: Path) -> None:
+    alerts = {
+        "CreditsExpiringSoon": {"enabled": False},
+        "CreditsLow": {"for": "30m", "severity": "critical", "labels": {"team": "sales"}},
+        "CreditsExhausted": {"enabled": True, "labels": {"page": "yes"}},
+    }
+    groups = rendered_groups(chart, alerts=alerts, additionalRuleLabels={"team": "platform"})
+    rendered = alerts_by_name(groups)
+    canonical = alerts_by_name(canonical_groups())
+    assert set(rendered) == set(canonical) - {"CreditsExpiringSoon"}
+    low = rendered["CreditsLow"]
+    assert low["for"] == "30m"
+    assert low["labels"] == {"severity": "critical", "team": "sales"}  # its own team wins
+    assert low["expr"] == canonical["CreditsLow"]["expr"]
+    exhausted = rendered["CreditsExhausted"]["labels"]
+    assert exhausted == {"severity": "critical", "team": "platform", "page": "yes"}
+    for name, rule in rendered.items():
+        if name not in alerts:
+            assert rule["labels"] == {**canonical[name]["labels"], "team": "platform"}
+            assert rule["for"] == canonical[name]["for"]
+    check_rules(promtool, tmp_path, groups)
+    # Disabling every alert of a group leaves the group out (a group without rules is invalid).
+    off = {name: {"enabled": False} for name in canonical}
+    names = [g["name"] for g in rendered_groups(chart, alerts=off)]
+    assert names == [g["name"] for g in canonical_groups() if "alert" not in g["rules"][0]]
+
+
+def test_per_alert_override_of_an_unknown_alert_fails(chart: Any, helm: Any) -> None:
+    with pytest.raises(helm.HelmError, match=r"prometheusRule\.alerts\.CreditsLowBalance: no such"):
+        rendered_groups(chart, alerts={"CreditsLowBalance": {"enabled": False}})
+
+
+def test_extra_rules_are_a_group_of_their_own(chart: Any, promtool: str, tmp_path: Path) -> None:
+    extra = [
+        {
+            "alert": "CreditsSalesBudgetLow",
+            "expr": 'credits_remaining{account="sales"} < 100',
+            "for": "15m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "The sales workspace is nearly out of credits."},
+        },
+        {
+            "record": "account:credits_remaining:sum",
+            "expr": "sum without (pool) (credits_remaining)",
+        },
+    ]
+    groups = rendered_groups(chart, extraRules=extra, additionalRuleLabels={"team": "platform"})
+    assert [g["name"] for g in groups] == [g["name"] for g in canonical_groups()] + [
+        "credits.extra"
+    ]
+    alert, record = groups[-1]["rules"]
+    assert alert == {**extra[0], "labels": {"severity": "critical", "team": "platform"}}
+    assert record == extra[1]
+    check_rules(promtool, tmp_path, groups)
+
+
+def check_rules(promtool: str, tmp_path: Path, groups: list[dict[str, Any]]) -> None:
+    path = tmp_path / "rendered-rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_additional_rule_labels_reach_every_alert_only(chart: Any) -> None:

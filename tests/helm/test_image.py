@@ -10,15 +10,18 @@ import re
 import shlex
 import shutil
 import socket
+import string
 import subprocess
 import sys
 import time
 import tomllib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+import trustme
 import yaml
 
 pytestmark = pytest.mark.integration
@@ -75,18 +78,27 @@ def instructions(text: str) -> list[Instruction]:
 
 def stages(text: str) -> list[Stage]:
     parsed: list[Stage] = []
+    global_args: dict[str, str] = {}  # ARGs before the first FROM, which FROM lines may use
     for step in instructions(text):
         assert step.keyword in KNOWN, (
             f"{step.keyword}: not replayed by this test; teach it, or keep the Dockerfile simple"
         )
         if step.keyword == "FROM":
             image, _, name = step.args.partition(" AS ")
-            parsed.append(Stage(name.strip() or f"stage{len(parsed)}", image.strip()))
+            image = string.Template(image.strip()).substitute(global_args)
+            parsed.append(Stage(name.strip() or f"stage{len(parsed)}", image))
         else:
             assert parsed or step.keyword == "ARG", "instruction before FROM"
             if parsed:
                 parsed[-1].steps.append(step)
+            else:
+                global_args |= key_values(step.args)
     return parsed
+
+
+def base_image(image: str) -> str:
+    """python:3.11... without the registry and library prefix."""
+    return image.removeprefix("docker.io/").removeprefix("library/")
 
 
 def exec_form(args: str) -> list[str]:
@@ -167,7 +179,7 @@ class Replay:
         root.mkdir()
         self.roots[stage.name] = root
         # The base image's Python: a fresh venv of this interpreter's version.
-        assert re.match(r"python:3\.11[-.]", stage.image), f"base image {stage.image}"
+        assert re.match(r"python:3\.11[-.]", base_image(stage.image)), f"base image {stage.image}"
         python = self.work / f"{stage.name}-python"
         subprocess.run([sys.executable, "-m", "venv", str(python)], check=True, timeout=300)
         self.pythons[stage.name] = python
@@ -300,7 +312,11 @@ def test_dockerfile_shape() -> None:
     parsed = stages(DOCKERFILE.read_text())
     assert len(parsed) >= 2, "multi-stage: build, then a runtime without build tools"
     final = parsed[-1]
-    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", final.image)
+    # A slim Python 3.11, pinned by digest, the same in every stage.
+    assert re.fullmatch(
+        r"python:3\.11(\.\d+)?-slim(-\w+)?@sha256:[0-9a-f]{64}", base_image(final.image)
+    ), final.image
+    assert {stage.image for stage in parsed} == {final.image}
     keywords = [s.keyword for s in final.steps]
     # Nothing of the source tree reaches the runtime stage; wheels come through a bind mount.
     assert not [s for s in final.steps if s.keyword == "COPY" and "from" not in s.flags]
@@ -314,8 +330,18 @@ def test_dockerfile_shape() -> None:
         "--config.file=/etc/credits-exporter/config.yaml"
     ]
     labels = key_values(" ".join(s.args for s in final.steps if s.keyword == "LABEL"))
-    for key in ("title", "description", "version", "revision", "licenses"):
+    keys = ("title", "description", "version", "revision", "created", "source", "url")
+    for key in (*keys, "licenses", "base.name"):
         assert labels.get(f"org.opencontainers.image.{key}"), key
+    project = "https://github.com/credits-exporter/credits-exporter"
+    assert labels["org.opencontainers.image.source"] == project
+    assert labels["org.opencontainers.image.url"].startswith(project)
+    # Build-time values come from build arguments declared in the final stage.
+    args = {k for s in final.steps if s.keyword == "ARG" for k in key_values(s.args + "=")}
+    for key in ("version", "revision", "created", "base.name"):
+        variable = re.fullmatch(r"\$\{(\w+)\}", labels[f"org.opencontainers.image.{key}"])
+        assert variable and variable.group(1) in args, key
+    assert "docker buildx imagetools inspect" in DOCKERFILE.read_text(), "how to bump the pin"
 
 
 def test_versions_agree() -> None:
@@ -420,14 +446,23 @@ def free_port() -> int:
         return port
 
 
-def test_healthcheck_reports_the_running_exporter(image: dict[str, Any], tmp_path: Path) -> None:
-    """The HEALTHCHECK command succeeds against the exporter the image runs, fails without it."""
-    healthcheck = one_step(image["stage"], "HEALTHCHECK").args
-    assert healthcheck.startswith("CMD ")
-    check = exec_form(healthcheck.removeprefix("CMD ").strip())
-    assert "127.0.0.1:9966/healthz" in " ".join(check)
-    port = free_port()
-    check = [arg.replace("127.0.0.1:9966", f"127.0.0.1:{port}") for arg in check]
+def test_healthcheck_follows_the_listen_address_and_tls(
+    image: dict[str, Any], tmp_path: Path
+) -> None:
+    """The HEALTHCHECK command, run as Docker runs it (same environment as the container),
+    succeeds against the exporter the image runs on another port with TLS on, set through the
+    two environment variables, and fails once it has stopped."""
+    healthcheck = one_step(image["stage"], "HEALTHCHECK")
+    assert healthcheck.args.startswith("CMD ")
+    check = exec_form(healthcheck.args.removeprefix("CMD ").strip())
+    assert "9966" not in " ".join(check), "no hard-coded address"
+    cert = trustme.CA().issue_cert("credits-exporter.example")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "tls.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "tls.key"))
+    web = tmp_path / "web.yaml"
+    web.write_text(
+        yaml.safe_dump({"tls_server_config": {"cert_file": "tls.crt", "key_file": "tls.key"}})
+    )
     closed = free_port()  # the provider's API: a closed port on this machine, never the internet
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -444,11 +479,18 @@ def test_healthcheck_reports_the_running_exporter(image: dict[str, Any], tmp_pat
             }
         )
     )
-    env = image_env(image)
+    env = image_env(
+        image,
+        CREDITS_EXPORTER_WEB_LISTEN_ADDRESS=f"127.0.0.1:{free_port()}",
+        CREDITS_EXPORTER_WEB_CONFIG_FILE=str(web),
+    )
     entrypoint = exec_form(one_step(image["stage"], "ENTRYPOINT").args)
-    flags = [f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"]
     with subprocess.Popen(
-        [*entrypoint, *flags], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [*entrypoint, f"--config.file={config}"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     ) as exporter:
         try:
             deadline = time.monotonic() + 30
@@ -456,6 +498,7 @@ def test_healthcheck_reports_the_running_exporter(image: dict[str, Any], tmp_pat
                 result = subprocess.run(check, env=env, capture_output=True, timeout=10)
                 if result.returncode == 0:
                     break
+                assert result.returncode == 1, "Docker reserves exit code 2"
                 assert exporter.poll() is None, exporter.stdout.read() if exporter.stdout else ""
                 assert time.monotonic() < deadline, result.stderr
                 time.sleep(0.2)
@@ -463,4 +506,32 @@ def test_healthcheck_reports_the_running_exporter(image: dict[str, Any], tmp_pat
             exporter.terminate()
             exporter.wait(timeout=10)
     result = subprocess.run(check, env=env, capture_output=True, timeout=10)
-    assert result.returncode != 0
+    assert result.returncode == 1
+
+
+def test_wheel_builds_without_warnings_and_an_spdx_license(tmp_path: Path) -> None:
+    """pyproject's license is an SPDX expression (PEP 639): the build warns about nothing and
+    the wheel's metadata carries License-Expression."""
+    # From a copy of the image's build context: setuptools writes build/ next to pyproject.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "exporter", source / "exporter", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Warning" not in output and "deprecated" not in output.lower(), output
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        headers = archive.read(metadata).decode()
+    assert "License-Expression: Apache-2.0" in headers.splitlines()

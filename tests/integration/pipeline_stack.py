@@ -19,9 +19,11 @@ from typing import Any
 
 import yaml
 from pipeline_tools import (
+    EXAMPLES_DIR,
     ManagedProcess,
     exporter_binary,
     free_port,
+    load_yaml,
     require_binary,
     wait_for,
     write_fast_rules,
@@ -274,42 +276,40 @@ class Stack:
         }
 
     def alertmanager_config(self) -> dict[str, Any]:
+        """examples/alertmanager/alertmanager.yml (routes by severity, inhibit rules) with every
+        receiver replaced by this test's webhook and the waits shortened."""
         assert self.webhook is not None
-        return {
-            "route": {
-                "receiver": "webhook",
-                "group_by": ["alertname", "provider", "account", "pool", "endpoint"],
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "webhook",
-                    "webhook_configs": [{"url": self.webhook.url, "send_resolved": False}],
-                }
-            ],
-        }
+        config: dict[str, Any] = load_yaml(EXAMPLES_DIR / "alertmanager" / "alertmanager.yml")
+        routes = [config["route"], *config["route"].get("routes", [])]
+        for route in routes:
+            route["receiver"] = "webhook"
+            for key in ("group_wait", "group_interval"):
+                if key in route:
+                    route[key] = "1s"
+        config["receivers"] = [
+            {
+                "name": "webhook",
+                "webhook_configs": [{"url": self.webhook.url, "send_resolved": False}],
+            }
+        ]
+        return config
 
     @staticmethod
     def prometheus_config(
         rule_files: list[Path], exporter_port: int, alertmanager_port: int
     ) -> dict[str, Any]:
-        return {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in rule_files],
-            "alerting": {
-                "alertmanagers": [
-                    {"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}
-                ]
-            },
-            "scrape_configs": [
-                {
-                    "job_name": JOB,
-                    "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
-                }
-            ],
-        }
+        """examples/prometheus/prometheus.yml, scraping and evaluating every second, with the
+        shortened rules, this test's ports, and only the exporter's job."""
+        config: dict[str, Any] = load_yaml(EXAMPLES_DIR / "prometheus" / "prometheus.yml")
+        config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+        config["rule_files"] = [str(p) for p in rule_files]
+        config["alerting"]["alertmanagers"][0]["static_configs"] = [
+            {"targets": [f"127.0.0.1:{alertmanager_port}"]}
+        ]
+        (job,) = [j for j in config["scrape_configs"] if j["job_name"] == JOB]
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{exporter_port}"]}]
+        config["scrape_configs"] = [job]
+        return config
 
     # ------------------------------------------------------------------ use
 
@@ -321,8 +321,11 @@ class Stack:
 
         return wait_for(guarded, timeout=timeout, interval=0.25, what=what)
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        url = self.prometheus_url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = at
+        url = self.prometheus_url + "/api/v1/query?" + urllib.parse.urlencode(params)
         answer = http_json(url)
         assert answer["status"] == "success", answer
         return list(answer["data"]["result"])
@@ -333,6 +336,12 @@ class Stack:
         answer = http_json(url)
         assert answer["status"] == "success", answer
         return list(answer["data"])
+
+    def alertmanager_alerts(self, alertname: str) -> list[dict[str, Any]]:
+        """The alerts Alertmanager holds under that name, with their status (active,
+        suppressed, and by which inhibiting alerts)."""
+        query = urllib.parse.urlencode({"filter": f'alertname="{alertname}"'})
+        return list(http_json(f"{self.alertmanager_url}/api/v2/alerts?{query}"))
 
     def firing(self) -> list[dict[str, Any]]:
         answer = http_json(self.prometheus_url + "/api/v1/alerts")

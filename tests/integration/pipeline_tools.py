@@ -25,6 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "prometheus"
+EXAMPLES_DIR = ROOT / "examples"
 RULE_FILES = (PROMETHEUS_DIR / "rules.yaml", PROMETHEUS_DIR / "alerts.yaml")
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 VENV_EXPORTER = ROOT / ".venv" / "bin" / "credits-exporter"
@@ -181,9 +182,14 @@ def override_threshold(alerts_doc: dict[str, Any], row: dict[str, str], value: s
     raise AssertionError(f"no alert {row['alert']}")
 
 
+# The window an alert reads a series over, so that a failed scrape does not restart its `for`.
+ALERT_WINDOW = re.compile(r"\b((?:last|max|min)_over_time\([\w:]+)\[\d+m\]\)")
+
+
 def write_fast_rules(target_dir: Path, for_seconds: int = 1) -> list[Path]:
     """Copies of the canonical rule files for an end-to-end test: the same rules, with every
-    alert's ``for`` shortened to ``for_seconds`` (nothing else changes)."""
+    alert's ``for`` shortened to ``for_seconds`` and the windows its series are read over
+    (``max_over_time(credits_up[5m])``) to five times that (nothing else changes)."""
     target_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for path in RULE_FILES:
@@ -192,6 +198,7 @@ def write_fast_rules(target_dir: Path, for_seconds: int = 1) -> list[Path]:
             for rule in group["rules"]:
                 if "alert" in rule and "for" in rule:
                     rule["for"] = f"{for_seconds}s"
+                    rule["expr"] = ALERT_WINDOW.sub(rf"\1[{5 * for_seconds}s])", rule["expr"])
         copy = target_dir / path.name
         copy.write_text(yaml.safe_dump(doc, sort_keys=False))
         out.append(copy)

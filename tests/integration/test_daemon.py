@@ -126,23 +126,21 @@ def test_every_metric_for_three_providers(
     assert value(s, "credits_used", **ts, pool="ui") == 10
     assert value(s, "credits_limit", **ts, pool="api") is None  # not given: absent, never 0
     assert value(s, "credits_expiry_timestamp_seconds", **ts) == facts["expiry"]
-    days = value(s, "credits_days_until_expiry", **ts)
-    assert days is not None and 9.99 < days <= 10
     assert value(s, "credits_consumption", **ts, pool="api", window="1d") == 14
     assert value(s, "credits_consumption", **ts, pool="api", window="7d") == 84
     assert value(s, "credits_consumption", **ts, pool="api", window="30d") == 84
     assert value(s, "credits_consumption", **ts, pool="ui", window="7d") == 7
-    assert value(s, "credits_runway_days", **ts, pool="api") == 900 / (84 / 7)
-    assert value(s, "credits_runway_days", **ts, pool="ui") == 40 / 1
+    assert value(s, "credits_runway_seconds", **ts, pool="api") == 900 / 84 * 604800
+    assert value(s, "credits_runway_seconds", **ts, pool="ui") == 40 / 7 * 604800
     assert value(s, "credits_consumed_total", **ts, pool="api") == 0  # no jump at start-up
     assert value(s, "credits_low_threshold", **ts, pool="api") == 1000
     assert value(s, "credits_low_threshold", **ts, pool="ui") == 50
     for endpoint in ("balance", "consumption"):
-        assert value(s, "credits_up", **ts, endpoint=endpoint) == 1
-        assert value(s, "credits_polls_total", **ts, endpoint=endpoint) >= 1
-        last = value(s, "credits_last_success_timestamp_seconds", **ts, endpoint=endpoint)
+        assert value(s, "credits_up", **ts, api_endpoint=endpoint) == 1
+        assert value(s, "credits_polls_total", **ts, api_endpoint=endpoint) >= 1
+        last = value(s, "credits_last_success_timestamp_seconds", **ts, api_endpoint=endpoint)
         assert last is not None and abs(time.time() - last) < 30
-        assert value(s, "credits_poll_duration_seconds", **ts, endpoint=endpoint) is not None
+        assert value(s, "credits_poll_duration_seconds", **ts, api_endpoint=endpoint) is not None
 
     ws = {"provider": "windsurf", "account": "engineering"}
     assert value(s, "credits_seats", **ws) == 10
@@ -156,7 +154,7 @@ def test_every_metric_for_three_providers(
     assert value(s, "credits_billing_cycle_start_timestamp_seconds", **ws) == start
     end = datetime.fromisoformat(iso_day(25)).timestamp()
     assert value(s, "credits_billing_cycle_end_timestamp_seconds", **ws) == end
-    assert value(s, "credits_up", **ws, endpoint="user_analytics") == 1
+    assert value(s, "credits_up", **ws, api_endpoint="user_analytics") == 1
 
     fe = {"provider": "fullenrich", "account": "sales", "team": "sales"}
     assert value(s, "credits_remaining", **fe, pool="workspace") == 1234.5
@@ -200,7 +198,7 @@ def test_failing_account_keeps_values_and_others_poll_on_time(
     (tmp_path / "ops.key").write_text(FE2_KEY)
     exp: ExporterProcess = start_exporter(config(simulator))
     exp.wait_ready()
-    ops = {"provider": "fullenrich", "account": "ops", "endpoint": "balance"}
+    ops = {"provider": "fullenrich", "account": "ops", "api_endpoint": "balance"}
     wait_for(lambda: value(scrape(exp), "credits_remaining", account="ops") == 77)
 
     simulator.update(FE2_KEY, fail={"status": 500, "body": {"code": "x", "message": "db down"}})

@@ -1,15 +1,20 @@
 """End to end: the exporter polls the simulator, a real Prometheus scrapes it every second and
 evaluates the project's rules, a real Alertmanager delivers to a webhook this test serves.
+Prometheus and Alertmanager run the configs of examples/ (routes by severity, inhibit rules),
+with this test's ports and receiver.
 
 - every query of every dashboard panel (and every template variable) returns data;
+- the runway panels show the exporter's credits_runway_seconds where it exists and the recorded
+  runway elsewhere;
 - a balance lowered under its threshold fires CreditsLow for that account only, and Alertmanager
   delivers it with its provider, account and pool labels and a filled description;
-- a key the provider rejects fires CreditsAuthFailing for that account only;
+- a key the provider rejects fires CreditsAuthFailing for that account only, and Alertmanager
+  inhibits the CreditsPollFailing of the same endpoints;
 - no rule fails to evaluate.
 
-The rules are the canonical prometheus/*.yaml with every `for` shortened to 1s (nothing else
-changes). Without prometheus, promtool or prometheus-alertmanager the tests skip, or fail under
-REQUIRE_INTEGRATION=1.
+The rules are the canonical prometheus/*.yaml with every `for` shortened to 1s and the windows
+alerts read series over to 5s (nothing else changes). Without prometheus, promtool or
+prometheus-alertmanager the tests skip, or fail under REQUIRE_INTEGRATION=1.
 """
 
 from __future__ import annotations
@@ -82,7 +87,11 @@ def firing_set(stack: Stack) -> set[tuple[str, str]]:
 
 
 def assert_only_expected_alerts(stack: Stack) -> None:
-    """The firing set is exactly the expected one, over a few evaluations (every `for` is 1s)."""
+    """The firing set becomes exactly the expected one (every `for` is 1s, the windows alerts
+    read over 5s), and stays so over a few evaluations."""
+    stack.wait_until(
+        lambda: firing_set(stack) == expected_firing(stack), "the expected alerts firing", 30
+    )
     for _ in range(3):
         assert firing_set(stack) == expected_firing(stack)
         time.sleep(1)
@@ -136,7 +145,7 @@ def test_rejected_key_fires_credits_auth_failing_for_that_account_only(stack: St
     def auth_alerts() -> list[dict[str, Any]] | None:
         alerts = [a for a in stack.firing() if a["labels"]["alertname"] == "CreditsAuthFailing"]
         # Both endpoints of the account fail: wait for both, so that "only" is meaningful.
-        endpoints = {a["labels"].get("endpoint") for a in alerts}
+        endpoints = {a["labels"].get("api_endpoint") for a in alerts}
         return alerts if endpoints >= {"balance", "consumption"} else None
 
     alerts = stack.wait_until(auth_alerts, "CreditsAuthFailing firing", 45)
@@ -145,7 +154,7 @@ def test_rejected_key_fires_credits_auth_failing_for_that_account_only(stack: St
         assert alert["labels"]["provider"] == "theirstack"
         assert alert["labels"]["reason"] == "auth"
         assert_description_filled(
-            alert, "theirstack", "account research", f"endpoint {alert['labels']['endpoint']}"
+            alert, "theirstack", "account research", f"endpoint {alert['labels']['api_endpoint']}"
         )
     assert stack.webhook is not None
     webhook = stack.webhook
@@ -154,6 +163,62 @@ def test_rejected_key_fires_credits_auth_failing_for_that_account_only(stack: St
     )
     assert {a["labels"]["account"] for a in delivered} == {"research"}
     assert_only_expected_alerts(stack)
+
+
+def test_rejected_key_inhibits_the_generic_poll_failure(stack: Stack) -> None:
+    """examples/alertmanager's inhibit rule matches on api_endpoint: the CreditsPollFailing of
+    each endpoint with a rejected key is held back by that endpoint's CreditsAuthFailing."""
+    revoke_research_key(stack)
+
+    def inhibited() -> list[dict[str, Any]] | None:
+        alerts = stack.alertmanager_alerts("CreditsPollFailing")
+        research = [a for a in alerts if a["labels"].get("account") == "research"]
+        endpoints = {a["labels"]["api_endpoint"] for a in research}
+        done = endpoints >= {"balance", "consumption"} and all(
+            a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"] for a in research
+        )
+        return research if done else None
+
+    for alert in stack.wait_until(inhibited, "CreditsPollFailing inhibited", 45):
+        assert alert["labels"]["provider"] == "theirstack"
+    firing = {(a["labels"]["alertname"], a["labels"]["account"]) for a in stack.firing()}
+    assert ("CreditsPollFailing", "research") in firing  # Prometheus fires it; AM holds it
+
+
+def runway_panel_expr() -> str:
+    overview = dashboards()["credits-overview.json"]
+    (target,) = [t for title, t in panel_queries(overview) if title == "Runway"]
+    return substitute(target["expr"])
+
+
+def by_pool(result: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    return {(r["metric"]["account"], r["metric"]["pool"]): float(r["value"][1]) for r in result}
+
+
+def test_runway_panel_prefers_the_exporters_runway(stack: Stack) -> None:
+    """The exporter's own runway (theirstack: 7 days of the provider's history) is there from
+    the first scrape, and where the recorded one (the last 24 hours) exists too, the panel
+    shows the exporter's. (The fall-back to the recorded runway needs 5 minutes of balance
+    history: tests/unit/test_dashboards.py evaluates it with promtool.)"""
+    expr = runway_panel_expr()
+    own_expr = f'credits_runway_seconds{{job="{JOB}", account="growth"}} / 86400'
+    recorded_expr = (
+        f'provider_account_pool:credits_remaining_per_consumed:ratio_rate1d{{job="{JOB}",'
+        ' account="growth"} / 86400'
+    )
+
+    def at_once() -> tuple[float, float, float] | None:
+        at = time.time()
+        panel = by_pool(stack.query(expr, at)).get(("growth", "api"))
+        own = by_pool(stack.query(own_expr, at)).get(("growth", "api"))
+        recorded = by_pool(stack.query(recorded_expr, at)).get(("growth", "api"))
+        if panel is None or own is None or recorded is None:
+            return None
+        return panel, own, recorded
+
+    panel, own, recorded = stack.wait_until(at_once, "growth's runways", 45)
+    assert panel == own
+    assert recorded != own
 
 
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:

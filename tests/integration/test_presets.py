@@ -229,7 +229,9 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
     assert value(s, "credits_used", **o) == 25.75
     assert value(s, "credits_remaining", **o) == 74.75
     assert value(s, "credits_low_threshold", **o) == 10
-    assert value(s, "credits_up", provider="openrouter", account="router", endpoint="balance") == 1
+    assert (
+        value(s, "credits_up", provider="openrouter", account="router", api_endpoint="balance") == 1
+    )
 
     # DeepL Pro: the 1e12 sentinel means no limit, so limit and remaining are absent (not 0).
     d = {"provider": "deepl", "account": "translate-pro"}
@@ -295,7 +297,7 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
     assert value(s, "credits_billing_cycle_end_timestamp_seconds", **a) == ts(
         "2026-12-01T00:00:00Z"
     )
-    assert value(s, "credits_up", **a, endpoint="balance") == 1
+    assert value(s, "credits_up", **a, api_endpoint="balance") == 1
     sent = ACME_REQUESTS[0]
     assert sent["query"] == {"team": "blue team"}
     assert sent["body"] == {
@@ -306,7 +308,7 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
 
     # A path missing from an answer is a bad_response naming the path; nothing is published.
     b = {"provider": "deepseek", "account": "llm-broken"}
-    assert value(s, "credits_up", **b, endpoint="balance") == 0
+    assert value(s, "credits_up", **b, api_endpoint="balance") == 0
     assert value(s, "credits_remaining", **b) is None
     status = json.loads(http_get(f"{exp.url}/api/status")[1])
     by_name = {acct["account"]: acct for acct in status["accounts"]}

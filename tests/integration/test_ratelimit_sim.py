@@ -58,7 +58,7 @@ def test_shared_keys_stay_under_the_providers_limits(
     ]
     assert rate_limited == [], "the exporter ran into 429s"
     for account in accounts:
-        assert value(samples, "credits_up", account=account["name"], endpoint="balance") == 1
+        assert value(samples, "credits_up", account=account["name"], api_endpoint="balance") == 1
     # Paced, not bursting: the FullEnrich key saw no more than 1.5 requests a second.
     assert simulator.calls(FE_KEY) <= 1.5 * elapsed + 1
     # Six TheirStack loops (balance and consumption of three accounts) wanting 6/s got fewer.

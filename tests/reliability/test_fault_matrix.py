@@ -60,7 +60,7 @@ VALUE_METRICS = {
     "credits_seats",
     "credits_consumed_total",
     "credits_consumption",
-    "credits_runway_days",
+    "credits_runway_seconds",
     "credits_low_threshold",
 }
 
@@ -324,7 +324,7 @@ def values_of(samples: dict[Any, float], account: str) -> dict[Any, float]:
 def all_up(samples: dict[Any, float], env: Env, recovered: bool) -> bool:
     for acc in env.accounts.values():
         for ep in acc.endpoints:
-            if value(samples, "credits_up", account=acc.name, endpoint=ep) != 1:
+            if value(samples, "credits_up", account=acc.name, api_endpoint=ep) != 1:
                 return False
         expected = acc.case.remaining_recovered if recovered else acc.case.remaining
         for pool, remaining in expected.items():
@@ -338,13 +338,13 @@ def all_faults_seen(samples: dict[Any, float], env: Env) -> bool:
         if acc.fault is None:
             continue
         for ep in acc.endpoints:
-            if value(samples, "credits_up", account=acc.name, endpoint=ep) != 0:
+            if value(samples, "credits_up", account=acc.name, api_endpoint=ep) != 0:
                 return False
             errors = value(
                 samples,
                 "credits_poll_errors_total",
                 account=acc.name,
-                endpoint=ep,
+                api_endpoint=ep,
                 reason=acc.fault.reason.value,
             )
             if not errors:
@@ -460,7 +460,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 def test_reason_counted_and_down(env: Env, case: ProviderCase, fault: Fault) -> None:
     acc = env.account(case, fault)
     for ep in acc.endpoints:
-        labels = {"account": acc.name, "endpoint": ep}
+        labels = {"account": acc.name, "api_endpoint": ep}
         assert value(env.faulty, "credits_up", **labels) == 0
         counted = {
             dict(k[1])["reason"]: v
@@ -485,7 +485,7 @@ def test_last_good_values_stay(env: Env, case: ProviderCase, fault: Fault) -> No
 def test_next_success_restores_everything(env: Env, case: ProviderCase, fault: Fault) -> None:
     acc = env.account(case, fault)
     for ep in acc.endpoints:
-        labels = {"account": acc.name, "endpoint": ep}
+        labels = {"account": acc.name, "api_endpoint": ep}
         assert value(env.recovered, "credits_up", **labels) == 1
         last = value(env.recovered, "credits_last_success_timestamp_seconds", **labels)
         assert last is not None and last > value(
@@ -511,7 +511,7 @@ def test_backoff_never_faster_than_allowed(env: Env, case: ProviderCase, fault: 
     if fault.id == "connection_refused":
         # Nothing listens, so no server counts the calls: the exporter's own counter does.
         for ep in acc.endpoints:
-            labels = {"account": acc.name, "endpoint": ep}
+            labels = {"account": acc.name, "api_endpoint": ep}
             polls = value(env.faulty, "credits_polls_total", **labels)
             before = value(env.baseline, "credits_polls_total", **labels)
             assert polls is not None and before is not None
@@ -587,7 +587,7 @@ def test_metrics_kept_answering(env: Env) -> None:
 
 def test_raised_cap_accepts_a_large_body(env: Env) -> None:
     acc = env.accounts["fullenrich-cap_raised"]
-    labels = {"account": acc.name, "endpoint": "balance"}
+    labels = {"account": acc.name, "api_endpoint": "balance"}
     assert value(env.faulty, "credits_up", **labels) == 1
     assert value(env.faulty, "credits_poll_errors_total", **labels) is None
     assert value(env.faulty, "credits_remaining", account=acc.name) == 1234.5

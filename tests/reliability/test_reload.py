@@ -107,7 +107,7 @@ def test_reload_is_atomic_and_keeps_unchanged_accounts(
 
     # 3. A valid one by SIGHUP: "gone" and its series go, "new" starts, "changed" restarts with
     # its new threshold, "steady" and "busy" keep their state and schedule.
-    busy_polls = value(scrape(exp), "credits_polls_total", account="busy", endpoint="balance")
+    busy_polls = value(scrape(exp), "credits_polls_total", account="busy", api_endpoint="balance")
     assert busy_polls is not None and busy_polls >= 3
     new = copy.deepcopy(old)
     new["accounts"] = [
@@ -128,9 +128,9 @@ def test_reload_is_atomic_and_keeps_unchanged_accounts(
     )
     assert series_of(s, "gone") == set()
     assert value(s, "credits_low_threshold", account="changed") == 20
-    assert value(s, "credits_polls_total", account="changed", endpoint="balance") == 1
-    assert value(s, "credits_polls_total", account="busy", endpoint="balance") >= busy_polls
-    assert value(s, "credits_polls_total", account="steady", endpoint="balance") == 1
+    assert value(s, "credits_polls_total", account="changed", api_endpoint="balance") == 1
+    assert value(s, "credits_polls_total", account="busy", api_endpoint="balance") >= busy_polls
+    assert value(s, "credits_polls_total", account="steady", api_endpoint="balance") == 1
     assert value(s, "credits_remaining", account="steady") == 10
     assert sim.calls(api_key=KEYS["steady"]) == steady_calls  # not re-polled
     reloaded_at = value(s, "credits_exporter_config_last_reload_success_timestamp_seconds")

@@ -176,9 +176,14 @@ def test_errors_never_contain_secret() -> None:
     assert errs and all("sup3r-secret-key" not in e for e in errs)
 
 
-def test_reserved_labels_rejected() -> None:
-    errs = errors_of("accounts: [{name: a, provider: fullenrich, api_key: k, labels: {pool: x}}]")
-    assert "reserved" in errs[0] and errs[0].startswith("accounts[0].labels")
+@pytest.mark.parametrize("name", ["pool", "api_endpoint", "endpoint"])
+def test_reserved_labels_rejected(name: str) -> None:
+    """The exporter's own labels, and `endpoint`, which the Prometheus Operator sets."""
+    errs = errors_of(
+        f"accounts: [{{name: a, provider: fullenrich, api_key: k, labels: {{{name}: x}}}}]"
+    )
+    assert "reserved" in errs[0] and errs[0].startswith("accounts[0].labels"), errs
+    assert name in errs[0]
 
 
 def test_empty_and_non_mapping() -> None:

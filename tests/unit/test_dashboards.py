@@ -1,10 +1,12 @@
 """Lint of grafana/dashboards/*.json: the conventions of good exporter dashboards.
 
-Fixed uid, a `datasource` variable used by every panel, target and variable query, no
-`__inputs`, a unit on every panel, `$__rate_interval` in every rate function, every selector
-filtered by the dashboard's variables, and only metrics the exporter documents or series the
-recording rules produce. tests/integration/test_pipeline.py runs every query against a real
-Prometheus.
+The rules of Grafana's dashboard-linter (template-datasource, template-job, template-instance,
+template-label-promql, template-on-time-change-reload, panel-datasource, panel-title-description,
+panel-units, panel-no-targets, target-promql, target-rate-interval, target-job, target-instance,
+target-counter-agg, uneditable-dashboard), and this project's own: fixed uid, no `__inputs`,
+every selector filtered by the dashboard's variables, and only metrics the exporter documents or
+series the recording rules produce. tests/integration/test_pipeline.py runs every query against
+a real Prometheus.
 """
 
 from __future__ import annotations
@@ -33,9 +35,14 @@ from pipeline_tools import (
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 EXPECTED = {
-    "credits-overview.json": {"datasource", "job", "provider", "account", "pool"},
-    "credits-exporter-health.json": {"datasource", "job", "provider", "account"},
+    "credits-overview.json": {"datasource", "job", "instance", "provider", "account", "pool"},
+    "credits-exporter-health.json": {"datasource", "job", "instance", "provider", "account"},
 }
+# Every series has a job and an instance: "All" is ".+" (dashboard-linter's template-job and
+# template-instance rules). The others are ".*": account-level series have no pool label.
+TARGET_VARIABLES = {"job", "instance"}
+# Grafana unit ids these dashboards may use (all valid for dashboard-linter's panel-units-rule).
+GRAFANA_UNITS = {"none", "short", "percentunit", "s", "d", "dateTimeAsIso", "opm", "bytes"}
 # Functions whose range should follow the scrape interval ($__rate_interval).
 RATE_FUNCTIONS = ("rate", "irate", "increase")
 # Series Prometheus itself adds for every target.
@@ -53,7 +60,7 @@ POOL_SERIES = {
     "credits_low_threshold",
     "credits_consumed_total",
     "credits_consumption",
-    "credits_runway_days",
+    "credits_runway_seconds",
 }
 GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 KEYWORDS = {"and", "or", "unless", "offset", "bool", "atan2"}
@@ -101,7 +108,8 @@ def test_template_variables(dashboard: tuple[str, dict[str, Any]]) -> None:
         assert var["datasource"] == DATASOURCE, var_name
         assert re.fullmatch(r"label_values\(.+, \w+\)", variable_query(var)), var_name
         # "All" must also match series without the label (account-level metrics have no pool).
-        assert var["includeAll"] and var["multi"] and var["allValue"] == ".*", var_name
+        all_value = ".+" if var_name in TARGET_VARIABLES else ".*"
+        assert var["includeAll"] and var["multi"] and var["allValue"] == all_value, var_name
         # A variable only refers to variables defined before it.
         earlier = list(found)[: list(found).index(var_name)]
         for ref in re.findall(r"\$(\w+)", variable_query(var)):
@@ -268,6 +276,7 @@ def test_queries_filter_by_variables_and_use_known_series(
         for metric, matchers in found:
             assert metric in known, f"{title}: unknown series {metric}"
             assert 'job=~"$job"' in matchers, f"{title}: {metric} not filtered by $job"
+            assert 'instance=~"$instance"' in matchers, f"{title}: {metric} lacks $instance"
             required = set()
             if metric.startswith(("credits_", "provider_")) and metric not in EXPORTER_WIDE:
                 required |= account_variables
@@ -292,11 +301,12 @@ def test_queries_are_valid_promql(tmp_path: Path) -> None:
         rule["expr"] = substitute(rule["expr"])
     path = tmp_path / "queries.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    promtool("check", "rules", str(path))
+
+
+def promtool(*args: str) -> None:
     result = subprocess.run(
-        [require_binary("promtool"), "check", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [require_binary("promtool"), *args], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -317,3 +327,117 @@ def test_overview_table_has_the_columns() -> None:
         "Cycle end",
     }
     assert len(tables[0]["targets"]) == len(organize["options"]["renameByName"])
+
+
+# --------------------------------------------------------------------------- dashboard-linter
+
+
+def test_uneditable(dashboard: tuple[str, dict[str, Any]]) -> None:
+    """uneditable-dashboard: provisioned dashboards are changed in the files, not in Grafana."""
+    _, dash = dashboard
+    assert dash["editable"] is False
+
+
+def test_linter_template_rules(dashboard: tuple[str, dict[str, Any]]) -> None:
+    """template-datasource, template-job, template-instance, template-label-promql and
+    template-on-time-change-reload."""
+    _, dash = dashboard
+    found = variables(dash)
+    datasources = [v for v in found.values() if v["type"] == "datasource"]
+    assert [(v["name"], v["label"]) for v in datasources] == [("datasource", "Data source")]
+    for name in sorted(TARGET_VARIABLES):
+        var = found[name]
+        assert var["label"] == name.title() and var["type"] == "query", name
+        assert var["datasource"]["uid"] in ("$datasource", "${datasource}"), name
+        assert var["multi"] and var["allValue"] == ".+", name
+    for name, var in found.items():
+        if var["type"] == "query":
+            assert var["refresh"] == 2, f"{name}: refresh on time range change"
+            assert re.fullmatch(
+                r"(label_names|label_values|metrics|query_result)\(.+\)", variable_query(var)
+            ), name
+
+
+def test_linter_panel_rules(dashboard: tuple[str, dict[str, Any]]) -> None:
+    """panel-title-description, panel-units (a unit Grafana knows) and panel-no-targets."""
+    _, dash = dashboard
+    for panel in iter_panels(dash["panels"]):
+        if panel["type"] == "row":
+            continue
+        assert panel["title"] and panel["description"], panel["id"]
+        assert panel["fieldConfig"]["defaults"]["unit"] in GRAFANA_UNITS, panel["title"]
+        assert panel["targets"], panel["title"]
+
+
+def counter_reads(expr: str) -> list[str]:
+    """Every `*_total` series read in ``expr`` that is not the range of a rate(), irate() or
+    increase() call (dashboard-linter's target-counter-agg-rule)."""
+    wrapped = re.sub(
+        r"\b(?:rate|irate|increase)\(\s*\w+_total(?:\{[^}]*\})?\[[^\]]+\]\s*\)", "", expr
+    )
+    return re.findall(r"\b\w+_total\b", wrapped)
+
+
+def test_counter_reads_finder() -> None:
+    assert counter_reads('sum(rate(a_total{x="1"}[5m])) + b_total + increase(c_total[1h])') == [
+        "b_total"
+    ]
+
+
+def test_linter_counters_are_rated(dashboard: tuple[str, dict[str, Any]]) -> None:
+    _, dash = dashboard
+    for title, target in panel_queries(dash):
+        assert counter_reads(target["expr"]) == [], f"{title}: {target['expr']}"
+
+
+# --------------------------------------------------------------------------- runway queries
+
+
+def test_runway_queries_prefer_the_exporters_runway(tmp_path: Path) -> None:
+    """Every runway query of the dashboards, evaluated by promtool with the recording rules: a
+    pool the exporter has a runway for (theirstack: from the provider's 7-day history, at once)
+    shows it, in days, although the recorded one exists too; a pool with only a balance
+    (fullenrich) shows the recorded runway."""
+    targets = [
+        (title, target)
+        for dash in dashboards().values()
+        for title, target in panel_queries(dash)
+        if "credits_runway_seconds" in target["expr"]
+    ]
+    assert {title for title, _ in targets} == {"Shortest runway", "Balances", "Runway"}
+    labels = 'job="credits-exporter", instance="10.0.0.1:9966"'
+    growth = f'{{{labels}, provider="theirstack", account="growth", pool="api"}}'
+    sales = f'{{{labels}, provider="fullenrich", account="sales", pool="workspace"}}'
+    series = [
+        # the exporter's runway, 5 days; the counter says much less (its recorded runway differs)
+        {"series": f"credits_runway_seconds{growth}", "values": "432000x400"},
+        {"series": f"credits_remaining{growth}", "values": "10000x400"},
+        {"series": f"credits_consumed_total{growth}", "values": "0+100x400"},
+        # a balance only: 10 credits per 5 minutes from 20000
+        {"series": f"credits_remaining{sales}", "values": "20000-10x400"},
+    ]
+    # sales at 30h: 16400 left, 2890 consumed in the last day (289 steps of the subquery)
+    sales_days = 16400 / 2890
+    cases = []
+    for title, target in targets:
+        expected = [(growth, 5.0), (sales, sales_days)]
+        if title == "Shortest runway":
+            expected = [("{}", 5.0)]
+        cases.append(
+            {
+                "expr": substitute(target["expr"]),
+                "eval_time": "30h",
+                "exp_samples": [{"labels": lbl, "value": value} for lbl, value in expected],
+            }
+        )
+    test_file = tmp_path / "runway_test.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(ROOT / "prometheus" / "rules.yaml")],
+                "evaluation_interval": "5m",
+                "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": cases}],
+            }
+        )
+    )
+    promtool("test", "rules", str(test_file))

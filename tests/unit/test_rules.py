@@ -32,15 +32,26 @@ EXPECTED_ALERTS = {
     "CreditsLow",
     "CreditsExhausted",
     "CreditsRunningOut",
+    "CreditsRunningOutBeforeCycleEnd",
     "CreditsExpiringSoon",
+    "CreditsExpired",
     "CreditsPollFailing",
     "CreditsAuthFailing",
     "CreditsDataStale",
     "CreditsExporterDown",
+    "CreditsExporterConfigReloadFailed",
 }
-# Alerts about one pool; the others are about an account, an endpoint or the exporter.
-POOL_ALERTS = {"CreditsLow", "CreditsExhausted", "CreditsRunningOut"}
+# Alerts about one pool, one endpoint, or the exporter; the others are about an account.
+POOL_ALERTS = {
+    "CreditsLow",
+    "CreditsExhausted",
+    "CreditsRunningOut",
+    "CreditsRunningOutBeforeCycleEnd",
+}
 ENDPOINT_ALERTS = {"CreditsPollFailing", "CreditsAuthFailing", "CreditsDataStale"}
+EXPORTER_ALERTS = {"CreditsExporterDown", "CreditsExporterConfigReloadFailed"}
+# An alert waiting this long must not restart its `for` at one failed scrape.
+LONG_FOR_SECONDS = 10 * 60
 RUNBOOK_PREFIX = "https://github.com/credits-exporter/credits-exporter/blob/main/docs/runbooks.md#"
 TEST_FILES = sorted((PROMETHEUS_DIR / "tests").glob("*.yaml"))
 
@@ -81,7 +92,7 @@ def test_alert_conventions(name: str) -> None:
     assert "{{" not in annotations["summary"], "summary is static; details go in description"
     description = annotations["description"]
     assert "$value" in description, "description states the value"
-    if name == "CreditsExporterDown":
+    if name in EXPORTER_ALERTS:
         assert "$labels.instance" in description
     else:
         assert "$labels.provider" in description
@@ -91,7 +102,7 @@ def test_alert_conventions(name: str) -> None:
         else:
             assert "(all pools" in description, "say that the alert is not about one pool"
         if name in ENDPOINT_ALERTS:
-            assert "$labels.endpoint" in description
+            assert "$labels.api_endpoint" in description
     assert annotations["runbook_url"] == RUNBOOK_PREFIX + name.lower()
 
 
@@ -106,14 +117,75 @@ def test_runbooks_have_a_section_per_alert() -> None:
             assert part in section, f"{name}: runbook lacks {part}"
 
 
-def test_recording_rules_follow_mixin_naming() -> None:
+def exporter_metric_names() -> set[str]:
+    """The metric names docs/metrics.md documents, counters without _total (as the naming
+    guide writes them in recorded names)."""
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    names = re.findall(r"^\| `(credits_\w+)` \| (gauge|counter) \|", text, flags=re.MULTILINE)
+    return {name.removesuffix("_total") if kind == "counter" else name for name, kind in names}
+
+
+def test_recording_rules_follow_the_naming_guide() -> None:
+    """level:metric:operations with the metric name unchanged (counters without _total), and
+    a ratio named a_per_b:ratio... (the Prometheus "Recording rules" practices)."""
     records = recording_rules()
     assert records
+    metrics = exporter_metric_names()
+    assert "credits_consumed" in metrics and "credits_remaining" in metrics
     for name in records:
         level, metric, operations = name.split(":")
         assert re.fullmatch(r"[a-z]+(?:_[a-z]+)*", level), name
-        assert metric.startswith("credits_"), name
         assert re.fullmatch(r"[a-z0-9_]+", operations), name
+        if "_per_" in metric:
+            numerator, denominator = metric.split("_per_")
+            assert numerator in metrics, f"{name}: {numerator} is not an exporter metric"
+            assert f"credits_{denominator}" in metrics, f"{name}: credits_{denominator}?"
+            assert operations.startswith("ratio"), f"{name}: a ratio's operation is ratio"
+        else:
+            assert metric in metrics, f"{name}: {metric} is not an exporter metric"
+
+
+def duration_seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", text))
+
+
+# A series read over a window: the last sample, or every sample, of the last few minutes.
+WINDOWED = re.compile(r"\b(?:last|max|min)_over_time\((?P<series>[\w:]+)\[\d+m\]\)")
+SERIES = re.compile(r"\b(?:credits_\w+|provider_account_pool:[\w:]+|up)\b(?![\w:]*\s*\()")
+
+
+def test_long_alerts_survive_a_failed_scrape() -> None:
+    """One failed scrape leaves a stale sample in every series of the target: an alert with a
+    long `for` that reads a series directly restarts its `for` there (prometheus-mixin reads
+    them through max_over_time). Each such alert reads every series over a window, and a
+    promtool test puts `stale` in the series it reads and still sees it fire."""
+    tests = [test for path in TEST_FILES for test in load_yaml(path)["tests"]]
+    long_alerts = {
+        name: rule
+        for name, rule in alerting_rules().items()
+        if duration_seconds(rule["for"]) >= LONG_FOR_SECONDS
+    }
+    assert {"CreditsPollFailing", "CreditsExpiringSoon", "CreditsRunningOut"} <= set(long_alerts)
+    for name, rule in long_alerts.items():
+        expr = rule["expr"]
+        read = {m.group("series") for m in WINDOWED.finditer(expr)}
+        assert read, f"{name}: reads no series over a window"
+        direct = SERIES.findall(WINDOWED.sub("", expr))
+        assert not direct, f"{name}: reads {direct} directly, not over a window"
+        survived = [
+            test["name"]
+            for test in tests
+            if any(
+                "stale" in str(series["values"]).split() and series["series"].split("{")[0] in read
+                for series in test["input_series"]
+            )
+            and any(
+                case["alertname"] == name and case.get("exp_alerts")
+                for case in test.get("alert_rule_test", [])
+            )
+        ]
+        assert survived, f"{name}: no promtool test with a stale sample where it fires"
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:

@@ -99,18 +99,9 @@ accounts:
     assert s[("credits_remaining", g)] == 700
     assert s[("credits_used", g)] == 300
     assert s[("credits_low_threshold", g)] == 100
-    assert s[("credits_runway_days", g)] == 70
+    assert s[("credits_runway_seconds", g)] == 70 * 86400
     assert s[("credits_consumed_total", g)] == 0
     assert s[("credits_consumption", tuple(sorted((*g, ("window", "7d")))))] == 70
-    assert (
-        s[
-            (
-                "credits_days_until_expiry",
-                (("account", "g"), ("provider", "theirstack"), ("team", "t")),
-            )
-        ]
-        == 3
-    )
     assert not any(name == "credits_limit" for name, _ in s)  # never published as 0
     fe = (("account", "s"), ("pool", "workspace"), ("provider", "fullenrich"), ("team", ""))
     assert s[("credits_remaining", fe)] == 12.5
@@ -120,20 +111,11 @@ accounts:
     clock.t += 60
     cache.current = cache._render(store.version)
     s = samples(cache)
-    ep = (("account", "s"), ("endpoint", "balance"), ("provider", "fullenrich"), ("team", ""))
+    ep = (("account", "s"), ("api_endpoint", "balance"), ("provider", "fullenrich"), ("team", ""))
     assert s[("credits_remaining", fe)] == 12.5
     assert s[("credits_up", ep)] == 0
     assert s[("credits_polls_total", ep)] == 2
     assert s[("credits_poll_errors_total", tuple(sorted((*ep, ("reason", "auth")))))] == 1
-    assert (
-        s[
-            (
-                "credits_days_until_expiry",
-                (("account", "g"), ("provider", "theirstack"), ("team", "t")),
-            )
-        ]
-        < 3
-    )
 
     # After max_staleness without success, value series go, health series stay.
     clock.t += 3600

@@ -155,28 +155,45 @@ exporterJobRegex: {alert: CreditsExporterDown, default: ".*credits-exporter.*", 
 {{- end }}
 
 {{/*
-The rule groups of the shared rule files (files/prometheus -> ../../../prometheus), with the
-thresholds of prometheusRule.thresholds written into the alerts' expressions and
-prometheusRule.additionalRuleLabels added to every alert. With default values the groups are
-exactly those of the files.
+The job of the exporter's targets as a regex, for CreditsExporterDown: exactly the job the
+chart's ServiceMonitor produces (the Service's app.kubernetes.io/name label, which nameOverride
+changes), escaped for a PromQL string.
+*/}}
+{{- define "credits-exporter.jobRegex" -}}
+{{- include "credits-exporter.name" . | regexQuoteMeta | replace "\\" "\\\\" }}
+{{- end }}
+
+{{/*
+The rule groups of the shared rule files (files/prometheus -> ../../../prometheus), changed by
+values: prometheusRule.thresholds written into the alerts' expressions (exporterJobRegex, when
+empty, is the job of the chart's ServiceMonitor), prometheusRule.alerts.<name> (enabled, for,
+severity, labels) applied to its alert, prometheusRule.additionalRuleLabels added to every
+alert, and prometheusRule.extraRules appended as a group of their own. Without those values the
+groups are exactly those of the files.
 */}}
 {{- define "credits-exporter.ruleGroups" -}}
 {{- $table := include "credits-exporter.thresholdTable" . | fromYaml }}
 {{- $thresholds := .Values.prometheusRule.thresholds | default dict }}
+{{- $overrides := .Values.prometheusRule.alerts | default dict }}
 {{- range $param, $_ := $thresholds }}
 {{- if not (hasKey $table $param) }}
 {{- fail (printf "prometheusRule.thresholds.%s: unknown threshold; known: %s" $param (keys $table | sortAlpha | join ", ")) }}
 {{- end }}
 {{- end }}
 {{- $groups := list }}
+{{- $alerts := dict }}
 {{- range $file := list "files/prometheus/alerts.yaml" "files/prometheus/rules.yaml" }}
 {{- $doc := $.Files.Get $file | fromYaml }}
 {{- if or (not $doc) (hasKey $doc "Error") (not $doc.groups) }}
 {{- fail (printf "%s: missing, unreadable or without groups (the chart reads prometheus/ through the files/prometheus symlink)" $file) }}
 {{- end }}
 {{- range $group := $doc.groups }}
+{{- $rules := list }}
 {{- range $rule := ($group.rules | default list) }}
+{{- $override := dict }}
 {{- if $rule.alert }}
+{{- $_ := set $alerts (toString $rule.alert) true }}
+{{- $override = index $overrides (toString $rule.alert) | default dict }}
 {{- range $param, $t := $table }}
 {{- if eq (toString $t.alert) (toString $rule.alert) }}
 {{- $value := toString $t.default }}
@@ -186,6 +203,9 @@ exactly those of the files.
 {{- if and (kindIs "float64" $raw) (eq (floor $raw) $raw) }}
 {{- $value = printf "%.0f" $raw }}{{/* 1000000, not 1e+06 */}}
 {{- end }}
+{{- end }}
+{{- if and (eq $param "exporterJobRegex") (eq $value "") }}
+{{- $value = include "credits-exporter.jobRegex" $ }}
 {{- end }}
 {{- if not (contains $t.token $rule.expr) }}
 {{- fail (printf "alert %s: its expr no longer contains %q, the token prometheus/README.md documents for %s" $rule.alert $t.token $param) }}
@@ -199,10 +219,40 @@ exactly those of the files.
 {{- with $.Values.prometheusRule.additionalRuleLabels }}
 {{- $_ := set $rule "labels" (merge (deepCopy ($rule.labels | default dict)) .) }}
 {{- end }}
+{{- with $override.for }}
+{{- $_ := set $rule "for" . }}
+{{- end }}
+{{- with $override.labels }}
+{{- $_ := set $rule "labels" (merge (deepCopy .) ($rule.labels | default dict)) }}
+{{- end }}
+{{- with $override.severity }}
+{{- $_ := set $rule.labels "severity" . }}
 {{- end }}
 {{- end }}
-{{- $groups = append $groups $group }}
+{{- if or (not (hasKey $override "enabled")) $override.enabled }}
+{{- $rules = append $rules $rule }}
 {{- end }}
+{{- end }}
+{{- if $rules }}
+{{- $groups = append $groups (set $group "rules" $rules) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $name, $_ := $overrides }}
+{{- if not (hasKey $alerts $name) }}
+{{- fail (printf "prometheusRule.alerts.%s: no such alert; the alerts are %s" $name (keys $alerts | sortAlpha | join ", ")) }}
+{{- end }}
+{{- end }}
+{{- with .Values.prometheusRule.extraRules }}
+{{- $extra := list }}
+{{- range $rule := . }}
+{{- $rule = deepCopy $rule }}
+{{- if and $rule.alert $.Values.prometheusRule.additionalRuleLabels }}
+{{- $_ := set $rule "labels" (merge (deepCopy ($rule.labels | default dict)) $.Values.prometheusRule.additionalRuleLabels) }}
+{{- end }}
+{{- $extra = append $extra $rule }}
+{{- end }}
+{{- $groups = append $groups (dict "name" "credits.extra" "rules" $extra) }}
 {{- end }}
 {{- toYaml $groups }}
 {{- end }}
