@@ -2,14 +2,15 @@
 served like /metrics.
 
 On the event loop, in slices of at most :data:`SLICE_SECONDS`, the accounts that changed (the
-store names them) or whose texts change with time alone (:func:`~exporter.statushtml.
+store names them) or whose state changes with time alone (:func:`~exporter.statushtml.
 valid_until`) are snapshotted (:func:`~exporter.statuspage.account_status`: readers never touch
-the live store) and rendered into two fragments each, their ``<tbody>`` and their JSON object.
-A :class:`Rendering` then holds every account's fragments in the page's order (problems first),
+the live store) and rendered into two fragments each, their ``<tbody>`` (ages and countdowns
+left as marks, written when a page is put together) and their JSON object. A
+:class:`Rendering` then holds every account's fragments in the page's order (problems first),
 the counts by state and by provider, and the two views everyone asks for (the first page, the
-whole JSON) with their gzip form; deflating runs in the render thread, in C code that releases
-the GIL. The JSON is compressed in blocks of :data:`BLOCK_ROWS` accounts, and a block whose
-fragments did not change keeps its compressed bytes (as /metrics does).
+whole JSON) with their gzip form: put together in a thread, deflated in the render thread (C
+code that releases the GIL). The JSON is compressed in blocks of :data:`BLOCK_ROWS` accounts,
+and a block whose fragments did not change keeps its compressed bytes (as /metrics does).
 
 Any other view (filters, another page) is a slice of the same fragments inside the page's
 shell, made on the first request for it and kept with the rendering. Every view has an ETag;
@@ -340,7 +341,8 @@ class _Plan:
 class StatusCache:
     """Keeps the status page and ``/api/status`` of the store ready; readers only ever use
     :attr:`current`. :meth:`run` re-renders when the store changed (at most every
-    ``min_interval``) or an account's texts are due to change with time."""
+    ``min_interval``), when an account's state is due to change with time, and every
+    :data:`TICK` (the ages on the page)."""
 
     def __init__(
         self,
@@ -392,8 +394,7 @@ class StatusCache:
 
     async def refresh(self) -> None:
         """The same without holding the event loop: the changed accounts are snapshotted and
-        rendered in slices on the loop; the page's order, counts and compression run in the
-        render thread (mostly C code that releases the GIL)."""
+        rendered in slices on the loop; the rest runs in threads."""
         async with self._lock:
             started = time.perf_counter()
             now = self.clock()
@@ -417,7 +418,7 @@ class StatusCache:
             self._publish(assembled[0], bodies, started)
 
     async def run(self) -> None:
-        """Re-render on changes and when texts are due to change, until cancelled. The first
+        """Re-render on changes, when due and every :data:`TICK`, until cancelled. The first
         rendering waits for start-up (every account polled once, or :data:`STARTUP_WAIT`), so
         that the first poll wave is rendered once, not account by account."""
         with contextlib.suppress(TimeoutError):
