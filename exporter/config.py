@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -213,11 +214,27 @@ class TheirStackConsumption(_Strict):
 
 Threshold = float | dict[str, float]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
-#: The exporter's own label names, and ``endpoint``, which the Prometheus Operator sets on its
-#: targets (a static label of that name would be renamed ``exported_endpoint``).
-RESERVED_LABELS = frozenset(
-    {"provider", "account", "pool", "api_endpoint", "endpoint", "reason", "window"}
-)
+_PROMETHEUS = "Prometheus sets it on every target"
+_OPERATOR = "the Prometheus Operator sets it on the targets it discovers"
+_EXPORTER = "the exporter sets it"
+#: Label names an account's static ``labels`` may not take, and who owns each. A static label
+#: that shadows one of these overrides a target label (scraped with honor_labels) or is renamed
+#: ``exported_<name>`` (without it), or clashes with the exporter's own labels. Names starting
+#: with ``__`` are Prometheus's too.
+RESERVED_LABELS: Mapping[str, str] = {
+    "job": _PROMETHEUS,
+    "instance": _PROMETHEUS,
+    **dict.fromkeys(("namespace", "service", "pod", "container", "endpoint"), _OPERATOR),
+    **dict.fromkeys(("provider", "account", "pool", "api_endpoint", "reason", "window"), _EXPORTER),
+    **dict.fromkeys(("version", "python_version"), _EXPORTER),
+}
+
+
+def reserved_label(name: str) -> str | None:
+    """Why a static label may not be called ``name`` (None: it may)."""
+    if name.startswith("__"):
+        return "names starting with __ are reserved by Prometheus"
+    return RESERVED_LABELS.get(name)
 
 
 class AccountBase(_Strict):
@@ -242,10 +259,13 @@ class AccountBase(_Strict):
 
     @field_validator("labels")
     @classmethod
-    def _no_reserved_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        clash = sorted(RESERVED_LABELS & value.keys())
-        if clash:
-            raise ValueError(f"label names {clash} are reserved by the exporter")
+    def _no_reserved_labels(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        clashes = [f'"{k}" ({why})' for k in sorted(value) if (why := reserved_label(k))]
+        if clashes:
+            name = info.data.get("name")
+            whose = f'account "{name}": ' if isinstance(name, str) else ""
+            plural = "s" if len(clashes) > 1 else ""
+            raise ValueError(f"{whose}reserved label name{plural}: {', '.join(clashes)}")
         return value
 
     @model_validator(mode="after")
@@ -287,10 +307,26 @@ class AccountBase(_Strict):
             return t
         return t.get(pool)
 
-    def identity(self) -> tuple[object, ...]:
-        """Everything that changes how this account is polled: equal identity on reload
-        means the account keeps its state and schedule."""
-        return (self.model_dump_json(), self.secret)
+    def identity(self) -> str:
+        """What this account polls: its provider, ``base_url`` and provider options (the request
+        and how the answer is read). A reload that keeps the identity keeps the account's state
+        (last values, ``credits_consumed_total``, history, error counters) and applies the
+        rest (:data:`TUNABLE`: key, schedule, thresholds, labels...) in place."""
+        return self.model_dump_json(exclude=set(TUNABLE))
+
+
+#: Account keys a reload changes without starting the account afresh.
+TUNABLE = (
+    "api_key",
+    "api_key_file",
+    "interval",
+    "timeout",
+    "max_staleness",
+    "max_response_size",
+    "low_credit_threshold",
+    "labels",
+    "rate_limit",
+)
 
 
 class TheirStackAccount(AccountBase):

@@ -75,8 +75,12 @@ class Reading:
     """What one successful poll of one endpoint said.
 
     ``daily_consumption`` maps pool -> {day key (ISO date of the provider's bucket) -> credits
-    consumed that day}: the raw history the store turns into ``credits_consumed_total``.
+    consumed that day}: the raw history the store turns into ``credits_consumed_total``. It
+    holds every day the provider was asked about, 0 for a day its answer did not list.
     ``consumption`` maps pool -> {window ("1d", "7d", "30d") -> credits consumed}.
+    ``notes`` maps a pool (or a topic such as ``consumption``) to why the reading leaves a
+    value out or ignored part of the answer: logged once when it appears, shown on the status
+    page. The text must stay the same from poll to poll while the cause lasts.
     """
 
     pools: Mapping[str, PoolValues] = field(default_factory=dict)
@@ -86,6 +90,7 @@ class Reading:
     seats: float | None = None
     consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     daily_consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 WEEK_SECONDS = 7 * 86400

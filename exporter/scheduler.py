@@ -114,8 +114,10 @@ class Scheduler:
         await self.apply(self.config)
 
     async def apply(self, config: Config) -> None:
-        """Make the running loops match ``config`` atomically: unchanged accounts keep their
-        state and schedule, added ones start, removed and changed ones stop (their series go)."""
+        """Make the running loops match ``config`` atomically: added accounts start, removed
+        ones and those that poll something else now stop (their series go), and the others
+        keep their state and schedule. A changed key or timeout is used from the next poll on,
+        a changed interval from the next schedule (a shorter one at once)."""
         async with self._apply_lock:
             await self._apply(config)
 
@@ -124,7 +126,10 @@ class Scheduler:
             self._semaphores = {}
         self.config = config
         self.limits.configure(config)
-        started, removed = self.store.set_accounts(config.accounts)
+        applied = self.store.set_accounts(config.accounts)
+        started, removed = applied.started, applied.removed
+        for name, old_interval in applied.reconfigured.items():
+            self._reconfigure(self.store.accounts[name], old_interval)
         stopping = [loop for (name, _), loop in self.tasks.items() if name in removed]
         self.tasks = {key: t for key, t in self.tasks.items() if key[0] not in removed}
         in_flight = [task for loop in stopping if (task := loop.cancel()) is not None]
@@ -139,8 +144,34 @@ class Scheduler:
                 self._start_account(state)
             if i % START_BATCH == 0:
                 await asyncio.sleep(0)
-        if started or removed:
-            log.info("accounts applied", started=len(started), stopped=len(removed))
+        if started or removed or applied.reconfigured:
+            log.info(
+                "accounts applied",
+                started=len(started),
+                stopped=len(removed),
+                reconfigured=len(applied.reconfigured),
+            )
+
+    def _reconfigure(self, state: AccountState, old_interval: float) -> None:
+        """Point the account's loops at its new state. With a shorter interval, a loop waiting
+        longer than the new one (with its jitter and backoff) is woken sooner, unless the
+        provider asked for a Retry-After; a longer interval applies from the next poll."""
+        interval = state.account.effective_interval
+        loop_time = asyncio.get_running_loop().time()
+        for endpoint, ep in state.endpoints.items():
+            loop = self.tasks.get((state.name, endpoint))
+            if loop is None:
+                continue
+            loop.state = state
+            handle = loop.handle
+            if handle is None or loop.stopped or interval >= old_interval:
+                continue
+            if ep.up is False and ep.last_error is not None and ep.last_error.retry_after:
+                continue
+            delay = next_delay(interval, ep.consecutive_failures)
+            if loop_time + delay < handle.when():
+                handle.cancel()
+                loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)
 
     def _start_account(self, state: AccountState) -> None:
         for endpoint in state.endpoints:
@@ -209,7 +240,11 @@ class Scheduler:
         was_up = ep.up
         previous_reason = ep.last_error.reason if ep.last_error else None
         error = await self.poll_once(state, endpoint)
+        # A reload may have given the account a new config while it polled.
+        state = loop.state
+        account = state.account
         if error is None:
+            self._log_notes(state)
             if was_up is False:
                 log.info(
                     "account recovered",
@@ -238,6 +273,30 @@ class Scheduler:
         loop.task = None
         if not loop.stopped:
             loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)
+
+    def _log_notes(self, state: AccountState) -> None:
+        """Log a note of the account's readings (why a value is left out) once when it
+        appears or changes, and once when it goes."""
+        notes = state.merged(self.store.clock()).notes
+        if notes == state.logged_notes:
+            return
+        for about, note in notes.items():
+            if state.logged_notes.get(about) != note:
+                log.info(
+                    "reading note",
+                    account=state.name,
+                    provider=state.provider.label,
+                    about=about,
+                    note=note,
+                )
+        for about in state.logged_notes.keys() - notes.keys():
+            log.info(
+                "reading note cleared",
+                account=state.name,
+                provider=state.provider.label,
+                about=about,
+            )
+        state.logged_notes = dict(notes)
 
 
 async def poll_all_once(

@@ -88,6 +88,12 @@ MALFORMED_MODES: tuple[str, ...] = (
 
 JSON = Any
 
+ANALYTICS_SHAPES = ("current", "legacy")
+PERIOD_START_FORMS = ("offset", "utc", "local_z")
+"""How TheirStack's ``period_start`` writes a local midnight: ``offset`` the local time with its
+offset (``...T00:00:00-05:00``; ``Z`` where the offset is 0), ``utc`` the same instant in UTC
+(``...T05:00:00Z``), ``local_z`` the local date wrongly labelled UTC (``...T00:00:00Z``)."""
+
 
 # --------------------------------------------------------------------------- field converters
 
@@ -142,6 +148,12 @@ def _str_list(value: Any) -> list[str]:
     if not isinstance(value, list | tuple):
         raise TypeError(f"expected a list, got {type(value).__name__}")
     return [_str(v) for v in value]
+
+
+def _choice(value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
 
 
 def _malformed(value: Any) -> str | None:
@@ -328,6 +340,8 @@ class TheirStackAccount(AccountState):
         "burn_api_per_day": _non_negative,
         "burn_ui_per_day": _non_negative,
         "consumption_days": lambda v: _consumption_days(v),
+        "omit_zero_days": _bool,
+        "period_start_form": lambda v: _choice(v, PERIOD_START_FORMS),
     }
 
     api_credits: int = 0
@@ -337,6 +351,10 @@ class TheirStackAccount(AccountState):
     earliest_expiration: str | None = None
     burn_api_per_day: float = 0.0
     burn_ui_per_day: float = 0.0
+    omit_zero_days: bool = False
+    """Leave days without consumption out of the consumption answer (the docs do not say)."""
+    period_start_form: str = "offset"
+    """See :data:`PERIOD_START_FORMS`."""
     buckets: dict[int, list[int]] = field(default_factory=dict)
     """Consumption history: UTC start of a 15-minute bucket -> [api, ui] consumed in it."""
 
@@ -438,6 +456,9 @@ class WindsurfAccount(AccountState):
         "permissions": _str_list,
         "burn_prompt_per_day": _non_negative,
         "burn_add_on_per_day": _non_negative,
+        "numbers_as_strings": _bool,
+        "analytics_shape": lambda v: _choice(v, ANALYTICS_SHAPES),
+        "analytics_lag_seconds": _non_negative,
     }
 
     prompt_credits_per_seat: int = 500
@@ -451,6 +472,17 @@ class WindsurfAccount(AccountState):
     burn_prompt_per_day: float = 0.0
     """Prompt credits used per day, spread over the users; past the seats' pool, add-on credits."""
     burn_add_on_per_day: float = 0.0
+    numbers_as_strings: bool = False
+    """Write the counts as strings, as protobuf JSON may write an int64."""
+    analytics_shape: str = "current"
+    """``current``: usage per user and the billing cycle; ``legacy``: the older documented
+    answer, with neither."""
+    analytics_lag_seconds: float = 0.0
+    """After a cycle reset, UserPageAnalytics keeps reporting the old cycle this long (upstream
+    refreshes analytics about every 3 hours)."""
+    previous_cycle: dict[str, Any] | None = None
+    """The cycle before the last reset, as analytics reports it while it lags."""
+    previous_cycle_until: float = 0.0
     next_user: int = 0
 
     def init_defaults(self, now: float) -> None:
@@ -501,6 +533,12 @@ class WindsurfAccount(AccountState):
             new_end = _add_months(end, months)
         else:
             new_end = end + (end - start)
+        self.previous_cycle = {
+            "start": self.billing_cycle_start,
+            "end": self.billing_cycle_end,
+            "users": copy.deepcopy(self.users),
+        }
+        self.previous_cycle_until = end.timestamp() + self.analytics_lag_seconds
         self.billing_cycle_start = _iso_z(end.timestamp())
         self.billing_cycle_end = _iso_z(new_end.timestamp())
         # "recomputed at the start of every billing cycle based on what was consumed"
@@ -705,13 +743,26 @@ def _ts_consumption(acct: TheirStackAccount, call: Call) -> Reply:
         return Reply(422, _theirstack_error(422, None, "Date range too large"))
     rows = []
     for day, (api, ui) in sorted(acct.daily(tz, first, last).items()):
-        midnight = datetime.combine(day, dtime(0), tz)
-        offset = midnight.utcoffset()
-        period = f"{day.isoformat()}T00:00:00Z" if not offset else midnight.isoformat()
+        if acct.omit_zero_days and not api and not ui:
+            continue
         rows.append(
-            {"period_start": period, "api_credits_consumed": api, "ui_credits_consumed": ui}
+            {
+                "period_start": _period_start(day, tz, acct.period_start_form),
+                "api_credits_consumed": api,
+                "ui_credits_consumed": ui,
+            }
         )
     return Reply(body=rows)
+
+
+def _period_start(day: date, tz: ZoneInfo, form: str) -> str:
+    """The start of ``day`` in ``tz`` written in one of :data:`PERIOD_START_FORMS`."""
+    midnight = datetime.combine(day, dtime(0), tz)
+    if form == "local_z" or not midnight.utcoffset():
+        return f"{day.isoformat()}T00:00:00Z"
+    if form == "utc":
+        return _iso_z(midnight.timestamp())
+    return midnight.isoformat()
 
 
 def _ws_forbidden(acct: WindsurfAccount, permission: str) -> Reply | None:
@@ -720,41 +771,56 @@ def _ws_forbidden(acct: WindsurfAccount, permission: str) -> Reply | None:
     return Reply(403, {"error": "Insufficient permissions"})
 
 
+def _protobuf_json(obj: dict[str, Any], strings: bool) -> dict[str, Any]:
+    """``obj`` as protobuf JSON writes it: fields at their zero value (0, "", [], false) left
+    out, and with ``strings`` the integers written as strings (as an int64 may be)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if value is None or value is False or (not isinstance(value, dict) and not value):
+            continue  # None, false, 0, 0.0, "" and [] are left out
+        if strings and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        out[key] = value
+    return out
+
+
 def _ws_balance(acct: WindsurfAccount, _call: Call) -> Reply:
     denied = _ws_forbidden(acct, "Billing Read")
     if denied is not None:
         return denied
-    return Reply(
-        body={
-            "promptCreditsPerSeat": acct.prompt_credits_per_seat,
-            "numSeats": acct.num_seats,
-            "addOnCreditsAvailable": acct.add_on_credits_available,
-            "addOnCreditsUsed": acct.add_on_credits_used,
-            "billingCycleStart": acct.billing_cycle_start,
-            "billingCycleEnd": acct.billing_cycle_end,
-        }
-    )
+    body = {
+        "promptCreditsPerSeat": acct.prompt_credits_per_seat,
+        "numSeats": acct.num_seats,
+        "addOnCreditsAvailable": acct.add_on_credits_available,
+        "addOnCreditsUsed": acct.add_on_credits_used,
+        "billingCycleStart": acct.billing_cycle_start,
+        "billingCycleEnd": acct.billing_cycle_end,
+    }
+    return Reply(body=_protobuf_json(body, acct.numbers_as_strings))
 
 
 def _ws_analytics(acct: WindsurfAccount, call: Call) -> Reply:
     denied = _ws_forbidden(acct, "Teams Read-Only")
     if denied is not None:
         return denied
+    users, start, end = acct.users, acct.billing_cycle_start, acct.billing_cycle_end
+    if acct.previous_cycle is not None and call.now < acct.previous_cycle_until:
+        previous = acct.previous_cycle  # analytics has not caught up with the reset yet
+        users, start, end = previous["users"], previous["start"], previous["end"]
     group = call.body.get("group_name") if isinstance(call.body, dict) else None
     stats = []
-    for user in acct.users:
+    for user in users:
         if group and user.get("group") != group:
             continue
         row = {k: v for k, v in user.items() if k != "group"}
+        if acct.analytics_shape == "legacy":
+            row.pop("promptCreditsUsed", None)
         row.setdefault("lastUpdateTime", _iso_z(acct.last_settle))
-        stats.append(row)
-    return Reply(
-        body={
-            "userTableStats": stats,
-            "billingCycleStart": acct.billing_cycle_start,
-            "billingCycleEnd": acct.billing_cycle_end,
-        }
-    )
+        stats.append(_protobuf_json(row, acct.numbers_as_strings))
+    body: dict[str, Any] = {"userTableStats": stats}
+    if acct.analytics_shape == "current":
+        body |= {"billingCycleStart": start, "billingCycleEnd": end}
+    return Reply(body=_protobuf_json(body, acct.numbers_as_strings))
 
 
 def _fe_credits(acct: FullEnrichAccount, _call: Call) -> Reply:
@@ -845,12 +911,16 @@ def _opt_int(value: Any) -> int | None:
 
 
 def _meter(value: Any) -> dict[str, int] | None:
-    """A Hunter request meter ``{"used": int, "available": int}``; None leaves it out."""
+    """A Hunter request meter ``{"used": int, "available": int, "remaining": int}`` (remaining
+    optional: older answers lack it); None leaves the meter out."""
     if value is None:
         return None
-    if not isinstance(value, Mapping) or set(value) - {"used", "available"}:
-        raise ValueError('expected {"used": int, "available": int} or null')
-    return {"used": _int(value.get("used", 0)), "available": _int(value.get("available", 0))}
+    if not isinstance(value, Mapping) or set(value) - {"used", "available", "remaining"}:
+        raise ValueError('expected {"used": int, "available": int[, "remaining": int]} or null')
+    meter = {"used": _int(value.get("used", 0)), "available": _int(value.get("available", 0))}
+    if "remaining" in value:
+        meter["remaining"] = _int(value["remaining"])
+    return meter
 
 
 def _balances(value: Any) -> dict[str, float]:
@@ -938,12 +1008,15 @@ class TwilioAccount(AccountState):
         "account_sid": _str,
         "balance": _float,
         "currency": _str,
+        "subaccount": _bool,
     }
 
     account_sid: str = ""
     balance: float = 0.0
     """May be negative, as on a real account that used more than its balance."""
     currency: str = "USD"
+    subaccount: bool = False
+    """A subaccount: Twilio answers null balance and currency (the parent holds the balance)."""
 
     def init_defaults(self, now: float) -> None:
         self.account_sid = "AC" + hashlib.sha256(self.api_key.encode()).hexdigest()[:32]
@@ -1162,8 +1235,8 @@ def _twilio_balance(acct: TwilioAccount, call: Call) -> Reply:
     return Reply(
         body={
             "account_sid": acct.account_sid,
-            "balance": f"{acct.balance:.2f}",
-            "currency": acct.currency,
+            "balance": None if acct.subaccount else f"{acct.balance:.2f}",
+            "currency": None if acct.subaccount else acct.currency,
         }
     )
 
@@ -1409,6 +1482,19 @@ def _demo_states(now: float) -> dict[str, tuple[str, dict[str, Any]]]:
                 "burn_add_on_per_day": 120.0,
             },
         ),
+        "demo-windsurf-design": (
+            "windsurf",
+            {
+                # No add-on credits ever bought: protobuf JSON leaves both fields out.
+                "prompt_credits_per_seat": 500,
+                "num_seats": 4,
+                "billing_cycle_start": _iso_z(cycle_start.timestamp()),
+                "billing_cycle_end": _iso_z(_add_months(cycle_start, 1).timestamp()),
+                "users": [{**u, "promptCreditsUsed": rng.randint(40, 300)} for u in users[:4]],
+                "numbers_as_strings": True,
+                "burn_prompt_per_day": 40.0,
+            },
+        ),
         "demo-fullenrich-sales": (
             "fullenrich",
             {"balance": 4_821.5, "burn_per_day": 95.25},
@@ -1436,6 +1522,13 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
         "api_key": "demo-windsurf-engineering",
         "prompt_usage": True,
         "low_credit_threshold": {"prompt": 2_000, "add_on": 1_000},
+    },
+    {
+        "name": "design",
+        "provider": "windsurf",
+        "api_key": "demo-windsurf-design",
+        "prompt_usage": True,
+        "low_credit_threshold": {"prompt": 200},
     },
     {
         "name": "sales",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .model import PollError, PoolValues, Reason, runway_seconds
@@ -101,6 +101,8 @@ class AccountStatus:
     #: When a reading of this account passes max_staleness next (its values then drop).
     stale_at: float | None
     pools: tuple[PoolStatus, ...]
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """Pool (or topic) -> why the readings leave a value out or ignored part of an answer."""
 
     @property
     def rank(self) -> int:
@@ -270,6 +272,7 @@ def account_status(state: AccountState, now: float) -> AccountStatus:
         max_staleness_seconds=staleness,
         stale_at=stale_at,
         pools=pools,
+        notes=dict(merged.notes),
     )
 
 
@@ -301,6 +304,7 @@ def account_json(a: AccountStatus) -> dict[str, Any]:
         "seats": a.seats,
         "interval_seconds": a.interval_seconds,
         "max_staleness_seconds": a.max_staleness_seconds,
+        "notes": dict(a.notes),
         "pools": {
             p.pool: {
                 "remaining": p.remaining,

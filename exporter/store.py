@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from .config import AccountBase
@@ -135,28 +135,33 @@ class AccountState:
     endpoints: dict[str, EndpointState]
     counters: dict[str, ConsumedCounter] = field(default_factory=dict)
     history: dict[str, History] = field(default_factory=dict)
+    #: The notes of its readings last logged (see Scheduler._log_notes).
+    logged_notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.account.name
 
-    def pools(self, now: float) -> dict[str, PoolValues]:
+    def pools(self, now: float) -> Mapping[str, PoolValues]:
         """Merged pool values from every endpoint's fresh reading (stale ones are dropped)."""
-        parts = [r.pools for r in self.fresh_readings(now)]
-        return self.provider.derive(merge_pools(*parts))
+        return self.merged(now).pools
 
-    def fresh_readings(self, now: float) -> list[Reading]:
-        out = []
+    def fresh_readings(self, now: float) -> dict[str, Reading]:
+        """Endpoint -> its last good reading, for the endpoints not past ``max_staleness``."""
+        out = {}
         staleness = self.account.effective_max_staleness
-        for ep in self.endpoints.values():
+        for name, ep in self.endpoints.items():
             fresh = ep.last_success is not None and now - ep.last_success <= staleness
             if ep.reading is not None and fresh:
-                out.append(ep.reading)
+                out[name] = ep.reading
         return out
 
     def merged(self, now: float) -> Reading:
-        """One view of everything the account's fresh readings say."""
-        readings = self.fresh_readings(now)
+        """One view of everything the account's fresh readings say. Each endpoint's values
+        stand on their own: a pool only one endpoint reports (e.g. TheirStack's consumption
+        while the balance has never answered) is there with what that endpoint says."""
+        by_endpoint = self.fresh_readings(now)
+        readings = list(by_endpoint.values())
 
         def first(get: Callable[[Reading], float | None]) -> float | None:
             for r in readings:
@@ -166,17 +171,24 @@ class AccountState:
             return None
 
         consumption: dict[str, dict[str, float]] = {}
+        notes: dict[str, str] = {}
         for r in readings:
             for pool, windows in r.consumption.items():
                 consumption.setdefault(pool, {}).update(windows)
-        return Reading(
-            pools=self.provider.derive(merge_pools(*(r.pools for r in readings))),
+            notes.update(r.notes)
+        pools = merge_pools(*(r.pools for r in readings))
+        for pool in consumption:
+            pools.setdefault(pool, PoolValues())
+        merged = Reading(
+            pools=pools,
             expiry_timestamp=first(lambda r: r.expiry_timestamp),
             cycle_start_timestamp=first(lambda r: r.cycle_start_timestamp),
             cycle_end_timestamp=first(lambda r: r.cycle_end_timestamp),
             seats=first(lambda r: r.seats),
             consumption=consumption,
+            notes=notes,
         )
+        return self.provider.derive(merged, by_endpoint)
 
     @property
     def polled_once(self) -> bool:
@@ -223,6 +235,17 @@ class ChangeFeed:
         await self._event.wait()
 
 
+@dataclass(slots=True)
+class Applied:
+    """What :meth:`Store.set_accounts` did, by account name."""
+
+    started: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    #: Kept their state under a changed config (a new key, interval, labels...): name -> the
+    #: interval they had.
+    reconfigured: dict[str, float] = field(default_factory=dict)
+
+
 class Store:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -244,11 +267,18 @@ class Store:
 
     def _bump(self, name: str | None = None) -> None:
         self.version += 1
-        if name is not None:
-            self._dirty.add(name)
+        if name is None:
+            for feed in self._feeds:
+                feed.touch()
+        else:
+            self._mark_dirty(name)
+        self.changed.set()
+
+    def _mark_dirty(self, name: str) -> None:
+        """``name`` changed: for the exposition renderer and every other reader's feed."""
+        self._dirty.add(name)
         for feed in self._feeds:
             feed.touch(name)
-        self.changed.set()
 
     def feed(self) -> ChangeFeed:
         """A new reader's view of the changes from now on (it starts with one pending)."""
@@ -264,18 +294,30 @@ class Store:
 
     # -- accounts
 
-    def set_accounts(self, accounts: Iterable[AccountBase]) -> tuple[list[str], list[str]]:
-        """Make the store hold exactly ``accounts``. An account whose config is unchanged keeps
-        its state; a new or changed one starts fresh. Returns (started, removed) names."""
+    def set_accounts(self, accounts: Iterable[AccountBase]) -> Applied:
+        """Make the store hold exactly ``accounts``.
+
+        An account whose identity (provider, base_url, what it polls) is unchanged keeps its
+        state: last values, ``credits_consumed_total``, history and error counters. If anything
+        else changed (key, interval, timeout, thresholds, labels...), its state moves to a new
+        :class:`AccountState` with the new config and a provider built from it, so the next
+        poll uses them; a new or re-identified account starts fresh."""
         wanted = {a.name: a for a in accounts}
-        started, removed = [], []
+        applied = Applied()
         for name in list(self.accounts):
             new = wanted.get(name)
-            if new is None or new.identity() != self.accounts[name].account.identity():
+            old = self.accounts[name]
+            if new is None or new.identity() != old.account.identity():
                 gone = self.accounts.pop(name)
                 self._unpolled -= sum(1 for ep in gone.endpoints.values() if ep.polls_total == 0)
                 self._unpolled_accounts -= not gone.polled_once
-                removed.append(name)
+                applied.removed.append(name)
+            elif new != old.account:
+                self.accounts[name] = dataclasses.replace(
+                    old, account=new, provider=create_provider(new)
+                )
+                applied.reconfigured[name] = old.account.effective_interval
+                self._mark_dirty(name)
         for name, account in wanted.items():
             if name not in self.accounts:
                 provider = create_provider(account)
@@ -284,10 +326,8 @@ class Store:
                     provider=provider,
                     endpoints={ep: EndpointState() for ep in provider.endpoints},
                 )
-                started.append(name)
-                self._dirty.add(name)
-                for feed in self._feeds:
-                    feed.touch(name)
+                applied.started.append(name)
+                self._mark_dirty(name)
                 self._unpolled += len(provider.endpoints)
                 self._unpolled_accounts += bool(provider.endpoints)
         # Keep config order (for stable output).
@@ -295,7 +335,7 @@ class Store:
         self.history_points = history_points(len(self.accounts))
         self._update_ready()
         self._bump()
-        return started, removed
+        return applied
 
     def _update_ready(self) -> None:
         """Call just before the version bump of the change that may have made us ready."""

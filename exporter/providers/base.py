@@ -59,6 +59,8 @@ def check_number(
     """A finite, sane JSON number (``strings``: also a number written as a string)."""
     if strings and isinstance(value, str):
         try:
+            if "_" in value:  # float() would take "1_000"; an API would not mean it
+                raise ValueError
             value = float(value.strip())
         except ValueError:
             raise bad(f'{where} should be a number, got the string "{value[:40]}"') from None
@@ -156,9 +158,10 @@ class Provider(ABC):
     async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
         """Call ``endpoint`` once and parse the answer; raise PollError on any failure."""
 
-    def derive(self, pools: dict[str, PoolValues]) -> dict[str, PoolValues]:
-        """Fill values that need more than one endpoint's answer (default: nothing)."""
-        return pools
+    def derive(self, merged: Reading, readings: Mapping[str, Reading]) -> Reading:
+        """Settle values that need more than one endpoint's answer. ``merged`` overlays the
+        fresh ``readings`` (endpoint -> its last good reading); default: ``merged`` as is."""
+        return merged
 
     def units(self) -> Mapping[str, str]:
         """Unit of each pool for display (e.g. ``characters``, ``usd``); default: credits."""

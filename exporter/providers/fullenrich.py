@@ -1,4 +1,5 @@
-"""FullEnrich: ``GET /account/credits`` -> pool ``workspace`` remaining (fractional kept).
+"""FullEnrich: ``GET /account/credits`` -> pool ``workspace`` remaining (fractional and negative
+values kept).
 
 The public API has no usage, limit or expiry: those series are absent, never 0.
 """
@@ -43,4 +44,6 @@ class FullEnrich(Provider):
     @staticmethod
     def parse_balance(data: Any) -> Reading:
         obj = require_object(data)
-        return Reading(pools={"workspace": PoolValues(remaining=require_number(obj, "balance"))})
+        # A negative balance (use beyond it, or a refund taken back) is published as is.
+        balance = require_number(obj, "balance", allow_negative=True)
+        return Reading(pools={"workspace": PoolValues(remaining=balance)})

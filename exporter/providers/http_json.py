@@ -279,12 +279,28 @@ def _pool_key(value: str) -> str:
 PoolKey = Annotated[str, AfterValidator(_pool_key)]
 
 
+class ValueField(_Spec):
+    """Where a pool's value is; ``optional``: a path missing from an answer leaves the value
+    absent (instead of failing the poll, or leaving the whole pool out)."""
+
+    path: PathStr
+    optional: bool = False
+
+
+def _shorthand_value(value: Any) -> Any:
+    # A bad path written as a plain string is reported at the value's own place.
+    return {"path": _check_path(value)} if isinstance(value, str) else value
+
+
+ValueRef = Annotated[ValueField, BeforeValidator(_shorthand_value)]
+
+
 class PoolSpec(_Spec):
     """One pool, or with ``for_each`` one pool per element of a list."""
 
-    remaining: PathStr | None = None
-    used: PathStr | None = None
-    limit: PathStr | None = None
+    remaining: ValueRef | None = None
+    used: ValueRef | None = None
+    limit: ValueRef | None = None
     for_each: PathStr | None = None
     name: PathStr | None = None
     unlimited: tuple[SentinelValue, ...] = ()
@@ -292,6 +308,9 @@ class PoolSpec(_Spec):
     allow_negative: bool = False
     optional: bool = False
     unit: Annotated[str, Field(pattern=r"^([A-Za-z0-9_%/.-]+|\{pool\})$")] | None = None
+    #: What a null value or name of this pool means (e.g. Twilio: a subaccount has no balance of
+    #: its own): the poll fails with this explanation instead of a bare "is null".
+    null_means: Annotated[str, Field(min_length=1, max_length=300)] | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
@@ -823,7 +842,9 @@ class HttpJson(Provider):
             try:
                 name = key
                 if spec.name is not None:
-                    name = pool_name(resolve(data, spec.name), spec.name)
+                    name = pool_name(
+                        _not_null(resolve(data, spec.name), spec.name, spec), spec.name
+                    )
                 values = self._values(data, spec, "")
             except MissingPath as exc:
                 if spec.optional:
@@ -845,7 +866,8 @@ class HttpJson(Provider):
         for i, item in enumerate(items):
             where = f"{spec.for_each}[{i}]" if spec.for_each != "$" else f"[{i}]"
             try:
-                name = pool_name(resolve(item, spec.name, where), join_path(where, spec.name))
+                shown = join_path(where, spec.name)
+                name = pool_name(_not_null(resolve(item, spec.name, where), shown, spec), shown)
                 values = self._values(item, spec, where)
             except MissingPath:
                 if spec.optional:
@@ -855,21 +877,24 @@ class HttpJson(Provider):
 
     @staticmethod
     def _values(data: Any, spec: PoolSpec, where: str) -> PoolValues:
-        def number(path: str | None, sentinels: tuple[Sentinel, ...]) -> float | None:
-            if path is None:
+        def number(ref: ValueField | None, sentinels: tuple[Sentinel, ...]) -> float | None:
+            if ref is None:
                 return None
-            raw = resolve(data, path, where)
-            value = read_number(
-                raw,
-                join_path(where, path),
-                sentinels=sentinels,
-                allow_negative=spec.allow_negative,
-            )
+            shown = join_path(where, ref.path)
+            try:
+                raw = resolve(data, ref.path, where)
+            except MissingPath:
+                if ref.optional:
+                    return None
+                raise
+            if None not in sentinels:
+                _not_null(raw, shown, spec)
+            value = read_number(raw, shown, sentinels=sentinels, allow_negative=spec.allow_negative)
             if value is None:
                 return None
             scaled = value * spec.scale
             if not math.isfinite(scaled) or abs(scaled) > ABSURD:
-                raise bad(f"{join_path(where, path)} times scale is not a plausible number")
+                raise bad(f"{shown} times scale is not a plausible number")
             return scaled
 
         remaining = number(spec.remaining, spec.unlimited)
@@ -894,6 +919,13 @@ class HttpJson(Provider):
                 return None
             raise bad(f"{ref.path} is null")
         return read_timestamp(raw, ref.path, ref.format)
+
+
+def _not_null(raw: Any, where: str, spec: PoolSpec) -> Any:
+    """``raw``; a null with the pool's ``null_means`` fails the poll with that explanation."""
+    if raw is None and spec.null_means is not None:
+        raise bad(f"{where} is null: {spec.null_means}")
+    return raw
 
 
 def _render_json(node: Any, params: Mapping[str, str]) -> Any:

@@ -1,13 +1,19 @@
 """TheirStack: ``GET /v0/billing/credit-balance`` and ``GET /v0/teams/credits_consumption``.
 
 Pools ``api`` and ``ui``. The balance fields are the balance itself (paid credits roll over), so
-remaining is ``api_credits``/``ui_credits`` as given, never ``credits - used``.
+remaining is ``api_credits``/``ui_credits`` as given, never ``credits - used``; it may be negative
+(overage). Each endpoint's values stand on their own.
+
+Day buckets: ``period_start`` is read by :func:`bucket_day` (the rule is in docs/providers.md).
+A day of the requested range that the answer leaves out consumed 0; a bucket dated later than
+tomorrow in the account's timezone is ignored (and noted), so it can never become the baseline
+of ``credits_consumed_total``.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from ..config import TheirStackAccount
@@ -25,11 +31,38 @@ from .base import (
 
 POOLS = ("api", "ui")
 WINDOWS = (("1d", 1), ("7d", 7), ("30d", 30))
+#: Future days named in the note about ignored buckets (the rest are counted).
+NOTE_DAYS = 3
 
 
 def error_message(data: Any) -> str | None:
     title = data["error"]["title"]
     return str(title) if title is not None else None
+
+
+def bucket_day(value: Any, tz: zoneinfo.ZoneInfo, where: str) -> date:
+    """The day, in the account's timezone ``tz``, that a daily bucket's ``period_start`` names.
+
+    The API is asked for ``tz``'s days; servers write their start either as the instant of the
+    local midnight (``2026-03-10T00:00:00-05:00`` or ``2026-03-10T05:00:00Z``) or as the local
+    date wrongly labelled UTC (``2026-03-10T00:00:00Z``). A start written at midnight that is
+    not midnight in ``tz`` is the second form: its own date is the day. Any other start is an
+    instant: the day is its date in ``tz`` (which also covers days that do not begin at
+    midnight, where a DST change falls at 00:00). A start without an offset is local.
+    """
+    if not isinstance(value, str):
+        raise bad(f"{where} should be a date-time string")
+    text = value.strip()
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        if dt.tzinfo is None:
+            return dt.date()
+        local = dt.astimezone(tz)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out
+        raise bad(f'{where} is not a valid date-time ("{text[:40]}")') from None
+    if dt.time() == time(0) and local.time() != time(0):
+        return dt.date()
+    return local.date()
 
 
 class TheirStack(Provider):
@@ -82,7 +115,8 @@ class TheirStack(Provider):
         obj = require_object(data)
         pools = {
             pool: PoolValues(
-                remaining=require_number(obj, f"{pool}_credits"),
+                # A balance can go below 0 (use beyond it before a top-up): published as is.
+                remaining=require_number(obj, f"{pool}_credits", allow_negative=True),
                 used=require_number(obj, f"used_{pool}_credits"),
             )
             for pool in POOLS
@@ -91,40 +125,48 @@ class TheirStack(Provider):
 
     def parse_consumption(self, data: Any, now: datetime) -> Reading:
         """Daily buckets -> per-pool windows (calendar days in the account's timezone, today
-        included) and the raw day history the store turns into ``credits_consumed_total``."""
+        included) and the raw day history the store turns into ``credits_consumed_total``:
+        every day of the requested range, 0 for a day the answer leaves out."""
         buckets = require_list(data)
         today = now.astimezone(self.tz).date()
-        daily: dict[str, dict[str, float]] = {pool: {today.isoformat(): 0.0} for pool in POOLS}
+        lookback = self.account.consumption.lookback_days
+        first_day = today - timedelta(days=lookback - 1)
+        days = [(first_day + timedelta(days=n)).isoformat() for n in range(lookback)]
+        daily: dict[str, dict[str, float]] = {pool: dict.fromkeys(days, 0.0) for pool in POOLS}
+        future: set[date] = set()
         for i, item in enumerate(buckets):
             where = f"[{i}]."
             obj = require_object(item, f"[{i}]")
-            start = obj.get("period_start")
-            if not isinstance(start, str):
-                raise bad(f"{where}period_start should be a date-time string")
-            try:
-                dt = datetime.fromisoformat(start.replace("Z", "+00:00"))
-                day = dt.replace(tzinfo=self.tz) if dt.tzinfo is None else dt.astimezone(self.tz)
-            except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out
-                raise bad(
-                    f'{where}period_start is not a valid date-time ("{start[:40]}")'
-                ) from None
-            key = day.date().isoformat()
-            for pool in POOLS:
-                value = check_number(
+            day = bucket_day(obj.get("period_start"), self.tz, f"{where}period_start")
+            values = {
+                pool: check_number(
                     obj.get(f"{pool}_credits_consumed"), f"{where}{pool}_credits_consumed"
                 )
+                for pool in POOLS
+            }
+            if (day - today).days > 1:
+                future.add(day)
+                continue
+            key = day.isoformat()
+            for pool in POOLS:
                 # Two buckets for one local day (e.g. around a DST change) add up.
-                daily[pool][key] = daily[pool].get(key, 0.0) + value
+                daily[pool][key] = daily[pool].get(key, 0.0) + values[pool]
         consumption: dict[str, dict[str, float]] = {}
-        lookback = self.account.consumption.lookback_days
         for pool in POOLS:
             windows: dict[str, float] = {}
-            for label, days in WINDOWS:
-                if days > lookback:
+            for label, span in WINDOWS:
+                if span > lookback:
                     continue
-                first = (today - timedelta(days=days - 1)).isoformat()
+                first = (today - timedelta(days=span - 1)).isoformat()
                 windows[label] = sum(
                     v for k, v in daily[pool].items() if first <= k <= today.isoformat()
                 )
             consumption[pool] = windows
-        return Reading(consumption=consumption, daily_consumption=daily)
+        notes = {}
+        if future:
+            shown = ", ".join(d.isoformat() for d in sorted(future)[:NOTE_DAYS])
+            more = f" and {len(future) - NOTE_DAYS} more" if len(future) > NOTE_DAYS else ""
+            notes["consumption"] = (
+                f"ignored day buckets dated after tomorrow in {self.tz.key}: {shown}{more}"
+            )
+        return Reading(consumption=consumption, daily_consumption=daily, notes=notes)

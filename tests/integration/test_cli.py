@@ -57,6 +57,46 @@ def test_check_config_ok_and_errors(tmp_path: Path) -> None:
     assert 'accounts[0].interval: invalid duration "5 minutes"' in r.stderr
 
 
+def test_check_config_refuses_labels_owned_by_prometheus_or_the_exporter(tmp_path: Path) -> None:
+    """Issue 11.10: with the chart's honorLabels, `labels: {job: x}` would override the target's
+    job, and `__name__` breaks the exposition: refused, naming the account and the label."""
+    owned = [
+        "job",
+        "instance",
+        "__name__",
+        "__meta_x",
+        "provider",
+        "account",
+        "pool",
+        "endpoint",
+        "api_endpoint",
+        "reason",
+        "window",
+        "version",
+        "python_version",
+        "namespace",
+        "service",
+        "pod",
+        "container",
+    ]
+    config = tmp_path / "labels.yaml"
+    lines = [
+        f"  - {{name: acct-{i}, provider: fullenrich, api_key: k, labels: {{{name}: x, team: ok}}}}"
+        for i, name in enumerate(owned)
+    ]
+    config.write_text("accounts:\n" + "\n".join(lines) + "\n")
+    r = run("check-config", f"--config.file={config}")
+    assert r.returncode == 2
+    for i, name in enumerate(owned):
+        line = next(x for x in r.stderr.splitlines() if f"accounts[{i}].labels:" in x)
+        assert f'account "acct-{i}"' in line and f'"{name}"' in line, line
+    assert '"team"' not in r.stderr
+    config.write_text(
+        "accounts: [{name: a, provider: fullenrich, api_key: k, labels: {job_name: x}}]"
+    )
+    assert run("check-config", f"--config.file={config}").returncode == 0
+
+
 def test_bad_flags_exit_2(tmp_path: Path) -> None:
     assert run("--no-such-flag").returncode == 2
     assert run("--log.format=xml").returncode == 2

@@ -142,9 +142,10 @@ def seed(sim: SimulatorThread) -> None:
         "hunter",
         HU_KEY,
         reset_date="2026-12-09",
-        credits={"used": 15, "available": 1000},
-        searches={"used": 10, "available": 500},
-        verifications={"used": 5, "available": 1000},
+        # available includes what is left of a pack: remaining is Hunter's own figure.
+        credits={"used": 115, "available": 1200, "remaining": 1100},
+        searches={"used": 10, "available": 500, "remaining": 490},
+        verifications={"used": 5, "available": 1000},  # an answer without remaining
     )
     sim.add_account(
         "hunter",
@@ -256,16 +257,17 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
     assert value(s, "credits_limit", **e, pool="characters") == 100_000
     assert value(s, "credits_billing_cycle_end_timestamp_seconds", **e) == EL_RESET
 
-    # Hunter: three meters, available = limit, reset date = cycle end (midnight UTC).
+    # Hunter: three meters, available = limit, remaining as given (never available - used),
+    # reset date = cycle end (midnight UTC).
     h = {"provider": "hunter", "account": "leads"}
-    for pool, used, limit in (
-        ("credits", 15, 1000),
-        ("searches", 10, 500),
-        ("verifications", 5, 1000),
+    for pool, used, limit, remaining in (
+        ("credits", 115, 1200, 1100),
+        ("searches", 10, 500, 490),
+        ("verifications", 5, 1000, None),
     ):
         assert value(s, "credits_used", **h, pool=pool) == used
         assert value(s, "credits_limit", **h, pool=pool) == limit
-        assert value(s, "credits_remaining", **h, pool=pool) == limit - used
+        assert value(s, "credits_remaining", **h, pool=pool) == remaining
     assert value(s, "credits_billing_cycle_end_timestamp_seconds", **h) == ts(
         "2026-12-09T00:00:00Z"
     )

@@ -113,6 +113,10 @@ PROVIDERS = [
         remaining={"add_on": 750},
         remaining_recovered={"add_on": 700},
         echo_key_body=lambda key: {"error": f"Invalid service key {key}"},
+        not_faults={
+            "string_for_number": "protobuf JSON may write an int64 as a string",
+            "missing_field": "protobuf JSON leaves a zero value out: a missing count is 0",
+        },
     ),
     ProviderCase(
         name="fullenrich",
@@ -123,6 +127,7 @@ PROVIDERS = [
         remaining_recovered={"workspace": 1200},
         echo_key_body=lambda key: {"code": "error.api.key", "message": f"Unknown api key {key}"},
         account={"labels": {"team": "sales"}},
+        not_faults={"negative_number": "a balance below 0 is published (overage, refunds)"},
     ),
     # A preset of the generic http_json provider.
     ProviderCase(

@@ -205,9 +205,11 @@ def check_reading(provider: Provider, reading: Reading) -> None:
         for windows in group.values():
             assert all(finite(v) for v in windows.values()), group
     # Whatever survived parsing also survives the provider's derive step.
-    for values in provider.derive(dict(reading.pools)).values():
+    derived = provider.derive(reading, {endpoint: reading for endpoint in provider.endpoints})
+    for values in derived.pools.values():
         for v in (values.remaining, values.used, values.limit):
             assert v is None or finite(v)
+    assert all(isinstance(note, str) and "\n" not in note for note in derived.notes.values())
 
 
 def check_outcome(account: AccountBase, endpoint: str, data: Any) -> Reading | PollError:
@@ -314,6 +316,7 @@ def test_mutated_good_bodies(
 
 def test_absurd_numbers_are_refused_not_published() -> None:
     account = make_account("fullenrich", {})
-    for number in (ABSURD * 10, -1.0, float("inf"), float("nan"), 10**400, True):
+    # A negative balance is real (published); implausible ones are not.
+    for number in (ABSURD * 10, -ABSURD * 10, float("inf"), float("nan"), 10**400, True):
         outcome = check_outcome(account, "balance", {"balance": number})
         assert isinstance(outcome, PollError) and outcome.reason is Reason.BAD_RESPONSE

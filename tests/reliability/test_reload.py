@@ -2,8 +2,9 @@
 
 Extends tests/integration/test_daemon.py::test_sighup_and_http_reload with: atomicity (a config
 with one error applies nothing, not even its valid new account), a refused reload by SIGHUP,
-accounts added and changed, unchanged accounts keeping their counters and schedule, and the
-reload timestamp."""
+accounts added and changed, unchanged accounts keeping their counters and schedule, the reload
+timestamp, and a key rotation (to a refused key and back to a good one) that keeps the account's
+values, counters and error counts."""
 
 from __future__ import annotations
 
@@ -105,8 +106,8 @@ def test_reload_is_atomic_and_keeps_unchanged_accounts(
     assert "invalid YAML" in refused[-1]
     assert value(scrape(exp), "credits_exporter_config_last_reload_successful") == 0
 
-    # 3. A valid one by SIGHUP: "gone" and its series go, "new" starts, "changed" restarts with
-    # its new threshold, "steady" and "busy" keep their state and schedule.
+    # 3. A valid one by SIGHUP: "gone" and its series go, "new" starts, "changed" takes its new
+    # threshold in place, "steady" and "busy" keep their state and schedule.
     busy_polls = value(scrape(exp), "credits_polls_total", account="busy", api_endpoint="balance")
     assert busy_polls is not None and busy_polls >= 3
     new = copy.deepcopy(old)
@@ -142,4 +143,108 @@ def test_reload_is_atomic_and_keeps_unchanged_accounts(
     assert exp.stop() == 0
     logs = exp.logs()
     for key in KEYS.values():
+        assert key not in logs
+
+
+def test_reload_rotating_a_key_keeps_the_account_state(
+    simulator: SimulatorThread, start_exporter: Any
+) -> None:
+    """Issue 11.11: a reload that rotates a key (or changes the interval, timeout, thresholds or
+    labels) keeps the last values, credits_consumed_total and the error counters; a refused new
+    key shows credits_up 0 beside the last good values. Only what is polled starts afresh."""
+    sim = simulator
+    good, bad, rotated = (
+        "sk_rotate_good_0123456789ab",
+        "sk_rotate_bad_0123456789abc",
+        "sk_rotate_next_0123456789ab",
+    )
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    for key, credits in ((good, 900), (rotated, 880)):
+        sim.add_account(
+            "theirstack",
+            key,
+            api_credits=credits,
+            ui_credits=50,
+            consumption_days={day: {"api": 40, "ui": 0}},
+        )
+    base = {
+        "name": "growth",
+        "provider": "theirstack",
+        "base_url": sim.base_url("theirstack"),
+        "interval": "1h",
+        "timeout": "2s",
+    }
+    exp: ExporterProcess = start_exporter({"accounts": [{**base, "api_key": good}]})
+    exp.wait_ready()
+    s = wait_for(lambda: (m := scrape(exp)) and value(m, "credits_remaining", pool="api") and m)
+    assert value(s, "credits_consumed_total", pool="api") == 0  # the baseline
+    sim.update(good, consumption_days={day: {"api": 55, "ui": 0}})
+
+    # A shorter interval applies at once (no restart needed to see the revision).
+    exp.write_config({"accounts": [{**base, "api_key": good, "interval": "1s"}]})
+    exp.signal(signal.SIGHUP)
+    s = wait_for(
+        lambda: (
+            (m := scrape(exp))
+            and value(m, "credits_consumed_total", pool="api") == 15
+            and (value(m, "credits_polls_total", api_endpoint="balance") or 0) >= 2
+            and m
+        )
+    )
+    polls = value(s, "credits_polls_total", api_endpoint="balance") or 0
+
+    # Rotation to a key the provider refuses: up 0, the last good values and counters stay.
+    exp.write_config(
+        {"accounts": [{**base, "api_key": bad, "interval": "1s", "low_credit_threshold": 5}]}
+    )
+    exp.signal(signal.SIGHUP)
+    s = wait_for(
+        lambda: (
+            (m := scrape(exp))
+            and value(m, "credits_up", api_endpoint="balance") == 0
+            and value(m, "credits_up", api_endpoint="consumption") == 0
+            and m
+        )
+    )
+    assert value(s, "credits_remaining", pool="api") == 900
+    assert value(s, "credits_consumed_total", pool="api") == 15
+    assert value(s, "credits_consumption", pool="api", window="1d") == 55
+    assert value(s, "credits_low_threshold", pool="api") == 5
+    assert (value(s, "credits_polls_total", api_endpoint="balance") or 0) > polls
+    auth_errors = value(s, "credits_poll_errors_total", api_endpoint="balance", reason="auth")
+    assert auth_errors is not None and auth_errors >= 1
+
+    # Rotation to the next good key: values from it, counters carried on.
+    exp.write_config({"accounts": [{**base, "api_key": rotated, "interval": "1s"}]})
+    exp.signal(signal.SIGHUP)
+    s = wait_for(
+        lambda: (m := scrape(exp)) and value(m, "credits_remaining", pool="api") == 880 and m
+    )
+    assert value(s, "credits_up", api_endpoint="balance") == 1
+    assert (value(s, "credits_consumed_total", pool="api") or 0) >= 15
+    assert (value(s, "credits_poll_errors_total", api_endpoint="balance", reason="auth") or 0) >= (
+        auth_errors
+    )
+
+    # A new base_url polls something else: the account starts afresh.
+    exp.write_config(
+        {
+            "accounts": [
+                {**base, "api_key": rotated, "base_url": sim.url + "/theirstack/", "interval": "1s"}
+            ]
+        }
+    )
+    exp.signal(signal.SIGHUP)
+    s = wait_for(
+        lambda: (
+            (m := scrape(exp))
+            and value(m, "credits_poll_errors_total", api_endpoint="balance", reason="auth") is None
+            and value(m, "credits_remaining", pool="api") == 880
+            and m
+        )
+    )
+    assert value(s, "credits_consumed_total", pool="api") == 0
+    assert exp.stop() == 0
+    logs = exp.logs()
+    for key in (good, bad, rotated):
         assert key not in logs

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,10 +198,27 @@ def test_load_config_missing_file(tmp_path: Path) -> None:
     assert info.value.errors == ["(file): does not exist"]
 
 
-def test_identity_changes_with_key() -> None:
-    a = parse_config("accounts: [{name: a, provider: fullenrich, api_key: k1}]", env={}).accounts[0]
-    b = parse_config("accounts: [{name: a, provider: fullenrich, api_key: k2}]", env={}).accounts[0]
-    c = parse_config("accounts: [{name: a, provider: fullenrich, api_key: k1}]", env={}).accounts[0]
-    assert a.identity() != b.identity()
-    assert a.identity() == c.identity()
-    assert "k1" not in repr(a)
+def test_identity_is_what_is_polled() -> None:
+    """A reload keeps an account's state unless its identity changes: provider, base_url or
+    what is polled; a key, the schedule, thresholds or labels do not change it."""
+
+    def one(extra: str, provider: str = "theirstack") -> Any:
+        text = f"accounts: [{{name: a, provider: {provider}, api_key: k1{extra}}}]"
+        return parse_config(text, env={}).accounts[0]
+
+    base = one("")
+    for tunable in (
+        ", api_key: k2",
+        ", interval: 1h, timeout: 3s, max_staleness: 1d, max_response_size: 2MiB",
+        ", low_credit_threshold: 5, labels: {team: x}, rate_limit: 1/s",
+    ):
+        assert one(tunable).identity() == base.identity(), tunable
+        assert one(tunable) != base
+    for polled in (
+        ", base_url: http://proxy.example",
+        ", consumption: {timezone: Europe/Madrid}",
+        ", consumption: {enabled: false}",
+    ):
+        assert one(polled).identity() != base.identity(), polled
+    assert one("", "fullenrich").identity() != base.identity()
+    assert "k1" not in base.identity() and "k1" not in repr(base)

@@ -521,16 +521,18 @@ PRESET_CASES: list[tuple[str, str, Any, dict[str, PoolValues], dict[str, float |
                 "reset_date": "2026-12-09",
                 "calls": {"used": 0, "available": 0},
                 "requests": {
-                    "credits": {"used": 15, "available": 1000},
-                    "searches": {"used": 10, "available": 500},
+                    # available includes a pack's remainder: remaining is read, not derived.
+                    "credits": {"used": 15, "available": 1250, "remaining": 1150},
+                    "searches": {"used": 10, "available": 500, "remaining": 490},
                     "verifications": {"used": 5, "available": 1000},
                 },
             }
         },
         {
-            "credits": PoolValues(remaining=985, used=15, limit=1000),
+            "credits": PoolValues(remaining=1150, used=15, limit=1250),
             "searches": PoolValues(remaining=490, used=10, limit=500),
-            "verifications": PoolValues(remaining=995, used=5, limit=1000),
+            # An answer without "remaining": used and the allowance, never available - used.
+            "verifications": PoolValues(used=5, limit=1000),
         },
         {"cycle_end_timestamp": datetime(2026, 12, 9, tzinfo=UTC).timestamp()},
     ),
@@ -541,7 +543,7 @@ PRESET_CASES: list[tuple[str, str, Any, dict[str, PoolValues], dict[str, float |
         {
             "data": {
                 "reset_date": "2026-12-09",
-                "requests": {"credits": {"used": 1, "available": 50}},
+                "requests": {"credits": {"used": 1, "available": 50, "remaining": 49}},
             }
         },
         {"credits": PoolValues(remaining=49, used=1, limit=50)},
@@ -705,7 +707,7 @@ accounts:
     pools: {credits: {optional: false, remaining: data.requests.credits.remaining}}
 """
     )
-    assert a.pools["characters"].used == "character_count"  # kept from the preset
+    assert a.pools["characters"].used.path == "character_count"  # kept from the preset
     assert a.pools["characters"].unlimited == ()
     assert a.cycle_start is None and a.cycle_end is not None
     pa = create_provider(a)

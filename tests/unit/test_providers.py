@@ -67,8 +67,21 @@ def test_theirstack_balance() -> None:
             "got null",
         ),
         (
-            {"api_credits": -1, "ui_credits": 1, "used_api_credits": 1, "used_ui_credits": 1},
+            {"api_credits": 1, "ui_credits": 1, "used_api_credits": -1, "used_ui_credits": 1},
             "negative",
+        ),
+        (
+            {
+                "api_credits": float("nan"),
+                "ui_credits": 1,
+                "used_api_credits": 1,
+                "used_ui_credits": 1,
+            },
+            "plausible",
+        ),
+        (
+            {"api_credits": -1e300, "ui_credits": 1, "used_api_credits": 1, "used_ui_credits": 1},
+            "plausible",
         ),
         (
             {"api_credits": 1e300, "ui_credits": 1, "used_api_credits": 1, "used_ui_credits": 1},
@@ -120,12 +133,15 @@ def test_theirstack_consumption_windows_and_timezone() -> None:
         ],
         now,
     )
-    assert r.daily_consumption["api"] == {"2026-11-22": 5}
+    assert r.daily_consumption["api"]["2026-11-22"] == 5
+    assert sum(r.daily_consumption["api"].values()) == 5
 
 
-def test_theirstack_consumption_today_always_present() -> None:
+def test_theirstack_consumption_lists_every_day_of_the_range() -> None:
+    """A day the answer leaves out (TheirStack may omit zero days) consumed 0."""
     r = theirstack().parse_consumption([], datetime(2026, 11, 22, tzinfo=UTC))
-    assert r.daily_consumption == {"api": {"2026-11-22": 0}, "ui": {"2026-11-22": 0}}
+    days = {f"2026-10-{d:02d}" for d in range(24, 32)} | {f"2026-11-{d:02d}" for d in range(1, 23)}
+    assert r.daily_consumption == {"api": dict.fromkeys(days, 0), "ui": dict.fromkeys(days, 0)}
     assert r.consumption["api"] == {"1d": 0, "7d": 0, "30d": 0}
 
 
@@ -180,38 +196,21 @@ def test_windsurf_balance() -> None:
     assert r.cycle_end_timestamp == datetime(2026, 2, 1, tzinfo=UTC).timestamp()
 
 
-def test_windsurf_prompt_usage_derives_remaining() -> None:
-    p = create_provider(account("{name: e, provider: windsurf, api_key: k, prompt_usage: true}"))
-    assert p.endpoints == ("balance", "user_analytics")
-    usage = Windsurf.parse_analytics(
-        {
-            "userTableStats": [
-                {"name": "a", "promptCreditsUsed": 100},
-                {"name": "b", "promptCreditsUsed": 250},
-            ]
-        }
-    )
-    assert usage.pools["prompt"] == PoolValues(used=350)
-    from exporter.providers.base import merge_pools
-
-    merged = p.derive(merge_pools(Windsurf.parse_balance(WINDSURF_BALANCE).pools, usage.pools))
-    assert merged["prompt"] == PoolValues(limit=25000, used=350, remaining=24650)
-
-
 @pytest.mark.parametrize("key", list(WINDSURF_BALANCE)[:4])
 def test_windsurf_balance_strict(key: str) -> None:
     body = dict(WINDSURF_BALANCE)
-    del body[key]
-    assert f"{key} is missing" in bad(Windsurf.parse_balance, body).message
-    body[key] = "12"
-    bad(Windsurf.parse_balance, body)
+    for wrong in ("twelve", None, True, [], {}, -1, 1e300, "NaN"):
+        body[key] = wrong
+        assert key in bad(Windsurf.parse_balance, body).message
 
 
 def test_windsurf_analytics_strict() -> None:
-    bad(Windsurf.parse_analytics, {"userTableStats": None})
-    bad(Windsurf.parse_analytics, {"userTableStats": [{"promptCreditsUsed": "x"}]})
-    bad(Windsurf.parse_analytics, {"userTableStats": ["x"]})
-    assert Windsurf.parse_analytics({}).pools["prompt"] == PoolValues(used=0)
+    cycle = {k: WINDSURF_BALANCE[k] for k in ("billingCycleStart", "billingCycleEnd")}
+    bad(Windsurf.parse_analytics, {"userTableStats": None, **cycle})
+    bad(Windsurf.parse_analytics, {"userTableStats": [{"promptCreditsUsed": "x"}], **cycle})
+    bad(Windsurf.parse_analytics, {"userTableStats": ["x"], **cycle})
+    bad(Windsurf.parse_analytics, {"userTableStats": [], "billingCycleStart": 5})
+    assert Windsurf.parse_analytics(cycle).pools["prompt"] == PoolValues(used=0)
 
 
 def test_windsurf_classify() -> None:

@@ -192,6 +192,65 @@ async def test_reload_keeps_unchanged_schedule(upstream: tuple[Upstream, str]) -
         await sched.stop()
 
 
+async def test_reload_applies_key_and_interval_in_place(upstream: tuple[Upstream, str]) -> None:
+    """Issue 11.11: a rotated key is used from the next poll, a shorter interval at once, and the
+    account keeps its loop and state."""
+    up, base = upstream
+
+    def config(key: str, interval: str) -> str:
+        return (
+            f"accounts: [{{name: a, provider: fullenrich, api_key: {key}, base_url: '{base}', "
+            f"interval: {interval}, rate_limit: unlimited}}]"
+        )
+
+    store = Store()
+    async with aiohttp.ClientSession() as session:
+        sched = Scheduler(store, HttpClient(session), parse_config(config("old-key", "1h"), env={}))
+        await sched.start()
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if store.accounts["a"].endpoints["balance"].polls_total:
+                break
+        loop = sched.tasks[("a", "balance")]
+        await sched.apply(parse_config(config("new-key", "0.3s"), env={}))
+        state = store.accounts["a"]
+        assert sched.tasks[("a", "balance")] is loop and loop.state is state
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if len(up.calls["new-key"]) >= 2:
+                break
+        assert len(up.calls["old-key"]) == 1
+        assert len(up.calls["new-key"]) >= 2  # the shorter interval did not wait for the hour
+        assert state.endpoints["balance"].polls_total == 1 + len(up.calls["new-key"])
+        # A longer interval applies from the next poll on: at most one more poll.
+        await sched.apply(parse_config(config("new-key", "1h"), env={}))
+        calls = len(up.calls["new-key"])
+        await asyncio.sleep(1.0)
+        assert len(up.calls["new-key"]) - calls <= 1
+        await sched.stop()
+
+
+async def test_reload_with_a_shorter_interval_keeps_retry_after(
+    upstream: tuple[Upstream, str],
+) -> None:
+    up, base = upstream
+    up.mode["a-key"] = "429"  # Retry-After: 2
+    store = Store()
+    async with aiohttp.ClientSession() as session:
+        sched = Scheduler(
+            store, HttpClient(session), parse_config(accounts(base, [("a", "1h")]), env={})
+        )
+        await sched.start()
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+            if store.accounts["a"].endpoints["balance"].polls_total:
+                break
+        await sched.apply(parse_config(accounts(base, [("a", "0.2s")]), env={}))
+        await asyncio.sleep(1.0)
+        assert len(up.calls["a-key"]) == 1  # the provider said 2 s: the reload does not hurry it
+        await sched.stop()
+
+
 async def test_cancellation_is_clean(upstream: tuple[Upstream, str]) -> None:
     up, base = upstream
     up.mode["a-key"] = "hang"

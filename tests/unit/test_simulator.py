@@ -30,6 +30,7 @@ from exporter.simulator import (
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp()
 TS_KEY = "ts-key"
 WS_KEY = "ws-key"
+DAY_TO_CYCLE_END = datetime(2026, 12, 1, tzinfo=UTC).timestamp() - T0
 FE_KEY = "fe-key"
 BALANCE = "/v0/billing/credit-balance"
 CONSUMPTION = "/v0/teams/credits_consumption"
@@ -310,6 +311,40 @@ async def test_windsurf_user_analytics_shape_and_group(env: Env) -> None:
     assert [u["name"] for u in grouped["userTableStats"]] == ["Bob"]
 
 
+async def test_windsurf_protobuf_json_shapes(env: Env) -> None:
+    """Zero fields left out, counts as strings, the older analytics shape, and analytics lagging
+    a cycle behind the balance after a reset: every shape the real API may serve."""
+    env.sim.update(WS_KEY, add_on_credits_available=0, add_on_credits_used=0)
+    assert await body(await env.ws()) == {
+        "promptCreditsPerSeat": 500,
+        "numSeats": 4,
+        "billingCycleStart": "2026-11-01T00:00:00Z",
+        "billingCycleEnd": "2026-12-01T00:00:00Z",
+    }
+    env.sim.update(WS_KEY, numbers_as_strings=True)
+    data = await body(await env.ws())
+    assert (data["promptCreditsPerSeat"], data["numSeats"]) == ("500", "4")
+    users = (await body(await env.ws("/UserPageAnalytics")))["userTableStats"]
+    assert [u["promptCreditsUsed"] for u in users] == ["300", "100"]
+    assert "activeDays" not in users[1]  # 0: left out
+    env.sim.update(WS_KEY, numbers_as_strings=False, analytics_shape="legacy")
+    legacy = await body(await env.ws("/UserPageAnalytics"))
+    assert set(legacy) == {"userTableStats"}
+    assert all("promptCreditsUsed" not in u for u in legacy["userTableStats"])
+    env.sim.update(WS_KEY, analytics_shape="current", analytics_lag_seconds=3 * 3600)
+    env.sim.advance(DAY_TO_CYCLE_END + 3600)  # an hour into the next cycle
+    assert (await body(await env.ws()))["billingCycleStart"] == "2026-12-01T00:00:00Z"
+    lagging = await body(await env.ws("/UserPageAnalytics"))
+    assert lagging["billingCycleStart"] == "2026-11-01T00:00:00Z"
+    assert [u["promptCreditsUsed"] for u in lagging["userTableStats"]] == [300, 100]
+    env.sim.advance(2 * 3600)
+    caught_up = await body(await env.ws("/UserPageAnalytics"))
+    assert caught_up["billingCycleStart"] == "2026-12-01T00:00:00Z"
+    assert [u.get("promptCreditsUsed") for u in caught_up["userTableStats"]] == [None, None]
+    with pytest.raises(ValueError, match="analytics_shape"):
+        env.sim.update(WS_KEY, analytics_shape="newest")
+
+
 async def test_windsurf_auth_and_permissions(env: Env) -> None:
     for key in ("unknown", "", TS_KEY):
         resp = await env.ws(service_key=key)
@@ -345,10 +380,10 @@ async def test_windsurf_burn_and_cycle_rollover(env: Env) -> None:
     data = await body(await env.ws())
     assert data["billingCycleStart"] == "2026-12-01T00:00:00Z"
     assert data["billingCycleEnd"] == "2027-01-01T00:00:00Z"
-    assert data["addOnCreditsUsed"] == 0
+    assert "addOnCreditsUsed" not in data  # 0: protobuf JSON leaves it out
     assert data["addOnCreditsAvailable"] == 1000 - 210
     users = (await body(await env.ws("/UserPageAnalytics")))["userTableStats"]
-    assert [u["promptCreditsUsed"] for u in users] == [0, 0]
+    assert [u.get("promptCreditsUsed") for u in users] == [None, None]
 
 
 # --------------------------------------------------------------------------- FullEnrich
@@ -695,6 +730,7 @@ async def test_seed_demo() -> None:
         "growth": "theirstack",
         "research": "theirstack",
         "engineering": "windsurf",
+        "design": "windsurf",
         "sales": "fullenrich",
     }
     for account in DEMO_ACCOUNTS:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.config import parse_config
+from exporter.config import AccountBase, parse_config
 from exporter.http import HttpClient
 from exporter.model import PollError, PoolValues, Reason
 from exporter.providers import create_provider
@@ -64,7 +64,8 @@ async def env() -> AsyncIterator[Env]:
     sim.add_account(
         "hunter",
         "hu-key",
-        credits={"used": 1, "available": 100},
+        # available includes 50 left of a pack: remaining is not available - used.
+        credits={"used": 1, "available": 150, "remaining": 129},
         searches=None,
         verifications={"used": 2, "available": 50},
     )
@@ -99,7 +100,7 @@ async def test_documented_shapes(env: Env) -> None:
     assert body["data"]["reset_date"] == "2026-12-01"  # the first of next month by default
     assert body["data"]["requests"] == {
         "verifications": {"used": 2, "available": 50},
-        "credits": {"used": 1, "available": 100},
+        "credits": {"used": 1, "available": 150, "remaining": 129},
     }
     path = f"/2010-04-01/Accounts/{SID}/Balance.json"
     assert await env.get("twilio", path, basic(SID, "tw-token")) == (
@@ -211,6 +212,10 @@ accounts:
     ).accounts
 
 
+def by_name_of(sim: Simulator) -> dict[str, AccountBase]:
+    return {a.name: a for a in accounts(sim)}
+
+
 async def test_presets_read_the_simulator(env: Env) -> None:
     http = HttpClient(env.http)
     readings = {}
@@ -227,18 +232,28 @@ async def test_presets_read_the_simulator(env: Env) -> None:
     }
     assert readings["e"].cycle_end_timestamp == 1_800_000_000
     assert readings["h"].pools == {
-        "credits": PoolValues(remaining=99, used=1, limit=100),
-        "verifications": PoolValues(remaining=48, used=2, limit=50),
+        "credits": PoolValues(remaining=129, used=1, limit=150),
+        # This meter's answer has no "remaining": never derived as available - used.
+        "verifications": PoolValues(used=2, limit=50),
     }
     assert readings["h"].cycle_end_timestamp == datetime(2026, 12, 1, tzinfo=UTC).timestamp()
     assert readings["t"].pools == {"eur": PoolValues(remaining=-1.0)}
     assert readings["s"].pools == {"cny": PoolValues(remaining=110), "usd": PoolValues(remaining=0)}
 
+    # A Twilio subaccount has no balance of its own: the message says so (issue 11.9).
+    env.sim.update("tw-token", subaccount=True)
+    with pytest.raises(PollError) as info:
+        await create_provider(by_name_of(env.sim)["t"]).fetch("balance", http)
+    assert info.value.reason is Reason.BAD_RESPONSE
+    assert "currency is null: Twilio keeps no balance for a subaccount" in info.value.message
+    assert "parent" in info.value.message
+    env.sim.update("tw-token", subaccount=False)
+
     # Misbehaviour comes out classified.
     env.sim.update("ds-key", malformed="html")
     env.sim.update("tw-token", revoked=True)
     env.sim.update("or-key", malformed="null_field")
-    by_name = {a.name: a for a in accounts(env.sim)}
+    by_name = by_name_of(env.sim)
     for name, reason, fragment in (
         ("s", Reason.BAD_RESPONSE, "not JSON (text/html)"),
         ("t", Reason.AUTH, "HTTP 401: Authenticate"),

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import parse_config
-from exporter.metrics import ExpositionCache
+from exporter.metrics import ExpositionCache, StoreCollector
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import ConsumedCounter, Store
 
@@ -131,18 +132,67 @@ def test_set_accounts_keeps_unchanged_state() -> None:
     store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
     store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(remaining=1)}), 0.1)
     before = store.accounts["a"]
-    started, removed = store.set_accounts(
+    applied = store.set_accounts(
         config(
             "accounts: [{name: a, provider: fullenrich, api_key: k}, {name: b, provider: fullenrich, api_key: k2}]"
         ).accounts
     )
-    assert (started, removed) == (["b"], [])
+    assert (applied.started, applied.removed, applied.reconfigured) == (["b"], [], {})
     assert store.accounts["a"] is before
-    started, removed = store.set_accounts(
+    applied = store.set_accounts(
         config("accounts: [{name: a, provider: fullenrich, api_key: k, interval: 1m}]").accounts
     )
-    assert (started, removed) == (["a"], ["a", "b"])
-    assert store.accounts["a"] is not before
+    assert (applied.started, applied.removed, applied.reconfigured) == ([], ["b"], {"a": 300})
+    assert store.accounts["a"].account.effective_interval == 60
+    assert store.accounts["a"].endpoints is before.endpoints
+    applied = store.set_accounts(
+        config(
+            "accounts: [{name: a, provider: fullenrich, api_key: k, base_url: 'http://x.example'}]"
+        ).accounts
+    )
+    assert (applied.started, applied.removed) == (["a"], ["a"])
+    assert store.accounts["a"].endpoints["balance"].reading is None
+
+
+def test_reload_keeps_state_when_key_or_schedule_change() -> None:
+    """Issue 11.11: a rotated key, a new interval, timeout, threshold or labels keep the last
+    values, credits_consumed_total, the history and the error counters."""
+    clock = Clock()
+    store = Store(clock)
+    text = "accounts: [{name: a, provider: theirstack, api_key: old-key}]"
+    store.set_accounts(config(text).accounts)
+    reading = Reading(
+        pools={"api": PoolValues(remaining=900, used=100)},
+        daily_consumption={"api": {"2026-11-21": 5.0, "2026-11-22": 10.0}},
+    )
+    store.record_success("a", "balance", reading, 0.1)
+    store.record_success(
+        "a",
+        "consumption",
+        dataclasses.replace(reading, daily_consumption={"api": {"2026-11-22": 14.0}}),
+        0.1,
+    )
+    store.record_failure("a", "balance", PollError(Reason.TIMEOUT, "slow"), 0.1)
+    assert store.accounts["a"].counters["api"].total == 4
+    rotated = (
+        "accounts: [{name: a, provider: theirstack, api_key: new-key, interval: 1h, timeout: 3s,"
+        " low_credit_threshold: 50, labels: {team: growth}}]"
+    )
+    applied = store.set_accounts(config(rotated).accounts)
+    assert list(applied.reconfigured) == ["a"] and not applied.started and not applied.removed
+    state = store.accounts["a"]
+    assert state.account.secret == "new-key"
+    assert state.provider.account is state.account
+    assert state.pools(clock()) == {"api": PoolValues(remaining=900, used=100)}
+    assert state.counters["api"].total == 4
+    assert list(state.history["api"])[-1] == (clock(), 900.0)
+    assert state.endpoints["balance"].errors_total == {Reason.TIMEOUT: 1}
+    assert state.endpoints["balance"].polls_total == 2
+    assert "a" in store.take_dirty()  # the renderer re-renders it (labels may have changed)
+    # The new key is refused: credits_up 0 beside the last good values.
+    store.record_failure("a", "balance", PollError(Reason.AUTH, "HTTP 401"), 0.1)
+    assert state.pools(clock()) == {"api": PoolValues(remaining=900, used=100)}
+    assert state.endpoints["balance"].up is False
 
 
 def test_record_for_removed_account_is_ignored() -> None:
@@ -198,3 +248,33 @@ async def test_render_failure_does_not_stop_the_render_loop() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_consumption_stands_without_the_balance() -> None:
+    """Issue 11.6: TheirStack's consumption windows are the consumption endpoint's own values:
+    they are published while the balance endpoint fails (and has never answered)."""
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(config("accounts: [{name: g, provider: theirstack, api_key: k}]").accounts)
+    cache = ExpositionCache(store, clock=clock)
+    store.record_failure("g", "balance", PollError(Reason.SERVER_ERROR, "HTTP 503"), 0.1)
+    store.record_success(
+        "g",
+        "consumption",
+        Reading(
+            consumption={"api": {"1d": 7, "7d": 70, "30d": 300}, "ui": {"1d": 0, "7d": 1}},
+            daily_consumption={"api": {"2026-11-22": 7}, "ui": {"2026-11-22": 0}},
+        ),
+        0.1,
+    )
+    cache.current = cache._render(store.version)
+    s = samples(cache)
+    api = (("account", "g"), ("pool", "api"), ("provider", "theirstack"))
+    assert s[("credits_consumption", (*api, ("window", "7d")))] == 70
+    assert s[("credits_consumed_total", api)] == 0
+    assert ("credits_remaining", api) not in s
+    bal = (("account", "g"), ("api_endpoint", "balance"), ("provider", "theirstack"))
+    assert s[("credits_up", bal)] == 0
+    # The collector (the reference renderer) says the same.
+    names = {m.name for m in StoreCollector(store, clock).collect() for _ in m.samples}
+    assert "credits_consumption" in names

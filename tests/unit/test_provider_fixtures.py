@@ -1,0 +1,165 @@
+"""The providers read the example responses of their own documentation (tests/fixtures/providers,
+each with the address of its page) into the values docs/providers.md promises."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.config import parse_config
+from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.providers import create_provider, fullenrich, theirstack
+from exporter.providers.base import merge_pools
+from exporter.providers.theirstack import TheirStack
+from exporter.providers.windsurf import Windsurf
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "providers.md").read_text()
+
+
+def examples(provider: str) -> dict[str, Any]:
+    """name -> the example's parsed body."""
+    data = yaml.safe_load((FIXTURES / f"{provider}.yaml").read_text())
+    assert data["provider"] == provider
+    return {e["name"]: json.loads(e["body"]) for e in data["examples"]}
+
+
+def provider_for(text: str) -> Any:
+    return create_provider(parse_config(f"accounts: [{text}]", env={}).accounts[0])
+
+
+def test_every_fixture_names_its_source() -> None:
+    files = sorted(FIXTURES.glob("*.yaml"))
+    assert {f.stem for f in files} >= {"theirstack", "windsurf", "fullenrich"}
+    for path in files:
+        for example in yaml.safe_load(path.read_text())["examples"]:
+            assert example["source"].startswith("https://"), (path.name, example["name"])
+            assert isinstance(example["verbatim"], bool)
+            assert example["verbatim"] or example.get("note"), (path.name, example["name"])
+            json.loads(example["body"])
+
+
+def test_windsurf_documented_balance() -> None:
+    r = Windsurf.parse_balance(examples("windsurf")["balance"])
+    assert r.pools == {
+        "prompt": PoolValues(limit=25000),
+        "add_on": PoolValues(limit=10000, used=3500, remaining=6500),
+    }
+    assert r.seats == 50
+    assert r.cycle_start_timestamp == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+
+
+def test_windsurf_team_without_add_on_credits() -> None:
+    """Issue 11.1: protobuf JSON leaves the zero add-on fields out; prompt and seats stay."""
+    r = Windsurf.parse_balance(examples("windsurf")["balance_without_add_on_credits"])
+    assert r.pools == {
+        "prompt": PoolValues(limit=25000),
+        "add_on": PoolValues(limit=0, used=0, remaining=0),
+    }
+    assert r.seats == 50
+
+
+def test_windsurf_documented_analytics_without_cycle_reports_no_usage() -> None:
+    """Issue 11.2: the older documented answer has no promptCreditsUsed and no billing cycle:
+    used and remaining are absent (not 0 and the whole limit), and the note says why."""
+    r = Windsurf.parse_analytics(examples("windsurf")["analytics_without_cycle"])
+    assert r.pools == {"prompt": PoolValues()}
+    assert "names no billing cycle" in r.notes["prompt"]
+
+
+def test_windsurf_analytics_with_cycle_and_balance() -> None:
+    p = provider_for("{name: e, provider: windsurf, api_key: k, prompt_usage: true}")
+    ex = examples("windsurf")
+    analytics = Windsurf.parse_analytics(ex["analytics_with_cycle"])
+    assert analytics.pools == {"prompt": PoolValues(used=1500)}  # "1200" + 300 + left out
+    balance = Windsurf.parse_balance(ex["balance"])
+    merged = Reading(pools=merge_pools(balance.pools, analytics.pools))
+    derived = p.derive(merged, {"balance": balance, "user_analytics": analytics})
+    assert derived.pools["prompt"] == PoolValues(limit=25000, used=1500, remaining=23500)
+
+
+def test_theirstack_documented_answers() -> None:
+    ex = examples("theirstack")
+    r = TheirStack.parse_balance(ex["credit_balance"])
+    assert r.pools == {
+        "api": PoolValues(remaining=0, used=0),
+        "ui": PoolValues(remaining=0, used=0),
+    }
+    assert r.expiry_timestamp is None
+    p = provider_for("{name: t, provider: theirstack, api_key: k}")
+    r = p.parse_consumption(ex["credits_consumption"], datetime(2019, 8, 25, 12, tzinfo=UTC))
+    assert r.daily_consumption["api"]["2019-08-24"] == 0
+    assert r.consumption["api"] == {"1d": 0, "7d": 0, "30d": 0}
+    assert theirstack.error_message(ex["error"]) == "Not allowed exception"
+
+
+def test_fullenrich_documented_answers() -> None:
+    ex = examples("fullenrich")
+    assert fullenrich.FullEnrich.parse_balance(ex["credits"]).pools == {
+        "workspace": PoolValues(remaining=5000)
+    }
+    assert fullenrich.error_message(ex["unknown_api_key"]) == "Unknown api key"
+    assert fullenrich.error_message(ex["authorization_not_set"]) == "Authorization headers not set"
+
+
+def test_openrouter_documented_answers() -> None:
+    ex = examples("openrouter")
+    p = provider_for("{name: o, provider: openrouter, api_key: k}")
+    assert p.parse(ex["credits"]).pools == {
+        "credits": PoolValues(remaining=74.75, used=25.75, limit=100.5)
+    }
+
+
+def test_openrouter_key_override_reads_the_usage_of_the_limit_period() -> None:
+    """Issue 11.9: the per-key override of docs/providers.md reads the usage of the period the
+    limit resets on (limit_reset), not the all-time usage."""
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", DOC, re.S) if "name: router-key" in b)
+    config = parse_config(block, env={v: "k-123456" for v in re.findall(r"\$\{(\w+)", block)})
+    (account,) = [a for a in config.accounts if a.name == "router-key"]
+    key = examples("openrouter")["current_key"]
+    assert create_provider(account).parse(key).pools == {
+        "credits": PoolValues(remaining=74.5, used=25.5, limit=100)
+    }
+    # A key used for months: the all-time usage is far above this month's.
+    key["data"] |= {"usage": 310.25, "usage_daily": 1.5, "usage_weekly": 9.0}
+    assert key["data"]["limit_reset"] == "monthly"
+    pool = create_provider(account).parse(key).pools["credits"]
+    assert pool == PoolValues(remaining=74.5, used=25.5, limit=100)
+    assert pool.used + pool.remaining == pool.limit
+
+
+def test_hunter_remaining_as_given() -> None:
+    """Issue 11.9: available includes pack credits; remaining is Hunter's own, never
+    available - used."""
+    ex = examples("hunter")
+    p = provider_for("{name: h, provider: hunter, api_key: k}")
+    assert p.parse(ex["account_current_plan"]).pools == {
+        "credits": PoolValues(remaining=1930, used=320, limit=2250)
+    }
+    assert p.parse(ex["account_two_meters_without_remaining"]).pools == {
+        "searches": PoolValues(used=30, limit=500),
+        "verifications": PoolValues(used=12, limit=1000),
+    }
+
+
+def test_twilio_subaccount_says_so() -> None:
+    """Issue 11.9: a subaccount's null balance and currency: poll the parent account."""
+    ex = examples("twilio")
+    p = provider_for("{name: t, provider: twilio, api_key: k, params: {account_sid: AC1}}")
+    assert p.parse(ex["balance"]).pools == {"usd": PoolValues(remaining=12.34)}
+    with pytest.raises(PollError) as info:
+        p.parse(ex["subaccount"])
+    assert info.value.reason is Reason.BAD_RESPONSE
+    assert "subaccount" in info.value.message and "parent" in info.value.message
+    assert "should be a string" not in info.value.message
+
+
+def test_deepseek_documented_answer() -> None:
+    p = provider_for("{name: d, provider: deepseek, api_key: k}")
+    assert p.parse(examples("deepseek")["balance"]).pools == {"cny": PoolValues(remaining=110)}
