@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .exposition import JOIN_LIMIT, iter_slices, render_executor
 from .metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, ExpositionCache
+from .negotiate import wants_gzip, wants_openmetrics
 from .statuscache import THREAD_COMPRESS, Body, Rendering, StatusCache, gzip_body
 from .statushtml import PAGE_HEADERS
 from .statusquery import PAGE_PER_PAGE, Query, QueryError, parse_query
@@ -25,24 +26,6 @@ STORE_KEY = web.AppKey("store", Store)
 CACHE_KEY = web.AppKey("cache", ExpositionCache)
 RELOAD_KEY = web.AppKey("reload", object)
 STATUS_KEY = web.AppKey("status", StatusCache)
-
-
-def wants_openmetrics(accept: str) -> bool:
-    return "application/openmetrics-text" in accept
-
-
-def wants_gzip(accept_encoding: str) -> bool:
-    for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() == "gzip":
-            q = params.strip()
-            if not q.startswith("q="):
-                return True
-            try:
-                return float(q[2:]) > 0
-            except ValueError:
-                return False
-    return False
 
 
 #: Bodies larger than this are written in slices of about this size: a single write of a 14 MB
