@@ -29,6 +29,9 @@ MAX_MESSAGE = 200
 # of every quoted value and of everything clean() returns.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _MARKS = re.compile(f"[{_OPEN}{_CLOSE}]")
+# What a public message leaves out: anything quoted, and a URL's path and query.
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+_URL_TAIL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/?#]+)[^\s]*", re.IGNORECASE)
 
 
 def one_line(text: str) -> str:
@@ -100,3 +103,13 @@ def clean(text: str, keys: Iterable[str] = (), limit: int | None = None) -> str:
     if limit is not None:
         text = text[: limit + 2 * max(map(len, keys), default=0)]
     return (redact(text, keys) if keys else text)[:limit]
+
+
+def public(text: str, keys: Iterable[str], limit: int) -> str:
+    """``text`` for a page anyone who can reach the exporter may read: :func:`clean`, then
+    anything quoted (fragments of a response) elided, URLs cut to scheme and host, and at most
+    ``limit`` characters (a longer one ends with an ellipsis)."""
+    text = _URL_TAIL.sub(r"\1", _QUOTED.sub('"\u2026"', clean(text, keys)))
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return text
