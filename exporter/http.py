@@ -281,9 +281,6 @@ class AccountClient:
         self.max_body_bytes = max_body_bytes
         self.limiter = limiter
 
-    def __repr__(self) -> str:  # never the key
-        return f"AccountClient(timeout={self.timeout:g}, max_body_bytes={self.max_body_bytes})"
-
     async def request_json(
         self,
         method: str,
