@@ -5,13 +5,11 @@ logged once with its traceback while it lasts, not on every poll."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
@@ -21,20 +19,15 @@ from exporter.metrics import ExpositionCache
 from exporter.model import Reading
 from exporter.providers.fullenrich import FullEnrich
 from exporter.scheduler import Scheduler
+from exporter.simulator import SimulatorThread
 from exporter.store import Store
 
 
-@pytest.fixture
-async def base_url() -> AsyncIterator[str]:
-    async def credits(request: web.Request) -> web.Response:
-        return web.json_response({"balance": 12.5})
-
-    app = web.Application()
-    app.router.add_get("/api/v2/account/credits", credits)
-    server = TestServer(app)
-    await server.start_server()
-    yield str(server.make_url("/api/v2"))
-    await server.close()
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with SimulatorThread() as sim:
+        sim.add_account("fullenrich", "k-1", balance=12.5)
+        yield sim.base_url("fullenrich")
 
 
 def poll_errors(text: str) -> dict[str, float]:
