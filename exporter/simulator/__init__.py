@@ -15,10 +15,11 @@ real services. Each simulated API is mounted under its own prefix (see :data:`SI
     /deepseek            GET  /user/balance                 (Bearer)
 
 Accounts are keyed by their (fake) API key. Their state is set with :meth:`Simulator.add_account`
-and :meth:`Simulator.update`, or over HTTP under ``/_sim/`` from another process (``control``).
-Besides the provider's own fields, every account takes the common misbehaviour switches
-(``account``): ``latency``, ``fail``, ``paths_fail``, ``revoked``, ``malformed`` (see
-:data:`MALFORMED_MODES`), ``rate_limit_per_second`` and ``rate_limit_per_minute``.
+and :meth:`Simulator.update`, or over HTTP under ``/_sim/`` from another process (module
+``control``). Besides the provider's own fields, every account takes the common misbehaviour
+switches (module ``account``): ``latency``, ``fail``, ``paths_fail``, ``revoked``,
+``malformed`` (see :data:`MALFORMED_MODES`), ``rate_limit_per_second`` and
+``rate_limit_per_minute``.
 
 Time is simulated: the clock is the real (or injected) clock plus an offset that
 :meth:`Simulator.advance` moves forward. Balances burn lazily from the time elapsed since an
@@ -34,19 +35,27 @@ The modules::
     auth        how APIs read a key (Bearer, a header, a query parameter, Basic)
     limits      rate limits and RateLimit headers
     faults      injected failures and malformed answers
-    fields      converters of account fields; clock: simulated-time arithmetic
+    fields      converters of account fields
+    clock       simulated-time arithmetic (burn, dates)
     registry    SIMULATED_APIS, the one list of simulated APIs
-    theirstack, windsurf, fullenrich, presets/<preset>   one simulated API each
-    demo        the demo's accounts; thread: SimulatorThread; standalone: python -m
+    theirstack, windsurf, fullenrich, presets/<preset name>: one simulated API each
+    demo        the demo's accounts
+    thread      SimulatorThread: a simulator in a thread, for synchronous code
+    standalone  python -m exporter.simulator
 
-Adding a simulated API: write one module (``presets/<name>.py`` for an http_json preset, named
-like the preset's YAML file) with a :class:`~.account.SimAccount` subclass (its fields, each with
-a converter from :mod:`.fields`, and ``advance_state`` if it burns), its endpoint handlers
-(account + :class:`~.api.Call` -> :class:`~.api.Reply`, answering the documented shapes), its
-error-body function and an ``API = SimulatedApi(...)`` naming the mount point, the endpoints and
-a credential reader from :mod:`.auth`. Then add ``<module>.API`` to the list in
-:mod:`.registry`. A new endpoint of an API already simulated is one more ``Endpoint`` in its
-module's ``API``.
+Adding a simulated API (``presets/openrouter.py`` is the smallest example):
+
+1. Write one module, ``presets/<name>.py`` for an http_json preset (named like the preset's
+   YAML file), else ``<provider>.py``. In it: a :class:`~.account.SimAccount` subclass with a
+   unique ``provider`` name and its fields, each with a converter from :mod:`.fields` (and
+   ``advance_state`` if its credits burn with time); its endpoint handlers (account +
+   :class:`~.api.Call` -> :class:`~.api.Reply`, answering the shapes the API's docs allow); its
+   error-body function; and ``API = SimulatedApi(...)`` with the mount point, the endpoints and
+   a credential reader from :mod:`.auth`.
+2. Add ``<module>.API`` to the list in :mod:`.registry` (tests/unit/test_simulator_registry.py
+   fails until it is there).
+
+A new endpoint of an API already simulated is one more ``Endpoint`` in its module's ``API``.
 """
 
 from .account import MALFORMED_MODES
