@@ -6,6 +6,7 @@ Every problem in a config is reported at once, each with its location in the fil
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -14,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .redaction import excerpt
+from .safefile import FileProblem, KiB, MiB, read_file
+from .yamldoc import DocumentError, load_document
 
 # --------------------------------------------------------------------------- durations
 
@@ -51,6 +56,8 @@ def parse_duration(value: object) -> float:
             raise ValueError(f'invalid duration "{value}" (use e.g. 30s, 5m, 1h30m)')
     else:
         raise ValueError(f"invalid duration {value!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"invalid duration {value!r} (not a finite number)")
     if seconds <= 0:
         raise ValueError(f'duration must be positive, got "{value}"')
     return seconds
@@ -68,7 +75,27 @@ def format_duration(seconds: float) -> str:
     return out or "0s"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def _within(low: float, high: float) -> AfterValidator:
+    def check(seconds: float) -> float:
+        if not low <= seconds <= high:
+            raise ValueError(
+                f"must be between {format_duration(low)} and {format_duration(high)}, "
+                f"got {format_duration(seconds)}"
+            )
+        return seconds
+
+    return AfterValidator(check)
+
+
+DAY = 86400.0
+#: (shortest, longest) of each duration. Below 100ms is a typo (``1ms`` for ``1m``) that
+#: would poll a provider hundreds of times a second; above, a value that never comes.
+INTERVAL_BOUNDS = (0.1, 30 * DAY)
+TIMEOUT_BOUNDS = (0.1, 600.0)
+MAX_STALENESS_BOUNDS = (0.1, 365 * DAY)
+Interval = Annotated[float, BeforeValidator(parse_duration), _within(*INTERVAL_BOUNDS)]
+Timeout = Annotated[float, BeforeValidator(parse_duration), _within(*TIMEOUT_BOUNDS)]
+MaxStaleness = Annotated[float, BeforeValidator(parse_duration), _within(*MAX_STALENESS_BOUNDS)]
 
 # --------------------------------------------------------------------------- rate limits
 
@@ -137,7 +164,8 @@ def parse_size(value: object) -> int:
         match = _SIZE_RE.fullmatch(value.strip())
         if match is None:
             raise ValueError(f'invalid size "{value}" (use e.g. 1MiB, 512KiB, 2MB or bytes)')
-        size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+        number = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+        size = int(number) if math.isfinite(number) else MAX_RESPONSE_SIZE + 1
     else:
         raise ValueError(f"invalid size {value!r} (use e.g. 1MiB, 512KiB, 2MB or bytes)")
     if not MIN_RESPONSE_SIZE <= size <= MAX_RESPONSE_SIZE:
@@ -178,9 +206,9 @@ class _Strict(BaseModel):
 
 
 class Defaults(_Strict):
-    interval: Duration = 300.0
-    timeout: Duration = 15.0
-    max_staleness: Duration = 21600.0
+    interval: Interval = 300.0
+    timeout: Timeout = 15.0
+    max_staleness: MaxStaleness = 21600.0
     max_response_size: ByteSize = DEFAULT_MAX_RESPONSE_SIZE
 
 
@@ -212,7 +240,35 @@ class TheirStackConsumption(_Strict):
         return value
 
 
-Threshold = float | dict[str, float]
+#: No threshold is larger (in size) than any plausible balance.
+MAX_THRESHOLD = 1e15
+
+
+def _threshold_number(value: object, pool: str | None = None) -> float:
+    where = f"pool {pool}: " if pool is not None else ""
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):  # e.g. from ${THRESHOLD}
+        with contextlib.suppress(ValueError):
+            number = float(value.strip())
+    if number is None:
+        raise ValueError(f"{where}must be a number, got {excerpt(repr(value))}")
+    if not math.isfinite(number) or abs(number) > MAX_THRESHOLD:
+        raise ValueError(
+            f"{where}must be a finite number between -1e15 and 1e15, got {excerpt(repr(value))}"
+        )
+    return number
+
+
+def parse_threshold(value: object) -> float | dict[str, float]:
+    """A number (every pool) or a map of pool to number; finite, at most 1e15 in size."""
+    if isinstance(value, dict):
+        return {str(pool): _threshold_number(v, str(pool)) for pool, v in value.items()}
+    return _threshold_number(value)
+
+
+Threshold = Annotated[float | dict[str, float], BeforeValidator(parse_threshold)]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 _PROMETHEUS = "Prometheus sets it on every target"
 _OPERATOR = "the Prometheus Operator sets it on the targets it discovers"
@@ -248,9 +304,9 @@ class AccountBase(_Strict):
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    max_staleness: Duration | None = None
+    interval: Interval | None = None
+    timeout: Timeout | None = None
+    max_staleness: MaxStaleness | None = None
     max_response_size: ByteSize | None = None
     low_credit_threshold: Threshold | None = None
     labels: dict[LabelName, str] = Field(default_factory=dict)
@@ -410,32 +466,56 @@ def _interpolate(
 # --------------------------------------------------------------------------- loading
 
 
-# libyaml's loader when PyYAML has it (ten times faster on configs of thousands of accounts).
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _yaml_error(source: str, exc: yaml.YAMLError) -> ConfigError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "yaml"
-    problem = getattr(exc, "problem", None) or str(exc)
-    return ConfigError(source, [f"{where}: invalid YAML: {problem}"])
+#: The largest config file and key file read (a config of 10,000 accounts is about 2 MiB).
+MAX_CONFIG_FILE = 32 * MiB
+MAX_KEY_FILE = 64 * KiB
 
 
 def _read_key_file(path: Path, base_dir: Path) -> str:
     full = path if path.is_absolute() else base_dir / path
     try:
-        text = full.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f'api_key_file "{path}" does not exist') from None
-    except IsADirectoryError:
-        raise ValueError(f'api_key_file "{path}" is a directory') from None
-    except PermissionError:
-        raise ValueError(f'api_key_file "{path}" is not readable (permission denied)') from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_file(full, MAX_KEY_FILE).decode("utf-8")
+    except FileProblem as exc:
+        raise ValueError(f'api_key_file "{path}" {exc}') from None
+    except UnicodeDecodeError as exc:
         raise ValueError(f'api_key_file "{path}" cannot be read: {type(exc).__name__}') from None
     key = text.rstrip("\r\n")
     if not key.strip():
         raise ValueError(f'api_key_file "{path}" is empty')
+    return key
+
+
+def _account_key(
+    item: Mapping[str, Any], loc: tuple[int | str, ...], base_dir: Path, errors: list[str]
+) -> str | None:
+    """The account's key, from ``api_key`` or read from ``api_key_file``; None after adding
+    to ``errors`` why there is none (a value of the wrong type: its model reports it)."""
+    key, key_file = item.get("api_key"), item.get("api_key_file")
+    if (key is None) == (key_file is None):
+        problem = f"{format_location(loc)}: exactly one of api_key or api_key_file must be set"
+        if problem not in errors:  # the model may have said so already
+            errors.append(problem)
+        return None
+    where = format_location((*loc, "api_key_file" if key_file is not None else "api_key"))
+    if isinstance(key_file, str):
+        try:
+            key = _read_key_file(Path(key_file), base_dir)
+        except ValueError as exc:
+            errors.append(f"{where}: {exc}")
+            return None
+    if not isinstance(key, str):
+        return None
+    if not key.strip():
+        # An unset ${VAR} was reported already; "is empty" would only repeat it.
+        if not any(e.startswith(f"{where}: ") for e in errors):
+            errors.append(f"{where}: is empty")
+        return None
+    if _CONTROL_CHARS.search(key):
+        errors.append(
+            f"{where}: the key contains a line break or another control character "
+            "(a key is one line)"
+        )
+        return None
     return key
 
 
@@ -464,25 +544,34 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
 ) -> Config:
-    """Parse and validate a config document; raise :class:`ConfigError` listing every problem."""
+    """Parse and validate a config document; raise :class:`ConfigError` listing every problem.
+    Nothing else escapes: whatever else goes wrong is a ConfigError too."""
+    try:
+        return _parse_config(text, source, os.environ if env is None else env, base_dir)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bug, or a document no check above foresaw
+        raise ConfigError(
+            source, [f"(top level): cannot be loaded ({type(exc).__name__})"]
+        ) from None
+
+
+def _parse_config(text: str, source: str, env: Mapping[str, str], base_dir: Path | None) -> Config:
     # Providers defined outside this module (http_json and its presets) register their models
     # when imported; make sure they are, whoever calls first.
     from . import providers as _providers  # noqa: F401
 
-    env = os.environ if env is None else env
     base_dir = base_dir or Path.cwd()
     try:
-        raw = yaml.load(text, Loader=_SafeLoader)  # a safe loader
-    except yaml.YAMLError as exc:
-        raise _yaml_error(source, exc) from None
+        raw, errors = load_document(text)
+    except DocumentError as exc:
+        raise ConfigError(source, exc.errors) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(source, ["(top level): the config must be a mapping"])
+        raise ConfigError(source, [*errors, "(top level): the config must be a mapping"])
 
-    errors: list[str] = []
     raw = _interpolate(raw, env, (), errors)
-
     top_keys = {"defaults", "providers", "accounts"}
     for key in raw:
         if key not in top_keys:
@@ -541,6 +630,7 @@ def parse_config(
                     f'{format_location((*loc, "provider"))}: unknown provider "{provider}" '
                     f"(known: {known})"
                 )
+            _account_key(item, loc, base_dir, errors)  # its problems too, all at once
             continue
         data = dict(item)
         for key in _ACCOUNT_KEYS_WITH_DEFAULTS:
@@ -550,27 +640,14 @@ def parse_config(
             account = model.model_validate(data)
         except ValidationError as exc:
             errors.extend(_validation_messages(exc, loc))
+            # The model stops before its own key checks: make them here, all at once.
+            _account_key(item, loc, base_dir, errors)
+            continue
+        key = _account_key(item, loc, base_dir, errors)
+        if key is None:
             continue
         if account.api_key_file is not None:
-            try:
-                key = _read_key_file(account.api_key_file, base_dir)
-            except ValueError as exc:
-                errors.append(f"{format_location((*loc, 'api_key_file'))}: {exc}")
-                continue
             account = account.model_copy(update={"api_key": SecretStr(key)})
-        elif account.api_key is not None and not account.secret.strip():
-            where = format_location((*loc, "api_key"))
-            # An unset ${VAR} was reported already; "is empty" would only repeat it.
-            if not any(e.startswith(f"{where}: ") for e in errors):
-                errors.append(f"{where}: is empty")
-            continue
-        if _CONTROL_CHARS.search(account.secret):
-            field = "api_key_file" if account.api_key_file is not None else "api_key"
-            errors.append(
-                f"{format_location((*loc, field))}: the key contains a line break or another "
-                "control character (a key is one line)"
-            )
-            continue
         accounts.append(account)
 
     if errors:
@@ -582,9 +659,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """Read and validate the config file at ``path``."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(p), ["(file): does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_file(p, MAX_CONFIG_FILE).decode("utf-8")
+    except FileProblem as exc:
+        raise ConfigError(str(p), [f"(file): {exc}"]) from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(str(p), [f"(file): cannot be read: {type(exc).__name__}"]) from None
     return parse_config(text, source=str(p), env=env, base_dir=p.parent.resolve())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -15,18 +17,23 @@ from . import __version__, gcpolicy
 from .config import Config, ConfigError, load_config
 from .http import HttpClient
 from .listen import parse_listen_address
-from .log import get_logger, redactor
+from .log import LoopErrorLogger, get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import Scheduler
 from .store import Store
 from .web import create_app
 from .webconfig import WebConfig, WebProtection
+from .webguard import KEEPALIVE_TIMEOUT, ConnectionGuard, GuardedSite, connection_limit
 
 log = get_logger("exporter")
+T = TypeVar("T")
 
 STOP_TIMEOUT = 4.0
 #: How long a stop waits for HTTP requests in progress before closing their connections.
 SHUTDOWN_GRACE = 1.0
+#: A reload whose files are not read within this many seconds (a file system that hangs) is
+#: refused; the thread reading them is left behind, the daemon goes on.
+RELOAD_TIMEOUT = 30.0
 
 
 def new_session(max_connections: int = 0) -> aiohttp.ClientSession:
@@ -41,6 +48,34 @@ def new_session(max_connections: int = 0) -> aiohttp.ClientSession:
         raise_for_status=False,
         trust_env=False,
     )
+
+
+async def in_daemon_thread(fn: Callable[[], T], timeout: float) -> T:
+    """``fn()`` in a thread of its own, waited for at most ``timeout`` seconds (then
+    TimeoutError). A daemon thread, not the default executor: a call that never returns costs
+    that thread, never the process's exit (the executor's threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, exc: BaseException | None) -> None:
+        if future.done():  # timed out meanwhile
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (fn(), None)
+        except BaseException as exc:  # handed to the awaiting task
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="config-load", daemon=True).start()
+    async with asyncio.timeout(timeout):
+        return await future
 
 
 def raise_open_files_limit() -> None:
@@ -84,31 +119,35 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._render_task: asyncio.Task[None] | None = None
         self.bound_port: int | None = None
+        self.started = False
+        self.reload_timeout = RELOAD_TIMEOUT
 
     async def start(self) -> None:
         raise_open_files_limit()
+        asyncio.get_running_loop().set_exception_handler(LoopErrorLogger())
         redactor.set_secrets(self.config.secrets())
         self._session = new_session()
         self._scheduler = Scheduler(self.store, HttpClient(self._session), self.config)
         self.store.set_reload_result(True)
         app = create_app(self.store, self.cache, self.reload)
+        guard = ConnectionGuard(connection_limit())
+        guard.install(app)
         self.web.install(app)
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_GRACE,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
         )
         await self._runner.setup()
         host, port = parse_listen_address(self.listen_address)
-        site = web.TCPSite(
-            self._runner,
-            host=host,
-            port=port,
-            reuse_address=True,
-            ssl_context=self.web.ssl_context,
-        )
+        site = GuardedSite(self._runner, guard, host, port, ssl_context=self.web.ssl_context)
         await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            self.bound_port = int(sockets[0].getsockname()[1])
+        addresses = self._runner.addresses
+        if addresses:
+            self.bound_port = int(addresses[0][1])
+        self.started = True
         await self._scheduler.start()
         await self.cache.refresh()
         self._render_task = asyncio.create_task(self.cache.run(), name="render")
@@ -128,19 +167,14 @@ class Daemon:
             return ["reload is not available: the config was not loaded from a file"]
         async with self._reload_lock:
             errors: list[str] = []
-            config: Config | None = None
-            try:
-                config = await asyncio.to_thread(self.config_loader)
-            except ConfigError as exc:
-                errors.extend(exc.errors)
+            config = await self._load(self.config_loader, "", errors)
             web_config = None
             if self.web_config_loader is not None:
-                try:
-                    web_config = await asyncio.to_thread(self.web_config_loader)
-                except ConfigError as exc:
-                    errors.extend(f"{exc.source}: {err}" for err in exc.errors)
-                else:
+                web_config = await self._load(self.web_config_loader, "web config: ", errors)
+                if web_config is not None:
                     errors.extend(self.web.check_reload(web_config))
+            if self.stopping.is_set():
+                errors.append("the exporter is stopping: nothing applied")
             if not errors and web_config is not None:
                 errors.extend(self.web.apply(web_config))
             if errors or config is None:
@@ -157,7 +191,24 @@ class Daemon:
             log.info("config reloaded", accounts=len(config.accounts))
             return []
 
+    async def _load(self, loader: Callable[[], T], what: str, errors: list[str]) -> T | None:
+        """Run a config loader off the loop; any failure is added to ``errors``."""
+        try:
+            return await in_daemon_thread(loader, self.reload_timeout)
+        except ConfigError as exc:
+            prefix = f"{exc.source}: " if what else ""
+            errors.extend(f"{prefix}{err}" for err in exc.errors)
+        except TimeoutError:
+            errors.append(
+                f"{what}(file): not read within {self.reload_timeout:g}s "
+                "(a file that blocks, such as a FIFO, or a hung file system)"
+            )
+        except Exception as exc:  # whatever a loader does wrong, the old config stays
+            errors.append(f"{what}(file): cannot be loaded ({type(exc).__name__})")
+        return None
+
     async def stop(self) -> None:
+        self.stopping.set()  # a reload still reading its files applies nothing
         if self._render_task is not None:
             self._render_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -168,7 +219,8 @@ class Daemon:
             await self._runner.cleanup()
         if self._session is not None:
             await self._session.close()
-        log.info("exporter stopped")
+        if self.started:  # not when it never started (the port was taken, say)
+            log.info("exporter stopped")
 
     async def run_until_signalled(self) -> None:
         loop = asyncio.get_running_loop()

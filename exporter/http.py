@@ -14,6 +14,9 @@ import copy
 import email.utils
 import functools
 import json
+import os
+import re
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .model import PollError, Reason, reason_for_status
+from .redaction import REDACTED, redact
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _MAX_MESSAGE = 200
@@ -74,12 +78,45 @@ def host_of(url: str) -> str:
 
 
 def safe_message(text: object, secret: str | None) -> str:
-    """A provider's own error message, made safe to log: one line, cut, key removed."""
+    """A provider's own error message, made safe to log: one line, cut, key removed (whole and
+    any fragment of it, see :mod:`exporter.redaction`)."""
     s = str(text)
-    if secret:
-        # Before cutting: a key straddling the cut would leave its first characters behind.
-        s = s.replace(secret, "[REDACTED]")
-    return " ".join(s.split())[:_MAX_MESSAGE]
+    if not secret:
+        return " ".join(s.split())[:_MAX_MESSAGE]
+    # Before cutting: a key straddling the cut would leave its first characters behind.
+    s = " ".join(s.replace(secret, REDACTED).split())
+    return redact(s[: _MAX_MESSAGE + 2 * len(secret)], (secret,))[:_MAX_MESSAGE]
+
+
+def _os_reason(exc: OSError) -> str:
+    """What an OSError says, in lower case: ``ECONNRESET`` -> ``connection reset by peer``,
+    ``CERTIFICATE_VERIFY_FAILED`` -> ``certificate verify failed``; without either, the
+    exception's name in words (``ConnectionResetError`` -> ``connection reset``)."""
+    if isinstance(exc, ssl.SSLError):  # its errno is OpenSSL's, not the system's
+        text = str(exc.reason or "").replace("_", " ")
+    elif isinstance(exc.errno, int):
+        text = os.strerror(exc.errno)
+    else:
+        text = exc.strerror or ""
+    if not text:
+        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(exc).__name__)
+        text = words.removesuffix(" Error") or "error"
+    return text.lower()
+
+
+def connection_problem(exc: BaseException, url: str) -> str:
+    """What went wrong on the wire, in words: never the answer's bytes (they may hold a key)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {host_of(url)}: {_os_reason(exc.os_error)}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # The parser's complaint up to its first colon (what follows quotes the answer).
+        what = str(exc.message).split(":", 1)[0].strip().lower() or "unreadable"
+        return f"the answer is not valid HTTP ({what})"
+    if isinstance(exc, OSError):
+        return f"connection failed: {_os_reason(exc)}"
+    return f"connection failed: {type(exc).__name__}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +235,8 @@ class HttpClient:
             raise PollError(Reason.TIMEOUT, f"no complete answer within {timeout:g}s") from None
         except aiohttp.ClientPayloadError:
             raise PollError(Reason.CONNECTION, "connection broken while reading the body") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise PollError(
-                Reason.CONNECTION, f"cannot connect to {host_of(url)}: {exc.strerror or 'error'}"
-            ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise PollError(Reason.CONNECTION, f"connection failed: {type(exc).__name__}") from None
+            raise PollError(Reason.CONNECTION, connection_problem(exc, url)) from None
         if turns is not None:
             turns.limiter.observe(status, resp_headers)
 

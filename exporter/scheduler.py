@@ -14,6 +14,7 @@ and its recovery once; repeated failures for the same reason are logged at debug
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from .http import HttpClient, key_limiter, safe_message
 from .log import get_logger
 from .model import PollError, Reason
 from .ratelimit import RateLimits
+from .redaction import keys_in_scope
 from .store import AccountState, Store
 
 log = get_logger("exporter.scheduler")
@@ -35,6 +37,18 @@ START_BATCH = 200
 #: Retry backoff starts at interval / BACKOFF_DIVISOR (at least MIN_BACKOFF seconds).
 BACKOFF_DIVISOR = 32
 MIN_BACKOFF = 1.0
+
+
+def log_bug(event: str, account: str, endpoint: str, exc: BaseException) -> None:
+    """A bug, with its traceback, in the log; never raises: a poll loop goes on regardless."""
+    with contextlib.suppress(Exception):
+        log.error(
+            event,
+            account=account,
+            endpoint=endpoint,
+            error_type=type(exc).__name__,
+            exc_info=exc,
+        )
 
 
 def next_delay(
@@ -201,7 +215,7 @@ class Scheduler:
             started = time.monotonic()
             try:
                 http = self.http.with_max_body_bytes(account.effective_max_response_size)
-                with key_limiter(limiter, prepaid=1):
+                with key_limiter(limiter, prepaid=1), keys_in_scope(account.secret):
                     reading = await state.provider.fetch(endpoint, http)
             except PollError as exc:
                 # A detached copy: the store keeps the error for the status page, and the
@@ -216,13 +230,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must not end the loop
-                log.error(
-                    "poll crashed",
-                    account=account.name,
-                    endpoint=endpoint,
-                    error_type=type(exc).__name__,
-                    exc_info=True,
-                )
+                log_bug("poll crashed", account.name, endpoint, exc)
                 error = PollError(Reason.BAD_RESPONSE, f"internal error ({type(exc).__name__})")
             else:
                 self.store.record_success(
@@ -233,9 +241,27 @@ class Scheduler:
         return error
 
     async def _poll(self, loop: PollLoop) -> None:
-        """One turn of a loop: poll, log a change of state, and set the timer for the next."""
+        """One turn of a loop: poll, log a change of state, and set the timer for the next.
+        Whatever fails here (a log line that cannot be written, a bug), the next poll is
+        scheduled: only cancellation ends a loop."""
+        delay = next_delay(loop.state.account.effective_interval, 0)
+        try:
+            delay = await self._poll_and_log(loop)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            state = loop.state
+            log_bug("poll loop error", state.name, loop.endpoint, exc)
+            failures = state.endpoints[loop.endpoint].consecutive_failures
+            delay = next_delay(state.account.effective_interval, failures)
+        finally:
+            loop.task = None
+            if not loop.stopped:
+                loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)
+
+    async def _poll_and_log(self, loop: PollLoop) -> float:
+        """Poll once and log a change of state; returns the delay until the next poll."""
         state, endpoint = loop.state, loop.endpoint
-        account = state.account
         ep = state.endpoints[endpoint]
         was_up = ep.up
         previous_reason = ep.last_error.reason if ep.last_error else None
@@ -252,27 +278,22 @@ class Scheduler:
                     provider=state.provider.label,
                     endpoint=endpoint,
                 )
-            delay = next_delay(account.effective_interval, 0)
+            return next_delay(account.effective_interval, 0)
+        fields = {
+            "account": account.name,
+            "provider": state.provider.label,
+            "endpoint": endpoint,
+            "reason": error.reason.value,
+            "error": error.message,
+        }
+        delay = next_delay(account.effective_interval, ep.consecutive_failures, error.retry_after)
+        if was_up is not False:
+            log.warning("account down", **fields)
+        elif previous_reason != error.reason:
+            log.warning("account still down", **fields)
         else:
-            fields = {
-                "account": account.name,
-                "provider": state.provider.label,
-                "endpoint": endpoint,
-                "reason": error.reason.value,
-                "error": error.message,
-            }
-            if was_up is not False:
-                log.warning("account down", **fields)
-            elif previous_reason != error.reason:
-                log.warning("account still down", **fields)
-            else:
-                log.debug("poll failed", failures=ep.consecutive_failures, **fields)
-            delay = next_delay(
-                account.effective_interval, ep.consecutive_failures, error.retry_after
-            )
-        loop.task = None
-        if not loop.stopped:
-            loop.handle = asyncio.get_running_loop().call_later(delay, self._fire, loop)
+            log.debug("poll failed", failures=ep.consecutive_failures, **fields)
+        return delay
 
     def _log_notes(self, state: AccountState) -> None:
         """Log a note of the account's readings (why a value is left out) once when it

@@ -349,7 +349,12 @@ class Store:
         self._bump(name)
 
     def _record_history(self, state: AccountState, now: float) -> None:
-        for pool, values in state.pools(now).items():
+        pools = state.pools(now)
+        # A pool the provider no longer reports (an http_json ``for_each`` whose names change)
+        # takes its history with it: kept, histories would pile up without bound.
+        for gone in [pool for pool in state.history if pool not in pools]:
+            del state.history[gone]
+        for pool, values in pools.items():
             if values.remaining is None:
                 continue
             points = state.history.get(pool)

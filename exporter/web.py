@@ -12,6 +12,7 @@ from aiohttp import web
 from . import statuspage
 from .exposition import JOIN_LIMIT, iter_slices
 from .metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, ExpositionCache
+from .negotiate import wants_gzip, wants_openmetrics
 from .store import Store
 
 ReloadFn = Callable[[], Awaitable[list[str]]]
@@ -20,24 +21,6 @@ ReloadFn = Callable[[], Awaitable[list[str]]]
 STORE_KEY = web.AppKey("store", Store)
 CACHE_KEY = web.AppKey("cache", ExpositionCache)
 RELOAD_KEY = web.AppKey("reload", object)
-
-
-def wants_openmetrics(accept: str) -> bool:
-    return "application/openmetrics-text" in accept
-
-
-def wants_gzip(accept_encoding: str) -> bool:
-    for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() == "gzip":
-            q = params.strip()
-            if not q.startswith("q="):
-                return True
-            try:
-                return float(q[2:]) > 0
-            except ValueError:
-                return False
-    return False
 
 
 #: Bodies larger than this are written in slices of about this size: a single write of a 14 MB

@@ -24,7 +24,11 @@ it is not, and ``RequireAnyClientCert`` (alias ``RequireClientCert``) behaves as
 
 Basic auth compares in constant time, runs bcrypt in a worker thread (at most two at once, so a
 flood of wrong passwords cannot starve the exposition renderer) and remembers credentials that
-passed, so a scrape costs one SHA-256, not one bcrypt, after the first.
+passed, so a scrape costs one SHA-256, not one bcrypt, after the first. At most
+:data:`BCRYPT_QUEUE` more checks wait for their turn; beyond, a request is answered ``429`` at
+once (so a flood of wrong passwords cannot hold a correct one back for longer than a scrape
+timeout). Only the first 72 bytes of a password count, as in exporter-toolkit (Go's bcrypt reads
+no further; Python's bcrypt 5 refuses longer passwords outright).
 
 The file is re-read on every reload (SIGHUP, ``POST /-/reload``): users, certificate and key,
 ``client_auth_type`` and TLS versions apply to new connections at once. Turning TLS on or off and
@@ -47,11 +51,12 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
 from aiohttp import web
 
 from .config import ConfigError
 from .log import get_logger
+from .safefile import FileProblem, MiB, read_file
+from .yamldoc import DocumentError, load_document
 
 log = get_logger("exporter.web")
 
@@ -89,11 +94,18 @@ _UNSUPPORTED_TLS_KEYS = frozenset(
         "client_allowed_sans",
     }
 )
+_FILE_KEYS = ("cert_file", "key_file", "client_ca_file")
+#: The largest web config, certificate, key or CA file read.
+MAX_TLS_FILE = 1 * MiB
 _TOP_KEYS = frozenset({"tls_server_config", "basic_auth_users"})
 _UNSUPPORTED_TOP_KEYS = frozenset({"http_server_config", "rate_limit"})
 _BCRYPT_RE = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 #: At most this many bcrypt checks run at once (each takes tens of milliseconds of CPU).
 BCRYPT_CONCURRENCY = 2
+#: At most this many more wait for their turn; beyond, the request is answered 429 at once.
+BCRYPT_QUEUE = 8
+#: bcrypt reads this many bytes of a password and no more.
+BCRYPT_MAX_PASSWORD = 72
 #: Credentials that passed, remembered (as a SHA-256) so scrapes skip bcrypt.
 AUTH_CACHE_SIZE = 256
 REALM = "credits-exporter"
@@ -155,25 +167,18 @@ class WebConfig:
 # --------------------------------------------------------------------------- parsing
 
 
-def _file(value: Any, where: str, base_dir: Path, errors: list[str]) -> Path | None:
+def _file(value: Any, where: str, base_dir: Path, errors: list[str]) -> tuple[Path, bytes] | None:
+    """The path and content of a file the web config names (a regular file, 1 MiB at most)."""
     if not isinstance(value, str) or not value.strip():
         errors.append(f"{where}: must be a file path")
         return None
     path = Path(value)
     full = path if path.is_absolute() else base_dir / path
-    if not full.exists():
-        errors.append(f'{where}: "{value}" does not exist')
-        return None
-    if full.is_dir():
-        errors.append(f'{where}: "{value}" is a directory')
-        return None
     try:
-        with full.open("rb"):
-            pass
-    except OSError as exc:
-        errors.append(f'{where}: "{value}" cannot be read ({exc.strerror or type(exc).__name__})')
+        return full, read_file(full, MAX_TLS_FILE)
+    except FileProblem as exc:
+        errors.append(f'{where}: "{value}" {exc}')
         return None
-    return full
 
 
 def _ssl_reason(exc: BaseException) -> str:
@@ -220,19 +225,19 @@ def _parse_tls(raw: Any, base_dir: Path, errors: list[str]) -> TLSSettings | Non
     if lo is not None and hi is not None and TLS_VERSIONS[lo] > TLS_VERSIONS[hi]:
         errors.append(f"{where}.max_version: {hi} is lower than min_version {lo}")
 
-    cert = key = ca = None
+    files: dict[str, tuple[Path, bytes] | None] = dict.fromkeys(_FILE_KEYS)
     for name in ("cert_file", "key_file"):
         if raw.get(name) is None:
             errors.append(f"{where}.{name}: required key is missing")
-    if raw.get("cert_file") is not None:
-        cert = _file(raw["cert_file"], f"{where}.cert_file", base_dir, errors)
-    if raw.get("key_file") is not None:
-        key = _file(raw["key_file"], f"{where}.key_file", base_dir, errors)
+    for name in _FILE_KEYS:
+        if raw.get(name) is not None:
+            files[name] = _file(raw[name], f"{where}.{name}", base_dir, errors)
+    cert, key, ca = (f[0] if f is not None else None for f in files.values())
     ca_digest = None
+    ca_file = files["client_ca_file"]
     if raw.get("client_ca_file") is not None:
-        ca = _file(raw["client_ca_file"], f"{where}.client_ca_file", base_dir, errors)
-        if ca is not None:
-            ca_digest = hashlib.sha256(ca.read_bytes()).digest()
+        if ca_file is not None:
+            ca_digest = hashlib.sha256(ca_file[1]).digest()
         if auth == "NoClientCert":
             errors.append(
                 f"{where}.client_ca_file: set, but client_auth_type is NoClientCert "
@@ -313,17 +318,13 @@ def _parse_users(raw: Any, errors: list[str]) -> dict[str, bytes]:
 def parse_web_config(text: str, *, source: str = "<web config>", base_dir: Path) -> WebConfig:
     """Parse and validate a web config; raise :class:`ConfigError` listing every problem."""
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "yaml"
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(source, [f"{where}: invalid YAML: {problem}"]) from None
+        raw, errors = load_document(text)
+    except DocumentError as exc:
+        raise ConfigError(source, exc.errors) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(source, ["(top level): the web config must be a mapping"])
-    errors: list[str] = []
+        raise ConfigError(source, [*errors, "(top level): the web config must be a mapping"])
     for key in raw:
         if key in _UNSUPPORTED_TOP_KEYS:
             errors.append(f"{key}: not supported by credits-exporter")
@@ -339,15 +340,19 @@ def parse_web_config(text: str, *, source: str = "<web config>", base_dir: Path)
 def load_web_config(path: str | Path) -> WebConfig:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(p), ["(file): does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_file(p, MAX_TLS_FILE).decode("utf-8")
+    except FileProblem as exc:
+        raise ConfigError(str(p), [f"(file): {exc}"]) from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(str(p), [f"(file): cannot be read: {type(exc).__name__}"]) from None
     return parse_web_config(text, source=str(p), base_dir=p.parent.resolve())
 
 
 # --------------------------------------------------------------------------- basic auth
+
+
+class AuthBusy(Exception):
+    """Too many password checks are waiting: answer 429 without checking."""
 
 
 class BasicAuth:
@@ -358,6 +363,9 @@ class BasicAuth:
         self._passed: dict[bytes, bytes] = {}
         self._semaphore: asyncio.Semaphore | None = None
         self._dummy: bytes | None = None
+        self._pending = 0  # checks running or waiting for their turn
+        self._long_password_logged: set[str] = set()
+        self.busy_refused = 0
         self.bcrypt_checks = 0
 
     @property
@@ -391,7 +399,22 @@ class BasicAuth:
         ok = bcrypt.checkpw(password, hashed or self._dummy_hash())
         return ok and hashed is not None
 
+    def _password_bytes(self, user: str, password: str, known: bool) -> bytes:
+        """The bytes bcrypt checks: the first 72, as Go's bcrypt (exporter-toolkit) reads."""
+        raw = password.encode()
+        if len(raw) <= BCRYPT_MAX_PASSWORD:
+            return raw
+        if known and user not in self._long_password_logged:
+            self._long_password_logged.add(user)
+            log.warning(
+                "basic auth password longer than 72 bytes: only its first 72 bytes are checked",
+                user=user,
+            )
+        return raw[:BCRYPT_MAX_PASSWORD]
+
     async def check(self, header: str | None) -> bool:
+        """Whether ``header`` holds a user's credentials; :class:`AuthBusy` if too many checks
+        are waiting already."""
         creds = self._credentials(header)
         if creds is None:
             return False
@@ -401,18 +424,38 @@ class BasicAuth:
         remembered = self._passed.get(key)
         if remembered is not None and hashed is not None:
             return hmac.compare_digest(remembered, hashed)
+        if self._pending >= BCRYPT_CONCURRENCY + BCRYPT_QUEUE:
+            self._refuse()
+            raise AuthBusy
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(BCRYPT_CONCURRENCY)
-        async with self._semaphore:
-            try:
-                ok = await asyncio.to_thread(self._bcrypt, password.encode(), hashed)
-            except ValueError:  # a hash bcrypt refuses (validated at load, so: never)
-                ok = False
+        secret = self._password_bytes(user, password, hashed is not None)
+        self._pending += 1
+        try:
+            async with self._semaphore:
+                try:
+                    ok = await asyncio.to_thread(self._bcrypt, secret, hashed)
+                except ValueError:  # a hash bcrypt refuses (validated at load, so: never)
+                    ok = False
+        finally:
+            self._pending -= 1
+            if not self._pending and self.busy_refused:
+                log.info("basic auth checks caught up", refused=self.busy_refused)
+                self.busy_refused = 0
         if ok and hashed is not None:
             if len(self._passed) >= AUTH_CACHE_SIZE:
-                self._passed.clear()
+                del self._passed[next(iter(self._passed))]  # the oldest
             self._passed[key] = hashed
         return ok
+
+    def _refuse(self) -> None:
+        if not self.busy_refused:
+            log.warning(
+                "basic auth checks saturated: answering 429",
+                running=BCRYPT_CONCURRENCY,
+                waiting=BCRYPT_QUEUE,
+            )
+        self.busy_refused += 1
 
 
 # --------------------------------------------------------------------------- the running server
@@ -442,7 +485,13 @@ class WebProtection:
         auth = self.auth
         if not auth.enabled or request.path in EXEMPT_PATHS:
             return await handler(request)
-        if await auth.check(request.headers.get("Authorization")):
+        try:
+            passed = await auth.check(request.headers.get("Authorization"))
+        except AuthBusy:
+            return web.Response(
+                status=429, text="429 Too Many Requests\n", headers={"Retry-After": "1"}
+            )
+        if passed:
             return await handler(request)
         log.debug("basic auth refused", path=request.path, peer=request.remote)
         return web.Response(

@@ -102,6 +102,7 @@ class ExporterProcess:
         *,
         args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -121,6 +122,7 @@ class ExporterProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             cwd=tmp_path,
+            preexec_fn=preexec_fn,
         )
 
     def write_config(self, config: dict[str, Any] | str) -> None:

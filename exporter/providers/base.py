@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from ..config import AccountBase
 from ..http import HttpClient
 from ..model import PollError, PoolValues, Reading, Reason
+from ..redaction import excerpt
 
 # Larger than any credit balance seen in the wild; beyond it a number is a bug, not a balance.
 ABSURD = 1e15
@@ -63,7 +64,7 @@ def check_number(
                 raise ValueError
             value = float(value.strip())
         except ValueError:
-            raise bad(f'{where} should be a number, got the string "{value[:40]}"') from None
+            raise bad(f'{where} should be a number, got the string "{excerpt(value)}"') from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad(f"{where} should be a number, got {json_type(value)}")
     try:
@@ -71,7 +72,7 @@ def check_number(
     except OverflowError:  # an integer beyond any float
         raise bad(f"{where} is not a plausible number (too large)") from None
     if not math.isfinite(number) or abs(number) > ABSURD:
-        raise bad(f"{where} is not a plausible number ({value!r:.40})")
+        raise bad(f"{where} is not a plausible number ({excerpt(repr(value))})")
     if number < 0 and not allow_negative:
         raise bad(f"{where} is negative ({number:g})")
     return number
@@ -96,13 +97,13 @@ def parse_timestamp(value: Any, where: str) -> float:
             return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise bad(f'{where} is not a valid date-time ("{text[:40]}")') from None
+        raise bad(f'{where} is not a valid date-time ("{excerpt(text)}")') from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     try:
         ts = dt.timestamp()
     except (OverflowError, OSError, ValueError):  # e.g. year 1 with a positive offset
-        raise bad(f'{where} is out of range ("{text[:40]}")') from None
+        raise bad(f'{where} is out of range ("{excerpt(text)}")') from None
     if not math.isfinite(ts):
         raise bad(f"{where} is out of range")
     return ts

@@ -48,6 +48,7 @@ from pydantic import (
 from ..config import ACCOUNT_MODELS, AccountBase, register_account_model
 from ..http import HttpClient
 from ..model import PollError, PoolValues, Reading, Reason
+from ..redaction import excerpt
 from .base import ABSURD, Provider, json_type
 
 # --------------------------------------------------------------------------- limits
@@ -600,7 +601,7 @@ def read_number(
                 raise ValueError
             number = float(raw.strip())
         except ValueError:
-            raise bad(f'{where} should be a number, got the string "{raw[:40]}"') from None
+            raise bad(f'{where} should be a number, got the string "{excerpt(raw)}"') from None
     elif isinstance(raw, int | float):
         try:
             number = float(raw)
@@ -611,7 +612,7 @@ def read_number(
     if _is_sentinel(raw, number, sentinels):
         return None
     if not math.isfinite(number) or abs(number) > ABSURD:
-        raise bad(f"{where} is not a plausible number ({str(raw)[:40]})")
+        raise bad(f"{where} is not a plausible number ({excerpt(raw)})")
     if number < 0 and not allow_negative:
         raise bad(f"{where} is negative ({number:g})")
     return number
@@ -649,9 +650,9 @@ def read_timestamp(raw: Any, where: str, fmt: str = "auto") -> float:
                 ts = dt.timestamp()
         except (ValueError, OverflowError):
             kind = "date" if fmt == "date" else "date or date-time"
-            raise bad(f'{where} is not a valid {kind} ("{text[:40]}")') from None
+            raise bad(f'{where} is not a valid {kind} ("{excerpt(text)}")') from None
     if not math.isfinite(ts) or not 0 <= ts <= MAX_TIMESTAMP:
-        raise bad(f"{where} is not a plausible timestamp ({str(raw)[:40]})")
+        raise bad(f"{where} is not a plausible timestamp ({excerpt(raw)})")
     return ts
 
 
@@ -665,7 +666,7 @@ def pool_name(raw: Any, where: str) -> str:
         raise bad(f"{where} should be a string naming the pool, got {json_type(raw)}")
     name = _SPACES.sub("_", raw.strip()).lower()
     if not _DYNAMIC_POOL.match(name):
-        raise bad(f'{where} ("{raw[:40]}") is not a usable pool name')
+        raise bad(f'{where} ("{excerpt(raw)}") is not a usable pool name')
     return name
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from ..config import TheirStackAccount
 from ..http import HttpClient
 from ..model import PoolValues, Reading
+from ..redaction import excerpt
 from .base import (
     Provider,
     bad,
@@ -59,7 +60,7 @@ def bucket_day(value: Any, tz: zoneinfo.ZoneInfo, where: str) -> date:
             return dt.date()
         local = dt.astimezone(tz)
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out
-        raise bad(f'{where} is not a valid date-time ("{text[:40]}")') from None
+        raise bad(f'{where} is not a valid date-time ("{excerpt(text)}")') from None
     if dt.time() == time(0) and local.time() != time(0):
         return dt.date()
     return local.date()

@@ -202,13 +202,14 @@ def test_identity_is_what_is_polled() -> None:
     """A reload keeps an account's state unless its identity changes: provider, base_url or
     what is polled; a key, the schedule, thresholds or labels do not change it."""
 
-    def one(extra: str, provider: str = "theirstack") -> Any:
-        text = f"accounts: [{{name: a, provider: {provider}, api_key: k1{extra}}}]"
+    def one(extra: str, provider: str = "theirstack", key: str = "k1") -> Any:
+        text = f"accounts: [{{name: a, provider: {provider}, api_key: {key}{extra}}}]"
         return parse_config(text, env={}).accounts[0]
 
     base = one("")
+    assert one("", key="k2").identity() == base.identity()
+    assert one("", key="k2") != base
     for tunable in (
-        ", api_key: k2",
         ", interval: 1h, timeout: 3s, max_staleness: 1d, max_response_size: 2MiB",
         ", low_credit_threshold: 5, labels: {team: x}, rate_limit: 1/s",
     ):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator
 
@@ -223,3 +225,66 @@ def test_helpers() -> None:
         safe_message("a\nb" + "x" * 500, None).startswith("a b")
         and len(safe_message("x" * 500, None)) == 200
     )
+
+
+async def _raw_server(answer: bytes | None, reset: bool = False) -> asyncio.Server:
+    """A TCP server that reads the request, then writes ``answer`` raw (not HTTP), or closes
+    (with a reset, if asked) without a word."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        if answer is not None:
+            writer.write(answer)
+            await writer.drain()
+        if reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reset", "message"),
+    [
+        (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", False, "the answer is not valid HTTP (bad status line)"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n{}",
+            False,
+            "the answer is not valid HTTP (invalid character in content-length)",
+        ),
+        (None, False, "the server closed the connection without answering"),
+        (None, True, "connection failed: connection reset by peer"),
+    ],
+)
+async def test_connection_failures_say_what_happened(
+    answer: bytes | None, reset: bool, message: str
+) -> None:
+    server = await _raw_server(
+        answer.replace(b"OpenSSH", SECRET.encode()) if answer else None, reset
+    )
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(PollError) as info:
+                await HttpClient(session).request_json(
+                    "GET", f"http://127.0.0.1:{port}/x", timeout=5, secret=SECRET
+                )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert info.value.reason is Reason.CONNECTION
+    assert info.value.message == message
+    assert "Error" not in info.value.message  # words, not exception names
+
+
+async def test_connection_refused_in_words() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(PollError) as info:
+            await HttpClient(session).request_json(
+                "GET", f"http://127.0.0.1:{port}/x", timeout=5, secret=SECRET
+            )
+    assert info.value.message == f"cannot connect to http://127.0.0.1:{port}: connection refused"

@@ -266,3 +266,28 @@ async def test_cancellation_is_clean(upstream: tuple[Upstream, str]) -> None:
         assert time.monotonic() - t0 < 1
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not [t for t in others if t.get_name().startswith("poll ")]
+
+
+class _UnwritableLog:
+    """The poll loop's log lines fail, as writing to a pipe whose reader went away does."""
+
+    def __getattr__(self, name: str) -> object:
+        def write(event: str, **fields: object) -> None:
+            if event.startswith(("account", "poll")) and event != "accounts applied":
+                raise BrokenPipeError(32, "Broken pipe")
+
+        return write
+
+
+async def test_a_loop_outlives_any_failure_of_its_own(
+    upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Logging "account down" fails (and every later line of the loop): the loop polls on."""
+    import exporter.scheduler
+
+    up, base = upstream
+    up.mode["a-key"] = "500"
+    monkeypatch.setattr(exporter.scheduler, "log", _UnwritableLog())
+    store = await run_scheduler(accounts(base, [("a", "0.3s")]), 1.6)
+    assert len(up.calls["a-key"]) >= 3
+    assert store.accounts["a"].endpoints["balance"].polls_total >= 3

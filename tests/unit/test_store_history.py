@@ -64,3 +64,24 @@ def test_many_accounts_share_a_bounded_history() -> None:
     assert len(points) == store.history_points  # still a day, at a coarser step
     assert now[0] - points[0][0] <= HISTORY_SPAN
     assert points[-1][1] == now[0]
+
+
+def test_pools_no_longer_reported_take_their_history_with_them() -> None:
+    """An http_json ``for_each`` whose names change: one history per pool reported now, not
+    one per name ever seen."""
+    from exporter.config import parse_config
+    from exporter.model import PoolValues, Reading
+    from exporter.store import Store
+
+    now = [1_800_000_000.0]
+    store = Store(lambda: now[0])
+    config = parse_config("accounts: [{name: a, provider: fullenrich, api_key: k}]", env={})
+    store.set_accounts(config.accounts)
+    (endpoint,) = store.accounts["a"].endpoints
+    for i in range(2000):
+        now[0] += 60
+        pools = {f"wallet-{i}": PoolValues(remaining=1.0), "steady": PoolValues(remaining=2.0)}
+        store.record_success("a", endpoint, Reading(pools=pools), 0.1)
+    history = store.accounts["a"].history
+    assert sorted(history) == ["steady", "wallet-1999"]
+    assert len(history["steady"]) > 1  # a pool still reported keeps its points

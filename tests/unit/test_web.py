@@ -109,3 +109,44 @@ def test_wants_gzip() -> None:
     assert not wants_gzip("gzip;q=0")
     assert not wants_gzip("identity")
     assert not wants_gzip("")
+
+
+@pytest.mark.parametrize(
+    ("accept", "accept_encoding", "openmetrics", "gzipped"),
+    [
+        ("application/openmetrics-text;q=0, text/plain", "gzip", False, True),
+        ("application/openmetrics-text;q=0.1, text/plain;q=0.9", "", False, False),
+        (  # what Prometheus sends
+            "application/openmetrics-text;version=1.0.0;q=0.5,"
+            "application/openmetrics-text;version=0.0.1;q=0.4,"
+            "text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            "gzip",
+            True,
+            True,
+        ),
+        ("text/plain", "gzip;q=0", False, False),
+        ("*/*", "GZIP;Q=0", False, False),
+        ("*/*", "gzip; q=0.000, identity", False, False),
+        ("*/*", "br, *;q=0.5", False, True),
+        ("*/*", "*;q=0", False, False),
+        ("*/*", "gzip;q=nonsense", False, False),
+    ],
+)
+async def test_q_values_are_honoured(
+    setup: tuple[TestClient, Store, ExpositionCache, list[int]],
+    accept: str,
+    accept_encoding: str,
+    openmetrics: bool,
+    gzipped: bool,
+) -> None:
+    """q=0 means "not acceptable": neither the format nor the coding is used then."""
+    client, _, _, _ = setup
+    r = await client.get(
+        "/metrics",
+        headers={"Accept": accept, "Accept-Encoding": accept_encoding},
+        auto_decompress=False,
+    )
+    assert r.status == 200
+    kind = r.headers["Content-Type"].split(";")[0]
+    assert kind == ("application/openmetrics-text" if openmetrics else "text/plain")
+    assert (r.headers.get("Content-Encoding") == "gzip") is gzipped
