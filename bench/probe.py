@@ -5,11 +5,12 @@
   On a busy machine a late wake-up can also mean that the OS did not run the process at all,
   so each lag is also recorded as ``busy_lag``: the lag, but no more than the CPU time the
   process used meanwhile (work of its own, not the machine's);
-- the exposition cache's render counters.
+- the exposition cache's and the status cache's render counters.
 
 Every 0.5 s one JSON line goes to ``$BENCH_PROBE_FILE``:
 ``{"t": unix time, "max_lag": longest lag in the last period (s), "max_busy_lag": s, "renders": n,
-"accounts_rendered": n, "segments_deflated": n, "render_seconds_max": s}``.
+"accounts_rendered": n, "segments_deflated": n, "render_seconds_max": s, "status_renders": n,
+"status_accounts_rendered": n, "status_blocks_deflated": n}``.
 
     BENCH_PROBE_FILE=/tmp/p.jsonl python -m bench.probe --config.file=C --web.listen-address=A
 """
@@ -80,6 +81,12 @@ async def _probe(path: str) -> None:
                         "accounts_rendered": stats.accounts_rendered,
                         "segments_deflated": stats.segments_deflated,
                         "render_seconds_max": round(render_max, 6),
+                    }
+                    status = _daemons[0].status.stats
+                    line |= {
+                        "status_renders": status.renders,
+                        "status_accounts_rendered": status.accounts_rendered,
+                        "status_blocks_deflated": status.blocks_deflated,
                     }
                 out.write(json.dumps(line) + "\n")
                 max_lag = max_busy = render_max = 0.0

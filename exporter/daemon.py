@@ -20,6 +20,7 @@ from .listen import parse_listen_address
 from .log import LoopErrorLogger, get_logger, redactor
 from .metrics import ExpositionCache
 from .scheduler import Scheduler
+from .statuscache import StatusCache
 from .store import Store
 from .web import create_app
 from .webconfig import WebConfig, WebProtection
@@ -112,6 +113,7 @@ class Daemon:
         self.listen_address = listen_address
         self.store = Store()
         self.cache = ExpositionCache(self.store, refresh_seconds=render_refresh)
+        self.status = StatusCache(self.store)
         self.stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
@@ -129,7 +131,7 @@ class Daemon:
         self._session = new_session()
         self._scheduler = Scheduler(self.store, HttpClient(self._session), self.config)
         self.store.set_reload_result(True)
-        app = create_app(self.store, self.cache, self.reload)
+        app = create_app(self.store, self.cache, self.reload, self.status)
         guard = ConnectionGuard(connection_limit())
         guard.install(app)
         self.web.install(app)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import heapq
 import math
 import os
 import platform
@@ -43,6 +42,7 @@ from typing import cast
 from prometheus_client import utils as _prom_utils
 
 from . import __version__
+from .deadlines import Deadlines
 from .model import Reason, runway_seconds
 from .store import AccountState, Store
 
@@ -261,7 +261,7 @@ def _background_thread() -> None:
 _executor: concurrent.futures.ThreadPoolExecutor | None = None
 
 
-def _render_executor() -> concurrent.futures.ThreadPoolExecutor:
+def render_executor() -> concurrent.futures.ThreadPoolExecutor:
     global _executor
     if _executor is None:
         _executor = concurrent.futures.ThreadPoolExecutor(
@@ -332,7 +332,6 @@ class _Segment:
 class _Entry:
     state: AccountState
     pos: int
-    valid_until: float = math.inf
     rendered: bool = False
 
 
@@ -371,7 +370,7 @@ class IncrementalRenderer:
         self._dirty_segments: set[tuple[int, int]] = set()
         self._globals: bytes | None = None
         self._last: Exposition | None = None
-        self._due: list[tuple[float, str]] = []  # (valid_until, account): a lazy heap
+        self._due = Deadlines()
         self._ready = False
         self._deferred: set[str] = set()
         self._help = help_text
@@ -421,7 +420,7 @@ class IncrementalRenderer:
             globals_ = self._render_globals()
             loop = asyncio.get_running_loop()
             bodies = await loop.run_in_executor(
-                _render_executor(), self._assemble, globals_, rebuilt
+                render_executor(), self._assemble, globals_, rebuilt
             )
             return self._publish(version, now, started, bodies, globals_)
 
@@ -453,15 +452,7 @@ class IncrementalRenderer:
                 work.relabel = True
         # Accounts whose output changes with time alone (see _account_chunks).
         entries = self._entries
-        heap = self._due
-        while heap and heap[0][0] <= now:
-            when, name = heapq.heappop(heap)
-            entry = entries.get(name)
-            if entry is not None and entry.valid_until == when:
-                dirty.add(name)
-        if len(heap) > 2 * len(entries) + 64:  # drop superseded deadlines
-            heap[:] = [(e.valid_until, n) for n, e in entries.items() if e.valid_until < math.inf]
-            heapq.heapify(heap)
+        dirty.update(name for name in self._due.pop_due(now) if name in entries)
         # Every account polled once? Once true it stays true until accounts come or change.
         if not (self._ready and not work.structure and not replaced):
             self._ready = self.store.ready()
@@ -523,14 +514,7 @@ class IncrementalRenderer:
     @property
     def next_due(self) -> float:
         """When the next account's output changes with time alone (``inf``: never)."""
-        heap, entries = self._due, self._entries
-        while heap:
-            when, name = heap[0]
-            entry = entries.get(name)
-            if entry is not None and entry.valid_until == when:
-                return when
-            heapq.heappop(heap)
-        return math.inf
+        return self._due.next
 
     # ------------------------------------------------------------------ accounts
 
@@ -547,10 +531,8 @@ class IncrementalRenderer:
             if state is None or entry is None or entry.state is not state:
                 continue  # removed or replaced since planning: the next render has it
             chunks, valid_until = self._account_chunks(state, now)
-            entry.valid_until = valid_until
             entry.rendered = True
-            if valid_until < math.inf:
-                heapq.heappush(self._due, (valid_until, name))
+            self._due.set(name, valid_until)
             blk, off = divmod(entry.pos, size)
             for f in range(N_FAMILIES):
                 if segments[f][blk].set(off, chunks[f]):

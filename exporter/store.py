@@ -3,7 +3,8 @@
 The scheduler writes here; the collector and the status page read. Every change bumps
 ``version`` and sets ``changed`` so the exposition cache knows to re-render; the names of the
 accounts that changed collect in a set the renderer takes (:meth:`Store.take_dirty`), so it
-re-renders only those. A failed poll never
+re-renders only those; other readers (the status page) follow the same changes through a
+:class:`ChangeFeed` of their own (:meth:`Store.feed`). A failed poll never
 removes a value: the last good reading stays until ``max_staleness`` passes without a success.
 """
 
@@ -203,6 +204,37 @@ class AccountState:
         return True
 
 
+class ChangeFeed:
+    """The changes of the store one reader has not taken yet: the names of the accounts that
+    changed, whether anything else changed (accounts added or removed, the reload state), and
+    an event set on every change."""
+
+    __slots__ = ("_event", "_names", "_other")
+
+    def __init__(self) -> None:
+        self._names: set[str] = set()
+        self._other = True  # a new reader starts with everything to read
+        self._event = asyncio.Event()
+        self._event.set()
+
+    def touch(self, name: str | None = None) -> None:
+        if name is None:
+            self._other = True
+        else:
+            self._names.add(name)
+        self._event.set()
+
+    def take(self) -> tuple[set[str], bool]:
+        """(accounts changed, whether anything else changed) since the last call."""
+        names, other = self._names, self._other
+        self._names, self._other = set(), False
+        self._event.clear()
+        return names, other
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 @dataclass(slots=True)
 class Applied:
     """What :meth:`Store.set_accounts` did, by account name."""
@@ -223,6 +255,7 @@ class Store:
         self.reload_successful = True
         self.reload_success_timestamp: float | None = None
         self._dirty: set[str] = set()
+        self._feeds: list[ChangeFeed] = []
         self.history_points = HISTORY_POINTS  # for pools that start a history now
         self._unpolled = 0  # endpoints not polled yet: ready() at no cost for 10,000 accounts
         self._unpolled_accounts = 0
@@ -234,9 +267,24 @@ class Store:
 
     def _bump(self, name: str | None = None) -> None:
         self.version += 1
-        if name is not None:
-            self._dirty.add(name)
+        if name is None:
+            for feed in self._feeds:
+                feed.touch()
+        else:
+            self._mark_dirty(name)
         self.changed.set()
+
+    def _mark_dirty(self, name: str) -> None:
+        """``name`` changed: for the exposition renderer and every other reader's feed."""
+        self._dirty.add(name)
+        for feed in self._feeds:
+            feed.touch(name)
+
+    def feed(self) -> ChangeFeed:
+        """A new reader's view of the changes from now on (it starts with one pending)."""
+        feed = ChangeFeed()
+        self._feeds.append(feed)
+        return feed
 
     def take_dirty(self) -> set[str]:
         """Names of the accounts whose state changed since the last call (one consumer: the
@@ -269,7 +317,7 @@ class Store:
                     old, account=new, provider=create_provider(new)
                 )
                 applied.reconfigured[name] = old.account.effective_interval
-                self._dirty.add(name)
+                self._mark_dirty(name)
         for name, account in wanted.items():
             if name not in self.accounts:
                 provider = create_provider(account)
@@ -279,7 +327,7 @@ class Store:
                     endpoints={ep: EndpointState() for ep in provider.endpoints},
                 )
                 applied.started.append(name)
-                self._dirty.add(name)
+                self._mark_dirty(name)
                 self._unpolled += len(provider.endpoints)
                 self._unpolled_accounts += bool(provider.endpoints)
         # Keep config order (for stable output).

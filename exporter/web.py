@@ -1,18 +1,22 @@
-"""The aiohttp app: /metrics (cached bytes, never calls upstream), the status page,
-/healthz, /readyz and POST /-/reload."""
+"""The aiohttp app: /metrics (cached bytes, never calls upstream), the status page and
+/api/status (cached views, exporter/statuscache.py), /healthz, /readyz and POST /-/reload."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import contextlib
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
-from . import statuspage
-from .exposition import JOIN_LIMIT, iter_slices
+from .exposition import JOIN_LIMIT, iter_slices, render_executor
 from .metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, ExpositionCache
 from .negotiate import wants_gzip, wants_openmetrics
+from .statuscache import THREAD_COMPRESS, Body, Rendering, StatusCache, gzip_body
+from .statushtml import PAGE_HEADERS
+from .statusquery import PAGE_PER_PAGE, Query, QueryError, parse_query
 from .store import Store
 
 ReloadFn = Callable[[], Awaitable[list[str]]]
@@ -21,6 +25,7 @@ ReloadFn = Callable[[], Awaitable[list[str]]]
 STORE_KEY = web.AppKey("store", Store)
 CACHE_KEY = web.AppKey("cache", ExpositionCache)
 RELOAD_KEY = web.AppKey("reload", object)
+STATUS_KEY = web.AppKey("status", StatusCache)
 
 
 #: Bodies larger than this are written in slices of about this size: a single write of a 14 MB
@@ -39,19 +44,31 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     }
     if gz:
         headers["Content-Encoding"] = "gzip"
-        body = exp.openmetrics_gzip if om else exp.text_gzip
-        if len(body) <= STREAM_SLICE or request.method != "GET":
-            return web.Response(body=body, headers=headers)
-        view = memoryview(body)
-        slices: Iterable[bytes | memoryview] = (
-            view[i : i + STREAM_SLICE] for i in range(0, len(body), STREAM_SLICE)
-        )
-        size = len(body)
-    else:
-        size = exp.openmetrics_size if om else exp.text_size
-        if size <= JOIN_LIMIT or request.method != "GET":
-            return web.Response(body=exp.openmetrics if om else exp.text, headers=headers)
-        slices = iter_slices(exp.openmetrics_parts if om else exp.text_parts, STREAM_SLICE)
+        return await send_bytes(request, exp.openmetrics_gzip if om else exp.text_gzip, headers)
+    size = exp.openmetrics_size if om else exp.text_size
+    if size <= JOIN_LIMIT or request.method != "GET":
+        return web.Response(body=exp.openmetrics if om else exp.text, headers=headers)
+    slices = iter_slices(exp.openmetrics_parts if om else exp.text_parts, STREAM_SLICE)
+    return await _stream(request, slices, size, headers)
+
+
+async def send_bytes(
+    request: web.Request, body: bytes, headers: dict[str, str]
+) -> web.StreamResponse:
+    """``body``, written in slices when it is large."""
+    if len(body) <= STREAM_SLICE or request.method != "GET":
+        return web.Response(body=body, headers=headers)
+    view = memoryview(body)
+    slices = (view[i : i + STREAM_SLICE] for i in range(0, len(body), STREAM_SLICE))
+    return await _stream(request, slices, len(body), headers)
+
+
+async def _stream(
+    request: web.Request,
+    slices: Iterable[bytes | memoryview],
+    size: int,
+    headers: dict[str, str],
+) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     response.content_length = size
     await response.prepare(request)
@@ -84,24 +101,98 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def api_status(request: web.Request) -> web.Response:
-    body = await asyncio.to_thread(statuspage.render_json, request.app[STORE_KEY])
-    return web.Response(body=body, content_type="application/json")
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """``If-None-Match`` against our (weak) ETag, compared weakly as RFC 9110 says for it."""
+    if if_none_match.strip() == "*":
+        return True
+    ours = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == ours for tag in if_none_match.split(","))
 
 
-async def index(request: web.Request) -> web.Response:
-    """The status page (exporter/statuspage.py), rendered off the event loop."""
-    page = await asyncio.to_thread(statuspage.render_page, request.app[STORE_KEY])
-    return web.Response(
-        body=page, content_type="text/html", charset="utf-8", headers=statuspage.PAGE_HEADERS
-    )
+async def _status_view(
+    request: web.Request,
+    kind: str,
+    build: Callable[[Rendering, Query], tuple[bytes, ...]],
+    default_per_page: int | None,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    """A view of the status (the page or the JSON): from the current rendering's views, made
+    from its fragments on the first request for it; 304 when the client has it already."""
+    try:
+        query = parse_query(request.query, default_per_page=default_per_page)
+    except QueryError as exc:
+        return web.Response(status=400, text=f"bad request: {exc}\n")
+    rendering = request.app[STATUS_KEY].current
+    etag = rendering.etag(kind, query)
+    headers = {**headers, "ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if etag_matches(request.headers.get("If-None-Match", ""), etag):
+        return web.Response(status=304, headers=headers)
+    body = rendering.cached(kind, query)
+    if body is None:
+        if (query.per_page or math.inf) > PAGE_PER_PAGE:
+            # Up to every account: put together in a thread (the loop stays free).
+            parts = await asyncio.to_thread(build, rendering, query)
+        else:
+            parts = build(rendering, query)
+        body = rendering.keep(kind, query, Body(parts, etag))
+    if not wants_gzip(request.headers.get("Accept-Encoding", "")):
+        size = body.size
+        if size <= STREAM_SLICE or request.method != "GET":
+            return web.Response(body=body.joined(), headers=headers)
+        return await _stream(request, iter_slices(list(body.parts), STREAM_SLICE), size, headers)
+    if body.gzip is None:
+        if body.size >= THREAD_COMPRESS:
+            loop = asyncio.get_running_loop()
+            z = await loop.run_in_executor(render_executor(), _gzip_parts, body.parts)
+        else:
+            z = gzip_body(body.joined())
+        body = rendering.keep(kind, query, Body(body.parts, etag, z))
+    assert body.gzip is not None
+    return await send_bytes(request, body.gzip, {**headers, "Content-Encoding": "gzip"})
 
 
-def create_app(store: Store, cache: ExpositionCache, reload_fn: ReloadFn) -> web.Application:
+def _gzip_parts(parts: tuple[bytes, ...]) -> bytes:
+    return gzip_body(b"".join(parts))
+
+
+def _page_parts(rendering: Rendering, query: Query) -> tuple[bytes, ...]:
+    return (rendering.page_html(query),)
+
+
+async def api_status(request: web.Request) -> web.StreamResponse:
+    """``/api/status``: every matching account unless ``per_page`` is given."""
+    headers = {"Content-Type": "application/json"}
+    return await _status_view(request, "api", Rendering.api_parts, None, headers)
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    """The status page: :data:`~exporter.statusquery.PAGE_PER_PAGE` accounts a page."""
+    headers = {"Content-Type": "text/html; charset=utf-8", **PAGE_HEADERS}
+    return await _status_view(request, "page", _page_parts, PAGE_PER_PAGE, headers)
+
+
+def create_app(
+    store: Store,
+    cache: ExpositionCache,
+    reload_fn: ReloadFn,
+    status: StatusCache | None = None,
+) -> web.Application:
+    """The app; it keeps ``status`` (by default a new one over ``store``) rendering while it
+    runs."""
     app = web.Application()
     app[STORE_KEY] = store
     app[CACHE_KEY] = cache
     app[RELOAD_KEY] = reload_fn
+    app[STATUS_KEY] = status if status is not None else StatusCache(store)
+
+    async def keep_rendering(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(app[STATUS_KEY].run(), name="status-render")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(keep_rendering)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

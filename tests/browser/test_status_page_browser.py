@@ -3,7 +3,8 @@
 Every configured account appears with the right remaining value and state, failing accounts
 show their reason and come first, the browser logs no error (the page's strict CSP turns any
 inline script, style attribute or external asset into a console error), nothing is fetched
-besides the document, it works with JavaScript disabled, and dark mode applies.
+besides the document, it works with JavaScript disabled, and dark mode applies. The filters
+(the summary's links and the GET form) and the pager work without JavaScript.
 """
 
 from __future__ import annotations
@@ -89,7 +90,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimulatorT
             accounts = status(exporter)["accounts"]
             states = {a["account"]: a["state"] for a in accounts}
             polled = ("growth", "engineering", "sales", "revoked", WEIRD)
-            return all(states[n] == "ok" for n in polled) and states["broken"] == "failing"
+            return (
+                all(states[n] == "ok" for n in polled)
+                and states["broken"] == "failing"
+                and states["slow"] == "never_polled"
+            )
 
         wait_for(polled)
         sim.update(key["revoked"], revoked=True)
@@ -229,3 +234,59 @@ def test_page_without_javascript(
     assert len(bars) == 1 and all(b.size == {"width": 120, "height": 8} for b in bars)
     assert console_errors(driver) == []
     full_page_screenshot(driver, ARTIFACTS / "status-page-nojs.png")
+
+
+def submit(driver: Driver) -> None:
+    """Submit the filter form and wait for the new page (a form submission navigates after the
+    click returns)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+
+
+def test_filtered_and_paged_view(
+    browser: Callable[..., Driver], setup: tuple[SimulatorThread, ExporterProcess]
+) -> None:
+    """Two accounts a page, the pager's links, the summary's links and the filter form, all
+    with JavaScript off."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _, exporter = setup
+    driver = browser(javascript=False)
+    driver.get(f"{exporter.url}/?per_page=2")
+    assert list(rows(driver)) == ["broken", "revoked"]
+    assert "Showing 1\u20132 of 7 accounts" in driver.find_element(By.CSS_SELECTOR, ".showing").text
+    driver.find_element(By.LINK_TEXT, "Next \u203a").click()
+    assert driver.current_url.endswith("?per_page=2&page=2")
+    assert list(rows(driver)) == ["slow", "engineering"]
+    driver.find_element(By.LINK_TEXT, "Last \u00bb").click()
+    assert list(rows(driver)) == [WEIRD]
+    assert "page 4 of 4" in driver.find_element(By.CSS_SELECTOR, ".pager").text
+
+    # The summary counts the whole set and links to each state.
+    driver.find_element(By.CSS_SELECTOR, ".chip.failing a").click()
+    assert list(rows(driver)) == ["broken", "revoked"]
+    assert driver.find_element(By.CSS_SELECTOR, ".chip.ok strong").text == "3"
+
+    # The form: a state and a provider, then a name.
+    driver.get(f"{exporter.url}/")
+    Select(driver.find_element(By.NAME, "state")).select_by_value("ok")
+    Select(driver.find_element(By.NAME, "provider")).select_by_value("fullenrich")
+    submit(driver)
+    assert "state=ok" in driver.current_url and "provider=fullenrich" in driver.current_url
+    assert set(rows(driver)) == {"sales", WEIRD}
+    assert "Showing 1\u20132 of 2 matching accounts" in driver.page_source
+    box = driver.find_element(By.NAME, "account")
+    box.clear()
+    box.send_keys("R&D")
+    submit(driver)
+    assert list(rows(driver)) == [WEIRD]
+    driver.find_element(By.LINK_TEXT, "Clear filters").click()
+    assert len(rows(driver)) == 7
+    assert console_errors(driver) == []
+    full_page_screenshot(driver, ARTIFACTS / "status-page-filtered.png")

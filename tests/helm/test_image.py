@@ -414,6 +414,20 @@ def test_image_has_the_package_and_no_dev_tools(image: dict[str, Any]) -> None:
         cwd=image["root"],
     ).stdout.strip()
     assert str(image["python"]) in located, "installed from the wheel, not from the source tree"
+    # The status page's templates are package data: in the wheel, and found by the loader.
+    shipped = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.resources as r, exporter.statushtml as h; "
+            "print(*sorted(p.name for p in r.files('exporter').joinpath('templates').iterdir()))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=image["root"],
+    ).stdout.split()
+    assert {"account.html", "page.html", "status.css"} <= set(shipped), shipped
     version = subprocess.run(
         ["credits-exporter", "--version"],
         capture_output=True,

@@ -40,3 +40,34 @@ def test_bench_runs_and_reports(tmp_path: Path) -> None:
         assert variant["exporter"]["requests"] > 0 and variant["exporter"]["errors"] == 0
         assert variant["reference"]["requests"] > 0
     assert phase["sim_calls"] >= 30  # every account polled through the simulator process
+
+
+def test_bench_status_phase_runs(tmp_path: Path) -> None:
+    require_tool("wrk")
+    output = tmp_path / "RESULTS.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--status-sizes=30",
+            "--duration=1",
+            "--rounds=1",
+            "--only=status",
+            f"--output={output}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "## Status page and /api/status" in output.read_text()
+    (phase,) = json.loads((tmp_path / "results.json").read_text())["status"]
+    for name in ("page", "page+gzip", "api", "api+gzip"):
+        variant = phase["variants"][name]
+        assert variant["exporter"]["requests"] > 0 and variant["exporter"]["errors"] == 0
+        assert variant["bytes"] > 0
+    scrape = phase["scrape"]
+    assert scrape["refresh_requests"] > 0 and scrape["refresh_errors"] == 0
+    assert scrape["with_refreshers"]["requests"] > 0

@@ -312,7 +312,18 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
     b = {"provider": "deepseek", "account": "llm-broken"}
     assert value(s, "credits_up", **b, api_endpoint="balance") == 0
     assert value(s, "credits_remaining", **b) is None
-    status = json.loads(http_get(f"{exp.url}/api/status")[1])
+
+    def status_shows_the_failures() -> dict[str, Any]:
+        # The status page renders at most every 2 s: it may show the polls a moment after
+        # /metrics does.
+        data: dict[str, Any] = json.loads(http_get(f"{exp.url}/api/status")[1])
+        by_name = {acct["account"]: acct for acct in data["accounts"]}
+        return data if {"llm-broken", "leads-old"} <= errors_of(by_name) else {}
+
+    def errors_of(by_name: dict[str, Any]) -> set[str]:
+        return {name for name, acct in by_name.items() if "balance" in acct["errors"]}
+
+    status = wait_for(status_shows_the_failures)
     by_name = {acct["account"]: acct for acct in status["accounts"]}
     error = by_name["llm-broken"]["errors"]["balance"]
     assert error["reason"] == "bad_response"

@@ -16,8 +16,19 @@ from exporter.http import HttpClient
 from exporter.model import PoolValues
 from exporter.scheduler import Scheduler
 from exporter.simulator import Simulator
-from exporter.statuspage import render_json, render_page
+from exporter.statuscache import StatusCache
+from exporter.statusquery import Query
 from exporter.store import Store
+
+
+def render_page(store: Store) -> bytes:
+    """The status page as it would be rendered now."""
+    return StatusCache(store).render().page_html(Query())
+
+
+def render_json(store: Store) -> bytes:
+    return StatusCache(store).render().api_json(Query(per_page=None))
+
 
 KEY = "ws-notes-key-0123456789"
 

@@ -1,10 +1,12 @@
 """The status page and /api/status without a browser: formatting, escaping, sorting, the SVG
-pieces, what an error may show, and the JSON contract."""
+pieces, what an error may show, and the JSON contract. (Caching, filters and paging:
+test_statuscache.py.)"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -14,10 +16,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from exporter import statushtml as sh
 from exporter import statuspage as sp
 from exporter.config import parse_config
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.statuscache import Rendering, StatusCache
+from exporter.statusquery import Query
 from exporter.store import HISTORY_STEP, Store
 from exporter.web import create_app
 
@@ -46,6 +51,26 @@ def fe(remaining: float) -> Reading:
     return Reading(pools={"workspace": PoolValues(remaining=remaining)})
 
 
+def rendering(store: Store) -> Rendering:
+    return StatusCache(store).render()
+
+
+def snapshot(store: Store) -> list[sp.AccountStatus]:
+    """Every account's snapshot, in the page's order."""
+    now = store.clock()
+    statuses = [sp.account_status(s, now) for s in store.accounts.values()]
+    return sorted(statuses, key=lambda a: a.rank)
+
+
+def page(store: Store, query: Query | None = None) -> str:
+    return rendering(store).page_html(query or Query(per_page=1000)).decode()
+
+
+def api(store: Store) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(rendering(store).api_json(Query(per_page=None)))
+    return data
+
+
 # --------------------------------------------------------------------------- formatting
 
 
@@ -66,7 +91,7 @@ def fe(remaining: float) -> Reading:
     ],
 )
 def test_format_number(value: float | None, text: str) -> None:
-    assert sp.format_number(value) == text
+    assert sh.format_number(value) == text
 
 
 @pytest.mark.parametrize(
@@ -84,15 +109,15 @@ def test_format_number(value: float | None, text: str) -> None:
     ],
 )
 def test_format_days(days: float | None, text: str) -> None:
-    assert sp.format_days(days) == text
+    assert sh.format_days(days) == text
 
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [
         (None, "never"),
-        (-3, "0 s ago"),
-        (12.4, "12 s ago"),
+        (-3, "< 1 min ago"),
+        (12.4, "< 1 min ago"),
         (61, "1 min ago"),
         (3599, "59 min ago"),
         (3600, "1 h ago"),
@@ -102,7 +127,7 @@ def test_format_days(days: float | None, text: str) -> None:
     ],
 )
 def test_format_age(seconds: float | None, text: str) -> None:
-    assert sp.format_age(seconds) == text
+    assert sh.format_age(seconds) == text
 
 
 # --------------------------------------------------------------------------- errors
@@ -138,15 +163,29 @@ def test_other_errors_are_sanitised() -> None:
 # --------------------------------------------------------------------------- SVG pieces
 
 
+def spark_svg(points: list[tuple[float, float]], now: float) -> ET.Element | None:
+    """The sparkline the page draws for a pool with this history (None: not drawn yet)."""
+    store, clock = make_store("accounts: [{name: a, provider: fullenrich, api_key: k}]")
+    store.record_success("a", "balance", fe(1), 0.1)
+    history = store.accounts["a"].history["workspace"]
+    history.popleft()
+    for point in points:
+        history.append(point)
+    clock.t = now
+    html = page(store)
+    found = re.search(r'<svg class="spark.*?</svg>', html)
+    return ET.fromstring(found.group(0)) if found else None
+
+
 def test_sparkline_svg() -> None:
     now = T0
     points = [(now - 3600 * (23 - i), 1000.0 - 10 * i) for i in range(24)]
-    svg = sp.sparkline_svg(points, now, 'growth api <"remaining">')
-    root = ET.fromstring(svg)
-    assert root.tag == f"{SVG}svg"
+    root = spark_svg(points, now)
+    assert root is not None and root.tag == f"{SVG}svg"
     assert root.get("role") == "img"
-    assert root.get("aria-label") == 'growth api <"remaining">'
-    assert root.find(f"{SVG}title").text == 'growth api <"remaining">'  # type: ignore[union-attr]
+    label = "a workspace remaining over the last 23 h: from 1,000 to 770 credits (lowest 770)"
+    assert root.get("aria-label") == label
+    assert root.find(f"{SVG}title").text == label  # type: ignore[union-attr]
     line = root.find(f"{SVG}path[@class='spark-line']")
     assert line is not None
     coords = [
@@ -154,9 +193,9 @@ def test_sparkline_svg() -> None:
     ]
     assert len(coords) == 24
     xs, ys = [c[0] for c in coords], [c[1] for c in coords]
-    assert xs == sorted(xs) and xs[0] == sp.SPARK_PAD and xs[-1] == sp.SPARK_W - sp.SPARK_PAD
+    assert xs == sorted(xs) and xs[0] == sh.SPARK_PAD and xs[-1] == sh.SPARK_W - sh.SPARK_PAD
     # Highest value at the top, lowest at the bottom, decreasing values go down.
-    assert ys[0] == sp.SPARK_PAD and ys[-1] == sp.SPARK_H - sp.SPARK_PAD
+    assert ys[0] == sh.SPARK_PAD and ys[-1] == sh.SPARK_H - sh.SPARK_PAD
     assert ys == sorted(ys)
     dot = root.find(f"{SVG}circle")
     assert dot is not None and float(dot.get("cx", "0")) == xs[-1]
@@ -164,33 +203,25 @@ def test_sparkline_svg() -> None:
 
 def test_sparkline_edge_cases() -> None:
     now = T0
-    assert "collecting" in sp.sparkline_svg([], now, "x")
-    assert "collecting" in sp.sparkline_svg([(now, 5.0)], now, "x")
-    assert "collecting" in sp.sparkline_svg([(now - 30, 1.0), (now, 5.0)], now, "x")
+    assert sh.sparkline([], now) is None
+    assert sh.sparkline([(now, 5.0)], now) is None
+    assert sh.sparkline([(now - 30, 1.0), (now, 5.0)], now) is None
     # Older than 24 h is not drawn.
-    assert "collecting" in sp.sparkline_svg([(now - 90000, 1.0), (now, 5.0)], now, "x")
-    flat = ET.fromstring(sp.sparkline_svg([(now - 600, 5.0), (now, 5.0)], now, "x"))
-    d = flat.find(f"{SVG}path[@class='spark-line']").get("d", "")  # type: ignore[union-attr]
-    assert {float(y) for _, y in re.findall(r"([\d.]+),([\d.]+)", d)} == {sp.SPARK_H / 2}
+    assert sh.sparkline([(now - 90000, 1.0), (now, 5.0)], now) is None
+    flat = sh.sparkline([(now - 600, 5.0), (now, 5.0)], now)
+    assert flat is not None
+    assert {float(y) for _, y in re.findall(r"([\d.]+),([\d.]+)", flat["line"])} == {sh.SPARK_H / 2}
     many = [(now - 86000 + i * 300.0, float(i % 7)) for i in range(287)]
-    svg = sp.sparkline_svg(many, now, "x")
-    d = ET.fromstring(svg).find(f"{SVG}path[@class='spark-line']").get("d", "")  # type: ignore[union-attr]
-    assert d.count(",") == sp.SPARK_MAX_POINTS
+    drawn = sh.sparkline(many, now)
+    assert drawn is not None and drawn["line"].count(",") == sh.SPARK_MAX_POINTS
 
 
-def test_usage_bar_svg() -> None:
-    def fill(svg: str) -> tuple[float, str]:
-        root = ET.fromstring(svg)
-        rect = root.findall(f"{SVG}rect")[1]
-        return float(rect.get("width", "-1")), rect.get("class", "")
-
-    assert fill(sp.usage_bar_svg(0.25, "a")) == (sp.BAR_W * 0.25, "bar-fill ok")
-    assert fill(sp.usage_bar_svg(0.8, "a")) == (sp.BAR_W * 0.8, "bar-fill warn")
-    assert fill(sp.usage_bar_svg(0.95, "a")) == (sp.BAR_W * 0.95, "bar-fill crit")
-    assert fill(sp.usage_bar_svg(1.7, "a")) == (sp.BAR_W, "bar-fill crit")  # clamped
-    assert fill(sp.usage_bar_svg(-1, "a")) == (0.0, "bar-fill ok")
-    root = ET.fromstring(sp.usage_bar_svg(0.5, "x & <y>"))
-    assert root.get("role") == "img" and root.get("aria-label") == "x & <y>"
+def test_usage_bar() -> None:
+    assert (sh.bar_fill(0.25), sh.bar_level(0.25)) == (f"{sh.BAR_W * 0.25:g}", "ok")
+    assert (sh.bar_fill(0.8), sh.bar_level(0.8)) == (f"{sh.BAR_W * 0.8:g}", "warn")
+    assert (sh.bar_fill(0.95), sh.bar_level(0.95)) == (f"{sh.BAR_W * 0.95:g}", "crit")
+    assert (sh.bar_fill(1.7), sh.bar_level(1.7)) == (f"{sh.BAR_W}", "crit")  # clamped
+    assert (sh.bar_fill(-1), sh.bar_level(-1)) == ("0", "ok")
 
 
 # --------------------------------------------------------------------------- the snapshot
@@ -227,8 +258,8 @@ def populated() -> tuple[Store, Clock]:
 
 def test_states_and_problems_first() -> None:
     store, _ = populated()
-    status = sp.snapshot(store)
-    order = [(a.account, a.state, a.severity) for a in status.accounts]
+    accounts = snapshot(store)
+    order = [(a.account, a.state, a.severity) for a in accounts]
     assert order == [
         ("broken", "failing", "failing"),
         ("old", "stale", "stale"),
@@ -237,11 +268,12 @@ def test_states_and_problems_first() -> None:
         ("fine", "ok", "ok"),
         ("alsofine", "ok", "ok"),
     ]
-    by = {a.account: a for a in status.accounts}
+    by = {a.account: a for a in accounts}
     assert by["broken"].pools[0].remaining == 42  # last good value stays while failing
     assert by["old"].pools == () and by["old"].stale  # dropped after max_staleness
     assert by["low"].pools[0].low and not by["fine"].pools[0].low
-    assert status.counts() == {"failing": 1, "stale": 1, "never_polled": 1, "low": 1, "ok": 2}
+    counts = {"failing": 1, "stale": 1, "never_polled": 1, "low": 1, "ok": 2}
+    assert rendering(store).counts == counts
 
 
 def test_failing_and_stale_says_the_values_were_dropped() -> None:
@@ -251,13 +283,12 @@ def test_failing_and_stale_says_the_values_were_dropped() -> None:
     store.record_success("a", "balance", fe(10), 0.1)
     clock.t += 3601
     store.record_failure("a", "balance", PollError(Reason.TIMEOUT, "no answer within 15s"), 15)
-    status = sp.snapshot(store)
-    (acct,) = status.accounts
+    (acct,) = snapshot(store)
     assert (acct.state, acct.stale, acct.pools) == ("failing", True, ())
-    page = sp.render_html(status)
-    assert "values dropped: older than max_staleness (1h)" in page
-    assert "balance: no answer within 15s" in page
-    assert sp.status_json(status)["accounts"][0]["stale"] is True
+    html = page(store)
+    assert "values dropped: older than max_staleness (1h)" in html
+    assert "balance: no answer within 15s" in html
+    assert api(store)["accounts"][0]["stale"] is True
 
 
 def test_low_ignores_a_known_zero_limit_and_equal_values() -> None:
@@ -272,7 +303,7 @@ def test_low_ignores_a_known_zero_limit_and_equal_values() -> None:
         }
     )
     store.record_success("ws", "balance", reading, 0.1)
-    (acct,) = sp.snapshot(store).accounts
+    (acct,) = snapshot(store)
     assert [p.low for p in acct.pools] == [False, False]
     assert acct.severity == "ok"
 
@@ -291,12 +322,13 @@ def test_runway_expiry_cycle_and_usage() -> None:
     store.record_success(
         "ts", "consumption", Reading(consumption={"api": {"1d": 5, "7d": 70, "30d": 300}}), 0.1
     )
-    (acct,) = sp.snapshot(store).accounts
+    (acct,) = snapshot(store)
     (api,) = acct.pools
     assert api.runway_days == pytest.approx(70.0)  # 700 / (70 / 7)
     assert api.used_ratio is None  # no limit known
     assert acct.days_until_expiry == pytest.approx(10.0)
     assert sp.runway_days(10, 0) is None and sp.runway_days(None, 7) is None
+    assert (api.runway_source, api.burn_per_day) == ("consumption", 10.0)
 
     store2, _ = make_store("accounts: [{name: ws, provider: windsurf, api_key: k}]")
     store2.record_success(
@@ -308,11 +340,11 @@ def test_runway_expiry_cycle_and_usage() -> None:
         ),
         0.1,
     )
-    (acct,) = sp.snapshot(store2).accounts
+    (acct,) = snapshot(store2)
     assert acct.pools[0].used_ratio == pytest.approx(0.75)
     assert acct.days_until_cycle_end == pytest.approx(2.5)
-    page = sp.render_html(sp.snapshot(store2))
-    assert "750 / 1,000 &middot; 75%" in page and "2.5 days" in page
+    html = page(store2)
+    assert "750 / 1,000 \u00b7 75%" in html and "2.5 days" in html
 
 
 def test_history_is_last_24h_and_bounded() -> None:
@@ -320,7 +352,7 @@ def test_history_is_last_24h_and_bounded() -> None:
     for i in range(400):  # 400 polls one step apart: more than a day
         store.record_success("a", "balance", fe(10_000 - i), 0.1)
         clock.t += HISTORY_STEP
-    (acct,) = sp.snapshot(store).accounts
+    (acct,) = snapshot(store)
     hist = acct.pools[0].history
     assert 0 < len(hist) <= 288
     assert all(clock.t - t <= 86400 for t, _ in hist)
@@ -369,45 +401,48 @@ def check_html(page: str) -> TagChecker:
 
 def test_page_structure_and_no_script() -> None:
     store, _ = populated()
-    page = sp.render_html(sp.snapshot(store))
-    checker = check_html(page)
-    assert '<meta http-equiv="refresh" content="30">' in page
-    assert "<script" not in page.lower()
+    html = page(store)
+    checker = check_html(html)
+    assert '<meta http-equiv="refresh" content="30">' in html
+    assert "<script" not in html.lower()
     assert not any(
         k.startswith("on") or k == "style" for _, attrs in checker.attrs for k in attrs
     ), "no event handlers, no style attributes (the CSP allows neither)"
-    # No external asset: every href/src is a same-origin path or a data: URI.
+    # No external asset: every href/src is a same-origin path, a link to another view of the
+    # page (a query string) or a data: URI; the filter form submits to the page itself.
     for tag, attrs in checker.attrs:
         for key in ("href", "src"):
             url = attrs.get(key)
             if url is not None:
-                assert url.startswith(("/", "data:")), (tag, url)
-    assert 'href="/metrics"' in page and 'href="/api/status"' in page
+                assert url.startswith(("/", "?", "data:")), (tag, url)
+    assert 'href="/metrics"' in html and 'href="/api/status"' in html
+    (form,) = [attrs for tag, attrs in checker.attrs if tag == "form"]
+    assert form.get("method") == "get" and "action" not in form
     # Table semantics: column headers, one row group per account, accessible bars/sparklines.
-    assert page.count('<th scope="col"') == 11
-    assert page.count('scope="rowgroup"') == 6
+    assert html.count('<th scope="col"') == 11
+    assert html.count('scope="rowgroup"') == 6
     assert all(
         attrs.get("aria-label")
         for tag, attrs in checker.attrs
         if tag == "svg" and attrs.get("role")
     )
     # Rows in problem order.
-    accounts = re.findall(r'<tbody class="acct [a-z_]+" data-account="([^"]+)"', page)
+    accounts = re.findall(r'<tbody class="acct [a-z_]+" data-account="([^"]+)"', html)
     assert accounts == ["broken", "old", "waiting", "low", "fine", "alsofine"]
-    assert "Failing: auth" in page and "HTTP 401, the key was refused" in page
-    assert "values dropped" in page and "waiting for the first poll" in page
-    assert "below 100" in page and "99.5" in page
-    assert "1 failing" in sp._title(sp.snapshot(store))
+    assert "Failing: auth" in html and "HTTP 401, the key was refused" in html
+    assert "values dropped" in html and "waiting for the first poll" in html
+    assert "below 100" in html and "99.5" in html
+    assert "1 failing" in rendering(store).title()
 
 
 def test_the_stylesheet_matches_the_csp_hash() -> None:
     store, _ = populated()
-    page = sp.render_html(sp.snapshot(store))
-    (css,) = re.findall(r"<style>(.*?)</style>", page, re.S)
+    html = page(store)
+    (css,) = re.findall(r"<style>(.*?)</style>", html, re.S)
     digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
-    assert f"style-src 'sha256-{digest}'" in sp.CONTENT_SECURITY_POLICY
-    assert "script-src" not in sp.CONTENT_SECURITY_POLICY  # default-src 'none' covers it
-    assert "default-src 'none'" in sp.CONTENT_SECURITY_POLICY
+    assert f"style-src 'sha256-{digest}'" in sh.CONTENT_SECURITY_POLICY
+    assert "script-src" not in sh.CONTENT_SECURITY_POLICY  # default-src 'none' covers it
+    assert "default-src 'none'" in sh.CONTENT_SECURITY_POLICY
     assert "prefers-color-scheme:dark" in css
 
 
@@ -422,37 +457,38 @@ def test_everything_from_the_config_is_escaped() -> None:
 """
     )
     store.record_success(evil, "balance", fe(1234.5), 0.1)
-    page = sp.render_html(sp.snapshot(store))
-    check_html(page)
-    assert evil not in page and "<b>bold</b>" not in page
-    assert "&lt;img/src=x&gt;" in page
-    assert "team=&quot;&gt;&lt;b&gt;bold&lt;/b&gt;" in page and "env=a&amp;b" in page
-    assert KEY not in page
+    html = page(store)
+    check_html(html)
+    assert evil not in html and "<b>bold</b>" not in html
+    assert "&lt;img/src=x&gt;" in html
+    assert "team=&#34;&gt;&lt;b&gt;bold&lt;/b&gt;" in html and "env=a&amp;b" in html
+    assert KEY not in html
 
 
 def test_secret_never_shown() -> None:
     store, _ = populated()
-    status = sp.snapshot(store)
-    assert KEY not in sp.render_html(status)
-    assert KEY not in repr(sp.status_json(status))
+    assert KEY not in page(store)
+    assert KEY not in repr(api(store))
 
 
 def test_reload_failed_banner() -> None:
     store, clock = populated()
     clock.t += 60
     store.set_reload_result(False)
-    page = sp.render_html(sp.snapshot(store))
-    assert 'role="alert"' in page and "reload failed" in page
-    assert "Config reload failed; running the config loaded" in page
+    html = page(store)
+    assert 'role="alert"' in html and "reload failed" in html
+    assert "Config reload failed; running the config loaded" in html
     store.set_reload_result(True)
-    assert 'role="alert"' not in sp.render_html(sp.snapshot(store))
+    assert 'role="alert"' not in page(store)
 
 
 def test_no_accounts() -> None:
     store, _ = make_store("accounts: []")
-    page = sp.render_html(sp.snapshot(store))
-    check_html(page)
-    assert "No accounts configured." in page
+    starting = StatusCache(store).current  # before its first rendering
+    assert "Starting: the accounts show" in starting.page_html(Query()).decode()
+    html = page(store)
+    check_html(html)
+    assert "No accounts configured." in html
 
 
 # --------------------------------------------------------------------------- over HTTP
@@ -475,7 +511,7 @@ async def test_page_over_http(client: tuple[TestClient, Store, Clock]) -> None:
     c, _, _ = client
     r = await c.get("/")
     assert r.status == 200 and r.content_type == "text/html"
-    assert r.headers["Content-Security-Policy"] == sp.CONTENT_SECURITY_POLICY
+    assert r.headers["Content-Security-Policy"] == sh.CONTENT_SECURITY_POLICY
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert KEY not in await r.text()
 
@@ -511,8 +547,8 @@ async def test_api_status_contract(client: tuple[TestClient, Store, Clock]) -> N
 
 
 def _theme_colours() -> dict[str, dict[str, str]]:
-    light = re.search(r":root\{(.*?)\}", sp.CSS, re.S)
-    dark = re.search(r"prefers-color-scheme:dark\)\{:root\{(.*?)\}", sp.CSS, re.S)
+    light = re.search(r":root\{(.*?)\}", sh.CSS, re.S)
+    dark = re.search(r"prefers-color-scheme:dark\)\{:root\{(.*?)\}", sh.CSS, re.S)
     assert light and dark
 
     def parse(block: str) -> dict[str, str]:

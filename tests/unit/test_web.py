@@ -10,7 +10,7 @@ from exporter.config import parse_config
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import Store
-from exporter.web import create_app, wants_gzip
+from exporter.web import STATUS_KEY, create_app, etag_matches, wants_gzip
 
 KEY = "web-test-secret-key"
 
@@ -83,6 +83,7 @@ async def test_status_page_and_api(
     store.record_success(
         "a", "balance", Reading(pools={"workspace": PoolValues(remaining=1234.5)}), 0.1
     )
+    await client.server.app[STATUS_KEY].refresh()  # what its render task does after a change
     page = await (await client.get("/")).text()
     assert "1,234.5" in page and "/metrics" in page and "auth" in page
     assert KEY not in page
@@ -109,6 +110,16 @@ def test_wants_gzip() -> None:
     assert not wants_gzip("gzip;q=0")
     assert not wants_gzip("identity")
     assert not wants_gzip("")
+
+
+def test_etag_matches() -> None:
+    ours = 'W/"abc-1-0"'
+    assert etag_matches(ours, ours)
+    assert etag_matches('"abc-1-0"', ours)  # weak comparison
+    assert etag_matches('W/"x", W/"abc-1-0"', ours)
+    assert etag_matches("*", ours)
+    assert not etag_matches('W/"abc-2-0"', ours)
+    assert not etag_matches("", ours)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,112 @@
+"""The filters and paging of the status page and ``/api/status``: parsed from the query string,
+checked, and turned back into links.
+
+``state`` (failing, stale, never_polled, low, ok: the page's State column) and ``provider``
+may be given several times or comma-separated; ``account`` matches names containing it (case
+ignored); ``page`` counts from 1; ``per_page`` is 1 to :data:`MAX_PER_PAGE` (the page shows
+:data:`PAGE_PER_PAGE` by default, ``/api/status`` every matching account).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from .statuspage import SEVERITY_RANK
+
+PAGE_PER_PAGE = 100
+PER_PAGE_CHOICES = (25, 100, 500, 1000)
+MAX_PER_PAGE = 1000
+MAX_ACCOUNT_FILTER = 200
+PARAMS = ("state", "provider", "account", "page", "per_page")
+
+
+class QueryError(ValueError):
+    """A filter or paging parameter that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    states: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    account: str = ""
+    page: int = 1
+    #: None: every matching account (``/api/status`` without ``per_page``).
+    per_page: int | None = PAGE_PER_PAGE
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.states or self.providers or self.account)
+
+    def key(self) -> str:
+        """The same string for the same view, whatever order the parameters came in."""
+        return self.query_string(every=True)
+
+    def query_string(self, *, every: bool = False, default_per_page: int | None = None) -> str:
+        pairs: list[tuple[str, Any]] = [("state", s) for s in self.states]
+        pairs += [("provider", p) for p in self.providers]
+        if self.account:
+            pairs.append(("account", self.account))
+        if every or self.per_page != default_per_page:
+            pairs.append(("per_page", "all" if self.per_page is None else self.per_page))
+        if every or self.page != 1:
+            pairs.append(("page", self.page))
+        return urlencode(pairs)
+
+    def href(self, default_per_page: int | None = PAGE_PER_PAGE, **changes: Any) -> str:
+        """A relative link (``?…``) to this view with ``changes``, so that the page works under
+        any path prefix."""
+        return "?" + replace(self, **changes).query_string(default_per_page=default_per_page)
+
+    def pages(self, total: int) -> int:
+        if self.per_page is None:
+            return 1
+        return max(1, -(-total // self.per_page))
+
+    def window(self, total: int) -> tuple[int, int]:
+        """The [start, end) indexes of this page among ``total`` matching accounts."""
+        if self.per_page is None:
+            return 0, total
+        start = min((self.page - 1) * self.per_page, total)
+        return start, min(start + self.per_page, total)
+
+
+def _values(params: Mapping[str, str] | Any, name: str) -> list[str]:
+    raw: Sequence[str] = params.getall(name, []) if hasattr(params, "getall") else []
+    if not raw and name in params:
+        raw = [params[name]]
+    return [v.strip() for item in raw for v in item.split(",") if v.strip()]
+
+
+def _positive(text: str, name: str, most: int) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise QueryError(f"{name}: expected a whole number from 1 to {most:,}, got {text!r}")
+    return int(text)
+
+
+def parse_query(params: Mapping[str, str] | Any, *, default_per_page: int | None) -> Query:
+    """A :class:`Query` from a request's query parameters (an aiohttp ``MultiDict``, or any
+    mapping). Unknown parameters are ignored, as browsers and proxies add their own; a bad
+    value raises :class:`QueryError`."""
+    states = tuple(dict.fromkeys(_values(params, "state")))
+    for s in states:
+        if s not in SEVERITY_RANK:
+            raise QueryError(
+                f"state: unknown state {s!r} (expected one of {', '.join(SEVERITY_RANK)})"
+            )
+    providers = tuple(dict.fromkeys(_values(params, "provider")))
+    account = " ".join(str(params.get("account", "")).split())
+    if len(account) > MAX_ACCOUNT_FILTER:
+        raise QueryError(f"account: at most {MAX_ACCOUNT_FILTER} characters")
+    per_page_text = str(params.get("per_page", "")).strip()
+    if not per_page_text:
+        per_page = default_per_page
+    elif per_page_text == "all" and default_per_page is None:
+        per_page = None
+    else:
+        per_page = _positive(per_page_text, "per_page", MAX_PER_PAGE)
+    page_text = str(params.get("page", "")).strip()
+    page = _positive(page_text, "page", 10**9) if page_text else 1
+    return Query(states, providers, account, page, per_page)
