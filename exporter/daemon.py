@@ -21,7 +21,7 @@ from .metrics import ExpositionCache
 from .scheduler import Scheduler
 from .statuscache import StatusCache
 from .store import Store
-from .web import create_app
+from .web import create_app, serving_ready
 from .webconfig import WebConfig, WebProtection
 from .webguard import KEEPALIVE_TIMEOUT, ConnectionGuard, GuardedSite, connection_limit
 
@@ -112,7 +112,8 @@ class Daemon:
         self.listen_address = listen_address
         self.store = Store()
         self.cache = ExpositionCache(self.store, refresh_seconds=render_refresh)
-        self.status = StatusCache(self.store)
+        # The status page renders once /readyz would say ready: never in the way of start-up.
+        self.status = StatusCache(self.store, started=lambda: serving_ready(self.store, self.cache))
         self.stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None

@@ -55,8 +55,9 @@ BLOCK_ROWS = 128
 COMPRESS_LEVEL = 6
 #: The rows' HTML is kept compressed at this (fast) level: a quarter of the memory.
 HTML_LEVEL = 1
-#: The first rendering waits at most this long for every account's first poll.
+#: The first rendering waits at most this long for start-up to be over (checked this often).
 STARTUP_WAIT = 5.0
+STARTUP_POLL = 0.05
 #: A page's ages are to the minute: it is put together again at least this often.
 TICK = 60.0
 #: Views other than the two prepared ones kept per rendering.
@@ -350,8 +351,11 @@ class StatusCache:
         *,
         clock: Callable[[], float] | None = None,
         min_interval: float = MIN_INTERVAL,
+        started: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        #: Whether start-up is over (by default: every account polled once).
+        self.started = started or store.ready
         self.clock = clock or store.clock
         self.min_interval = min_interval
         self.stats = StatusStats()
@@ -419,8 +423,8 @@ class StatusCache:
 
     async def run(self) -> None:
         """Re-render on changes, when due and every :data:`TICK`, until cancelled. The first
-        rendering waits for start-up (every account polled once, or :data:`STARTUP_WAIT`), so
-        that the first poll wave is rendered once, not account by account."""
+        rendering waits for start-up to be over (:attr:`started`, at most :data:`STARTUP_WAIT`),
+        so that the first poll wave is rendered once, and not while /metrics renders it."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready(), STARTUP_WAIT)
         await asyncio.to_thread(warm_up)
@@ -439,7 +443,9 @@ class StatusCache:
 
     async def _ready(self) -> None:
         await asyncio.sleep(0)  # the daemon sets its accounts after the app starts
-        await self.store.ready_event.wait()
+        # No event says when /metrics serves the first polls: look every 50 ms, 5 s at most.
+        while not self.started():  # noqa: ASYNC110
+            await asyncio.sleep(STARTUP_POLL)
 
     @property
     def next_due(self) -> float:

@@ -82,11 +82,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
+def serving_ready(store: Store, cache: ExpositionCache) -> bool:
+    """Every account was polled AND /metrics serves those results (``/readyz``)."""
+    exp = cache.current
+    return exp.ready and store.ready() and exp.version >= store.ready_version
+
+
 async def readyz(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
-    # Ready once every account was polled AND /metrics serves those results.
-    exp = request.app[CACHE_KEY].current
-    if exp.ready and store.ready() and exp.version >= store.ready_version:
+    if serving_ready(store, request.app[CACHE_KEY]):
         return web.Response(text="ready\n")
     waiting = store.unpolled_accounts()
     why = f"{waiting} account(s) not polled yet" if waiting else "first results not rendered yet"
