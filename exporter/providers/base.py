@@ -150,6 +150,12 @@ class Provider(ABC):
         self.account = account
         self.base_url = (account.base_url or self.default_base_url).rstrip("/")
 
+    @classmethod
+    def documented_rate(cls, account: AccountBase) -> float | None:
+        """Requests per second per key the provider documents for ``account``: the key's rate
+        limit unless the config sets one (None: no documented limit)."""
+        return cls.default_rate_limit
+
     @property
     def label(self) -> str:
         """The ``provider`` label value."""

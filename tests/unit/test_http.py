@@ -254,7 +254,7 @@ async def _raw_server(answer: bytes | None, reset: bool = False) -> asyncio.Serv
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n{}",
             False,
-            "the answer is not valid HTTP (invalid character in content-length)",
+            "the answer is not valid HTTP (invalid character in Content-Length)",
         ),
         (None, False, "the server closed the connection without answering"),
         (None, True, "connection failed: connection reset by peer"),

@@ -749,8 +749,7 @@ accounts:
 """
     )
     assert errs == [
-        "accounts[1].request.url: placeholder {account_sid} is not defined: add it to params (defined: none)",
-        "accounts[1].auth.username: placeholder {account_sid} is not defined: add it to params (defined: none)",
+        "accounts[1].params.account_sid: is required: the Account SID (AC...) from the Twilio Console",
         "accounts[2].request.method: Input should be 'GET' or 'POST'",
         'accounts[2].pools.characters.used: invalid path "a..b" (use e.g. data.total, items[0].value, ["odd.key"], or $)',
         'accounts[3].provider_name: "deepl" is the name of a built-in provider (use provider: deepl and override its keys instead)',
