@@ -51,8 +51,8 @@ class HttpJsonAccount(AccountBase):
     endpoint: Annotated[str, Field(pattern=_NAME)] = DEFAULT_ENDPOINT
     params: dict[ParamName, ParamValue] = Field(default_factory=dict)
     #: Params the account must give (a preset's account id...), each with what it is.
-    required_params: dict[ParamName, Annotated[str, Field(min_length=1, max_length=300)]] = (
-        Field(default_factory=dict)
+    required_params: dict[ParamName, Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=dict
     )
     base_url_if_key_suffix: dict[
         Annotated[str, Field(min_length=1)], Annotated[str, Field(pattern=r"^https?://[^\s]+$")]

@@ -103,9 +103,7 @@ class PoolSpec(_Spec):
     unit: Annotated[str, Field(pattern=r"^([A-Za-z0-9_%/.-]+|\{pool\})$")] | None = None
     #: The unit when the request goes to one of these hosts (e.g. Moonshot: CNY on the China
     #: host), instead of ``unit``.
-    unit_by_host: dict[Annotated[str, Field(pattern=_HOST)], UnitName] = Field(
-        default_factory=dict
-    )
+    unit_by_host: dict[Annotated[str, Field(pattern=_HOST)], UnitName] = Field(default_factory=dict)
     #: What a null value or name of this pool means (e.g. Twilio: a subaccount has no balance of
     #: its own): the poll fails with this explanation instead of a bare "is null".
     null_means: Annotated[str, Field(min_length=1, max_length=300)] | None = None

@@ -149,7 +149,9 @@ def template_problems(account: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:
     for loc, text in templates:
         if not isinstance(text, str):
             continue  # its own field reports a value of the wrong type
-        missing = [n for n in dict.fromkeys(placeholders(text)) if n not in params | required]
+        missing = [
+            n for n in dict.fromkeys(placeholders(text)) if n not in params and n not in required
+        ]
         if missing:
             shown = ", ".join(f"{{{n}}}" for n in missing)
             defined = ", ".join(sorted(params)) or "none"
@@ -160,10 +162,10 @@ def template_problems(account: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:
         where = "base_url" if loc[0].startswith("base_url") else ".".join(loc)
         for name in _checked_names(loc, text):
             value = _text(params.get(name))
-            problem = None if value is None else _value_problem(value, where)
-            if problem is not None and name not in reported:
+            trouble = None if value is None else _value_problem(value, where)
+            if trouble is not None and name not in reported:
                 reported.add(name)
-                yield ("params", name), problem
+                yield ("params", name), trouble
     url = request.get("url")
     if isinstance(url, str) and not (base_url or absolute(url) or url_problem(url)):
         yield (
