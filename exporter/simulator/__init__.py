@@ -13,6 +13,19 @@ real services. Each simulated API is mounted under its own prefix (see :data:`SI
     /hunter/v2           GET  /account                      (?api_key=)
     /twilio              GET  /2010-04-01/Accounts/{sid}/Balance.json   (Basic sid:token)
     /deepseek            GET  /user/balance                 (Bearer)
+    /serpapi             GET  /account.json                 (?api_key=)
+    /telnyx/v2           GET  /balance                      (Bearer)
+    /firecrawl           GET  /v2/team/credit-usage         (Bearer)
+    /sendgrid            GET  /v3/user/credits              (Bearer)
+    /vonage              GET  /account/get-balance          (Basic key:secret)
+    /plivo               GET  /v1/Account/{auth_id}/        (Basic auth_id:token)
+    /moonshot            GET  /v1/users/me/balance          (Bearer)
+    /zerobounce          GET  /v2/getcredits                (?api_key=; bad key: Credits -1)
+    /crustdata           GET  /user/credits                 (Bearer)
+    /lusha               GET  /v3/account/usage             (api_key header)
+    /boldsign            GET  /v1/plan/apiCreditsCount      (X-API-KEY)
+    /dropcontact         GET  /v1/account/credits           (X-Access-Token)
+    /anticaptcha         POST /getBalance                   (clientKey in the body; errorId)
 
 Accounts are keyed by their (fake) API key. Their state is set with :meth:`Simulator.add_account`
 and :meth:`Simulator.update`, or over HTTP under ``/_sim/`` from another process (module

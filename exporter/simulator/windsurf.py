@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from aiohttp import web
-
 from .account import SimAccount
 from .api import JSON, Call, Endpoint, Reply, SimulatedApi
+from .auth import body_key
 from .clock import add_months, iso_z, parse_iso, units
 from .fields import Converter, choice, non_negative, str_list, to_bool, to_int, to_str
 
@@ -143,13 +142,6 @@ class WindsurfSimAccount(SimAccount):
         return True
 
 
-def _service_key(_request: web.Request, body: JSON) -> tuple[str | None, str | None]:
-    key = body.get("service_key") if isinstance(body, dict) else None
-    if not isinstance(key, str) or not key:
-        return None, "missing"
-    return key, None
-
-
 def _error(status: int, kind: str | None) -> JSON:
     if kind in ("missing", "unknown", "revoked") or status == 401:
         return {"error": "Invalid service key"}
@@ -242,7 +234,7 @@ API = SimulatedApi(
             ("promptCreditsUsed", "activeDays"),
         ),
     ),
-    credential=_service_key,
+    credential=body_key("service_key"),
     error=_error,
     json_body=True,
 )

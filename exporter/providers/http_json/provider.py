@@ -68,7 +68,8 @@ class HttpJson(Provider):
         }
         #: Units of the pools of the last good answer (pools named by it included).
         self._units = dict(self._static_units)
-        self._error_message = error_message_reader(account.error_message)
+        #: Reads the API's own error text out of an error body.
+        self.error_message = error_message_reader(account.error_message)
         #: The call to make, built once: key included, so never log or show it.
         self.request = self._build_request()
 
@@ -127,7 +128,7 @@ class HttpJson(Provider):
             headers=req.headers,
             params=req.params,
             json_body=req.body,
-            error_message=self._error_message,
+            error_message=self.error_message,
         )
         return self.parse(resp.data)
 

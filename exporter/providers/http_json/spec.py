@@ -223,8 +223,8 @@ class ErrorRule(_Spec):
     ``path`` missing from the answer is no error."""
 
     path: PathStr
-    equals: Annotated[tuple[ScalarValue, ...], Field(min_length=1)] | None = None
-    not_equals: Annotated[tuple[ScalarValue, ...], Field(min_length=1)] | None = None
+    equals: tuple[ScalarValue, ...] | None = None
+    not_equals: tuple[ScalarValue, ...] | None = None
     reason: ErrorReason = "bad_response"
     means: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     message: PathStr | None = None
@@ -233,4 +233,6 @@ class ErrorRule(_Spec):
     def _one_test(self) -> Self:
         if (self.equals is None) == (self.not_equals is None):
             raise ValueError("needs exactly one of equals or not_equals (a list of values)")
+        if not (self.equals or self.not_equals):
+            raise ValueError("equals or not_equals needs at least one value")
         return self
