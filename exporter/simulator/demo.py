@@ -101,6 +101,20 @@ def demo_states(now: float) -> dict[str, tuple[str, dict[str, Any]]]:
             "fullenrich",
             {"balance": 4_821.5, "burn_per_day": 95.25},
         ),
+        "demo-serpapi-search": (
+            "serpapi",
+            {
+                "searches_per_month": 15_000,
+                "this_month_usage": min(14_000, int(420 * (today.day - 1 + day_fraction))),
+                "extra_credits": 2_500,
+                "plan_renewal_date": add_months(cycle_start, 1).date().isoformat(),
+                "burn_searches_per_day": 420.0,
+            },
+        ),
+        "demo-telnyx-voip": (
+            "telnyx",
+            {"balance": 182.4, "credit_limit": 100.0, "pending": 3.2, "burn_per_day": 14.5},
+        ),
     }
 
 
@@ -137,6 +151,18 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
         "provider": "fullenrich",
         "api_key": "demo-fullenrich-sales",
         "low_credit_threshold": 500,
+    },
+    {
+        "name": "search",
+        "provider": "serpapi",
+        "api_key": "demo-serpapi-search",
+        "low_credit_threshold": {"searches": 2_000},
+    },
+    {
+        "name": "voip",
+        "provider": "telnyx",
+        "api_key": "demo-telnyx-voip",
+        "low_credit_threshold": {"usd": 50},
     },
 ]
 """Exporter config account entries for the demo accounts (the caller adds ``base_url``)."""

@@ -732,6 +732,8 @@ async def test_seed_demo() -> None:
         "engineering": "windsurf",
         "design": "windsurf",
         "sales": "fullenrich",
+        "search": "serpapi",
+        "voip": "telnyx",
     }
     for account in DEMO_ACCOUNTS:
         assert state[account["api_key"]]["provider"] == account["provider"]
@@ -751,6 +753,10 @@ async def test_seed_demo() -> None:
         < state["demo-theirstack-growth"]["api_credits"]
     )
     assert later["demo-fullenrich-sales"]["balance"] < sales
+    # The two preset accounts burn too: searches from the plan, dollars from the balance.
+    search, voip = state["demo-serpapi-search"], state["demo-telnyx-voip"]
+    assert later["demo-serpapi-search"]["this_month_usage"] > search["this_month_usage"]
+    assert later["demo-telnyx-voip"]["balance"] < voip["balance"]
     assert (
         later["demo-windsurf-engineering"]["add_on_credits_used"]
         > state["demo-windsurf-engineering"]["add_on_credits_used"]

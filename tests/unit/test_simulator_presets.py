@@ -468,3 +468,14 @@ async def test_issue14_presets_read_the_simulator(env14: Env) -> None:
         await read("anticaptcha")
     assert info.value.reason is Reason.AUTH
     assert "ERROR_KEY_DOES_NOT_EXIST" in info.value.message
+
+
+async def test_issue14_burns(env14: Env) -> None:
+    """SerpApi burns the plan's searches, then the extra credits; Telnyx burns its balance down
+    to minus its credit limit (used on credit)."""
+    env14.sim.update("serp-key", burn_searches_per_day=6458.0)
+    env14.sim.update("tx-key", burn_per_day=200.0)
+    env14.sim.advance(86400)
+    state = env14.sim.accounts()
+    assert (state["serp-key"]["this_month_usage"], state["serp-key"]["extra_credits"]) == (30000, 0)
+    assert state["tx-key"]["balance"] == -100.0

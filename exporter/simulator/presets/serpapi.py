@@ -1,5 +1,6 @@
 """Simulated SerpApi, under ``/serpapi``: ``GET /account.json`` with the key in ``?api_key=``;
-the answer echoes the key, as the real one does."""
+the answer echoes the key, as the real one does. Searches burn per day: the plan's first, then
+the extra credits."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import ClassVar
 from ..account import SimAccount
 from ..api import JSON, Call, Endpoint, Reply, SimulatedApi
 from ..auth import query_key
-from ..clock import add_months
-from ..fields import Converter, opt_str, to_bool, to_int
+from ..clock import add_months, units
+from ..fields import Converter, non_negative, opt_str, to_bool, to_int
 
 
 @dataclass(kw_only=True)
@@ -26,6 +27,7 @@ class SerpApiSimAccount(SimAccount):
         "extra_credits": to_int,
         "plan_renewal_date": opt_str,
         "legacy": to_bool,
+        "burn_searches_per_day": non_negative,
     }
 
     searches_per_month: int = 250
@@ -33,6 +35,13 @@ class SerpApiSimAccount(SimAccount):
     extra_credits: int = 0
     plan_renewal_date: str | None = None
     legacy: bool = False
+    burn_searches_per_day: float = 0.0
+
+    def advance_state(self, t0: float, t1: float) -> None:
+        searches = units(self.burn_searches_per_day, self.burn_anchor, t0, t1)
+        from_plan = min(searches, max(0, self.searches_per_month - self.this_month_usage))
+        self.this_month_usage += from_plan
+        self.extra_credits = max(0, self.extra_credits - (searches - from_plan))
 
     def init_defaults(self, now: float) -> None:
         today = datetime.fromtimestamp(now, UTC)

@@ -1,5 +1,5 @@
 """Simulated Telnyx, under ``/telnyx/v2``: ``GET /balance`` with a Bearer key; amounts are
-decimal strings."""
+decimal strings. The balance burns per day, down to minus the credit limit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import ClassVar
 from ..account import SimAccount
 from ..api import JSON, Call, Endpoint, Reply, SimulatedApi
 from ..auth import bearer
-from ..fields import Converter, to_float, to_str
+from ..clock import DAY
+from ..fields import Converter, non_negative, to_float, to_str
 
 
 @dataclass(kw_only=True)
@@ -20,6 +21,7 @@ class TelnyxSimAccount(SimAccount):
         "credit_limit": to_float,
         "pending": to_float,
         "currency": to_str,
+        "burn_per_day": non_negative,
     }
 
     balance: float = 0.0
@@ -27,6 +29,12 @@ class TelnyxSimAccount(SimAccount):
     credit_limit: float = 0.0
     pending: float = 0.0
     currency: str = "USD"
+    burn_per_day: float = 0.0
+
+    def advance_state(self, t0: float, t1: float) -> None:
+        if self.burn_per_day > 0 and self.balance > -self.credit_limit:
+            spent = self.burn_per_day * (t1 - t0) / DAY
+            self.balance = max(-self.credit_limit, self.balance - spent)
 
 
 def _error(status: int, kind: str | None) -> JSON:
