@@ -487,6 +487,11 @@ def test_every_auth_type() -> None:
     assert r.headers == {"Authorization": "DeepL-Auth-Key s3cr3t/+key"}
     r = auth_provider("{type: header, name: xi-api-key}").request
     assert r.headers == {"xi-api-key": "s3cr3t/+key"}
+    r = auth_provider("{type: header, name: Authorization, scheme: Token}").request
+    assert r.headers == {"Authorization": "Token s3cr3t/+key"}
+    assert auth_provider("{type: header, name: api_key}").request.headers == {
+        "api_key": "s3cr3t/+key"
+    }
     r = auth_provider("{type: query, name: api_key}").request
     assert r.params == {"api_key": "s3cr3t/+key"} and r.headers == {}
     assert "s3cr3t" not in r.url
