@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -280,7 +280,7 @@ class Windsurf(Provider):
         pool's credits per UTC day (the sum of ``promptsUsed``, in hundredths of a credit) over
         the lookback, and its windows. A row's ``day`` is read by
         :func:`~exporter.providers.daily.bucket_day` in UTC."""
-        cents: dict[Any, float] = {}
+        cents: dict[date, float] = {}
         for i, item in enumerate(cascade_runs(data)):
             where = f"queryResults[0].cascadeRuns.cascadeRuns[{i}]"
             row = require_object(item, where)
