@@ -5,8 +5,8 @@ dated in the future.
 A :class:`DailyHistory` starts with every day of the lookback at 0 (a day the answer leaves out
 consumed nothing), adds each bucket to its day, and turns into the :class:`~exporter.model.Reading`
 the store publishes: per pool, the ``1d``/``7d``/``30d`` windows (calendar days, today included)
-and the raw day history behind ``credits_consumed_total``. A bucket dated later than tomorrow is
-ignored (and noted), so it can never become the baseline of that counter.
+and the raw day history behind the consumed-credits counter. A bucket dated later than tomorrow
+is ignored (and noted), so it can never become the baseline of that counter.
 """
 
 from __future__ import annotations
