@@ -172,6 +172,11 @@ class Provider(ABC):
         ``client``, which has the account's key, timeout and body cap bound, and parse the
         answer; raise PollError on any failure."""
 
+    def poll_interval(self, endpoint: str) -> float:
+        """Seconds between polls of ``endpoint`` (before jitter): the account's ``interval``;
+        a provider may poll an endpoint whose data changes slowly upstream less often."""
+        return self.account.effective_interval
+
     def derive(self, merged: Reading, readings: Mapping[str, Reading]) -> Reading:
         """Settle values that need more than one endpoint's answer. ``merged`` overlays the
         fresh ``readings`` (endpoint -> its last good reading); default: ``merged`` as is."""

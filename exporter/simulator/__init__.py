@@ -5,7 +5,7 @@ The `demo` command and the tests talk to it over loopback exactly as the exporte
 real services. Each simulated API is mounted under its own prefix (see :data:`SIMULATED_APIS`)::
 
     /theirstack          GET  /v0/billing/credit-balance, GET /v0/teams/credits_consumption
-    /windsurf/api/v1     POST /GetTeamCreditBalance, POST /UserPageAnalytics
+    /windsurf/api/v1     POST /GetTeamCreditBalance, /UserPageAnalytics, /CascadeAnalytics
     /fullenrich/api/v2   GET  /account/credits
     /openrouter/api/v1   GET  /credits                      (Bearer)
     /deepl, /deepl-free  GET  /v2/usage                     (DeepL-Auth-Key; ":fx" keys: free)
@@ -52,6 +52,7 @@ The modules::
     clock       simulated-time arithmetic (burn, dates)
     registry    SIMULATED_APIS, the one list of simulated APIs
     theirstack, windsurf, fullenrich, presets/<preset name>: one simulated API each
+    cascade     Windsurf's CascadeAnalytics rows and answers (for windsurf)
     demo        the demo's accounts
     thread      SimulatorThread: a simulator in a thread, for synchronous code
     standalone  python -m exporter.simulator

@@ -59,7 +59,11 @@ register_sample(
 register_sample(
     "windsurf",
     ProviderSample(
-        accounts=[{}, {"prompt_usage": True}],
+        accounts=[
+            {},
+            {"prompt_usage": True},
+            {"prompt_usage": True, "consumption": {"lookback_days": 7}},
+        ],
         good={
             "balance": {
                 "promptCreditsPerSeat": 500,
@@ -76,6 +80,25 @@ register_sample(
                 ],
                 "billingCycleStart": "2026-11-01T00:00:00Z",
                 "billingCycleEnd": "2026-12-01T00:00:00Z",
+            },
+            "consumption": {
+                "queryResults": [
+                    {
+                        "cascadeRuns": {
+                            "cascadeRuns": [
+                                {
+                                    "day": "2026-11-20T00:00:00Z",
+                                    "model": "GPT-4.1",
+                                    "mode": "CONVERSATIONAL_PLANNER_MODE_DEFAULT",
+                                    "messagesSent": "4",
+                                    "cascadeId": "c-1",
+                                    "promptsUsed": "150",
+                                },
+                                {"day": "2026-11-21", "messagesSent": "1", "cascadeId": "c-2"},
+                            ]
+                        }
+                    }
+                ]
             },
         },
     ),

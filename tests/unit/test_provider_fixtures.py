@@ -84,6 +84,31 @@ def test_windsurf_analytics_with_cycle_and_balance() -> None:
     assert derived.pools["prompt"] == PoolValues(limit=25000, used=1500, remaining=23500)
 
 
+def test_windsurf_cascade_runs_are_the_team_daily_consumption() -> None:
+    """Issue 14: promptsUsed is "Credits consumed (in cents)", an int64 written as a string,
+    per day, model, mode and conversation: each day's rows add up, divided by 100."""
+    p = provider_for("{name: e, provider: windsurf, api_key: k, consumption: {lookback_days: 7}}")
+    r = p.parse_consumption(
+        examples("windsurf")["cascade_runs"], datetime(2026, 1, 20, 9, tzinfo=UTC)
+    )
+    assert r.daily_consumption["team"]["2026-01-19"] == 19.25  # "1850" + "75"
+    assert r.daily_consumption["team"]["2026-01-20"] == 12  # "1200" + a row without credits
+    assert r.daily_consumption["team"]["2026-01-14"] == 0  # no rows: nothing consumed
+    assert len(r.daily_consumption["team"]) == 7
+    assert r.consumption == {"team": {"1d": 12, "7d": 31.25}}  # no 30d window in 7 days
+    assert r.pools == {} and r.notes == {}
+
+
+def test_windsurf_cascade_schema_is_navigated_to_its_placeholders() -> None:
+    """The documented schema nests the rows as the exporter reads them: the only thing it
+    refuses is the placeholder, "<string>" is no date."""
+    p = provider_for("{name: e, provider: windsurf, api_key: k, consumption: {}}")
+    with pytest.raises(PollError) as info:
+        p.parse_consumption(examples("windsurf")["cascade_analytics_schema"], datetime.now(UTC))
+    assert info.value.reason is Reason.BAD_RESPONSE
+    assert info.value.message.startswith("queryResults[0].cascadeRuns.cascadeRuns[0].day ")
+
+
 def test_theirstack_documented_answers() -> None:
     ex = examples("theirstack")
     r = TheirStack.parse_balance(ex["credit_balance"])
