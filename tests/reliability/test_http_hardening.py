@@ -185,7 +185,7 @@ accounts:
 
 
 def test_max_response_size_config_errors() -> None:
-    from exporter.config import ConfigError
+    from exporter.configfile import ConfigError
 
     with pytest.raises(ConfigError) as info:
         parse_config(

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from provider_samples import SAMPLES, ProviderSample
 
 from exporter.accounts import AccountBase
-from exporter.config import Config, ConfigError, parse_config
+from exporter.config import Config, parse_config
+from exporter.configfile import ConfigError
 from exporter.http import Exchange, HttpClient
 from exporter.model import PollError, Reading, Reason
 from exporter.providers import PROVIDERS, Provider, create_provider

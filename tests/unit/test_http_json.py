@@ -15,7 +15,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.configfile import ConfigError
 from exporter.model import PollError, PoolValues, Reason
 from exporter.providers import PROVIDERS, create_provider
 from exporter.providers.http_json import (

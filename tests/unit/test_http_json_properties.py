@@ -11,7 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.configfile import ConfigError
 from exporter.model import PollError, Reading, Reason
 from exporter.providers import create_provider
 from exporter.providers.http_json import (

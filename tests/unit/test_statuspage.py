@@ -23,7 +23,7 @@ from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.statuscache import Rendering, StatusCache
 from exporter.statusquery import Query
-from exporter.store import HISTORY_STEP, Store
+from exporter.store import HISTORY_POINTS, HISTORY_SPAN, Store
 from exporter.web import create_app
 
 KEY = "sk-statuspage-secret-0123456789"
@@ -386,7 +386,7 @@ def test_history_is_last_24h_and_bounded() -> None:
     store, clock = make_store("accounts: [{name: a, provider: fullenrich, api_key: k}]")
     for i in range(400):  # 400 polls one step apart: more than a day
         store.record_success("a", "balance", fe(10_000 - i), 0.1)
-        clock.t += HISTORY_STEP
+        clock.t += HISTORY_SPAN / HISTORY_POINTS
     (acct,) = snapshot(store)
     hist = acct.pools[0].history
     assert 0 < len(hist) <= 288

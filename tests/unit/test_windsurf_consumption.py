@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.configfile import ConfigError
 from exporter.http import HttpClient
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.providers import create_provider
