@@ -415,16 +415,3 @@ def value(
     hits = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)]
     assert len(hits) <= 1, f"{name}{labels} is ambiguous: {hits}"
     return hits[0] if hits else None
-
-
-async def run_scheduler(config_text: str, seconds: float) -> Store:
-    """Run a Scheduler for ``config_text`` for ``seconds`` against real HTTP, stop it, and return
-    its Store; asserts that stopping leaves no polling task behind."""
-    store = Store()
-    async with aiohttp.ClientSession() as session:
-        sched = Scheduler(store, HttpClient(session), parse_config(config_text, env={}))
-        await sched.start()
-        await asyncio.sleep(seconds)
-        await sched.stop()
-        assert not sched.tasks
-    return store
