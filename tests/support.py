@@ -397,21 +397,30 @@ async def polling(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Polling]:
                 await scheduler.stop()
 
 
-def sample_values(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+#: An exposition's samples: {(sample name, labels): value}.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def sample_values(text: str) -> Samples:
     """Parse an exposition into {(sample name, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    out: Samples = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             out[(s.name, frozenset(s.labels.items()))] = s.value
     return out
 
 
-def value(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float | None:
+def value(samples: Samples, name: str, **labels: str) -> float | None:
     """The one sample of ``name`` whose labels include ``labels``; None when absent."""
     hits = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)]
     assert len(hits) <= 1, f"{name}{labels} is ambiguous: {hits}"
     return hits[0] if hits else None
+
+
+def present(samples: Samples, name: str, **labels: str) -> float:
+    """The one sample of ``name`` whose labels include ``labels``; fails when absent."""
+    found = value(samples, name, **labels)
+    assert found is not None, f"no sample {name}{labels}"
+    return found

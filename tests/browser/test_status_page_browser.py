@@ -113,7 +113,8 @@ def status(exporter: ExporterProcess) -> dict[str, Any]:
 
 
 def account(data: dict[str, Any], name: str) -> dict[str, Any]:
-    (hit,) = [a for a in data["accounts"] if a["account"] == name]
+    hits: list[dict[str, Any]] = [a for a in data["accounts"] if a["account"] == name]
+    (hit,) = hits
     return hit
 
 

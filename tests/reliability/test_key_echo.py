@@ -144,13 +144,12 @@ def test_daemon_log_and_pages_hold_no_fragment(config: Path, tmp_path: Path) -> 
     exp = ExporterProcess(config.read_text(), tmp_path)
     try:
         exp.wait_ready()
-        down = wait_for(
-            lambda: (
-                (lines := [x for x in exp.logs().splitlines() if "account down" in x])
-                and len(lines) == len(CASES)
-                and lines
-            )
-        )
+
+        def every_account_down() -> list[str] | None:
+            lines = [x for x in exp.logs().splitlines() if "account down" in x]
+            return lines if len(lines) == len(CASES) else None
+
+        down = wait_for(every_account_down)
         pages = {path: http_get(f"{exp.url}{path}")[1].decode() for path in ("/", "/api/status")}
         pages["/metrics"] = exp.metrics()
     finally:

@@ -43,7 +43,7 @@ class StubHttp(HttpClient):
         self.calls = 0
         self.user_agent = "test"
 
-    async def exchange(self, method: str, url: str, **kwargs: Any) -> Exchange:  # type: ignore[override]
+    async def exchange(self, method: str, url: str, **kwargs: Any) -> Exchange:
         self.calls += 1
         return Exchange(200, {"content-type": "application/json"}, self.body)
 
@@ -172,7 +172,8 @@ def mutated(draw: st.DrawFn, value: Any) -> Any:
         items = [draw(mutated(v)) for v in value]
         if draw(st.booleans()):
             items.append(draw(mutated(value[0])) if value else draw(json_values))
-        if items and draw(st.booleans()):
+        drop = draw(st.booleans())
+        if items and drop:
             del items[draw(st.integers(0, len(items) - 1))]
         return items
     return value

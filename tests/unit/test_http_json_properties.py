@@ -5,6 +5,7 @@ it returns a Config or raises ConfigError."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -254,7 +255,11 @@ def test_any_path_text_parses_or_is_invalid(text: str) -> None:
 @SETTINGS
 @given(scalars | json_values, st.sampled_from(["auto", "iso", "date", "epoch", "epoch_ms"]))
 def test_timestamps_and_numbers_never_crash(raw: Any, fmt: str) -> None:
-    for call in (lambda: read_timestamp(raw, "t", fmt), lambda: read_number(raw, "n")):
+    calls: list[Callable[[], float | None]] = [
+        lambda: read_timestamp(raw, "t", fmt),
+        lambda: read_number(raw, "n"),
+    ]
+    for call in calls:
         try:
             value = call()
         except PollError as exc:

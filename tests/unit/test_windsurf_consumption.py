@@ -51,7 +51,7 @@ def windsurf(options: str = "consumption: {}", **extra: str) -> Windsurf:
     return p
 
 
-def runs(*rows: dict[str, Any]) -> dict[str, Any]:
+def runs(*rows: object) -> dict[str, Any]:
     return {"queryResults": [{"cascadeRuns": {"cascadeRuns": list(rows)}}]}
 
 
