@@ -7,9 +7,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
-from browser_support import Driver, chrome
 
 from support import require_tool
+from support.browser import Driver, chrome
 
 
 @pytest.fixture(scope="module")

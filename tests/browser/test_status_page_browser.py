@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS, Driver, console_errors, full_page_screenshot
 
 from exporter.simulator import SimulatorThread
 from support import ExporterProcess, http_get, sample_values, value, wait_for
+from support.browser import ARTIFACTS, Driver, console_errors, full_page_screenshot
 
 SECRET_PREFIX = "browser-test-key-"
 WEIRD = "r&d<lab>"  # an account name that needs escaping

@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
+from support import ROOT
+from support.monitoring import DASHBOARD_DIR
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "helm" / "credits-exporter"
 CI_FILES = sorted((CHART_DIR / "ci").glob("*-values.yaml"))
+#: The rule files as the chart ships them: the alerts, then the recording rules.
 RULE_FILES = [ROOT / "prometheus" / "alerts.yaml", ROOT / "prometheus" / "rules.yaml"]
-DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a pinned recent one.
 KUBE_VERSIONS = ("1.25", "1.33")
 RELEASE, NAMESPACE = "credits", "monitoring"

@@ -35,11 +35,11 @@ from typing import Any
 
 import pytest
 import yaml
-from reliability_support import CallSampler, Recorder, Scraper, find_secrets, logfmt
 
 from exporter.model import Reason
 from exporter.simulator import Simulator, SimulatorThread
 from support import ExporterProcess, http_get, http_post, present, sample_values, value, wait_for
+from support.servers import CallSampler, Recorder, Scraper, find_secrets, logfmt
 
 INTERVAL = 1.0
 TIMEOUT = 1.5

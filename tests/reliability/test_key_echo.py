@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from reliability_support import AppThread
 
 from support import ExporterProcess, exporter_command, http_get, wait_for
+from support.servers import AppThread
 
 Body = Callable[[str], Any]
 #: Runs of a key this long or longer are redacted (docs/security.md).

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from reliability_support import AppThread
 
 from exporter.redaction import MIN_FRAGMENT, key_forms
 from support import ExporterProcess, free_port, http_get, wait_for
+from support.servers import AppThread
 
 Answer = Callable[[web.Request, str], web.StreamResponse]
 

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from provider_samples import SAMPLES, ProviderSample
 
 from exporter.accounts import AccountBase
 from exporter.config import Config, parse_config
@@ -29,6 +28,7 @@ from exporter.providers import PROVIDERS, Provider, create_provider
 from exporter.providers.base import ABSURD
 from exporter.scheduler import Scheduler
 from exporter.store import Store
+from support.provider_samples import SAMPLES, ProviderSample
 
 MAX_MESSAGE = 300
 KEY = "sk_property_test_key_0123456789"
