@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from exporter.simulator import SimulatorThread
@@ -147,11 +146,10 @@ def test_daemon_stops_cleanly_on_sigterm(simulator: SimulatorThread, tmp_path: P
     wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz", timeout=1)[0] == 200)
     assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 503  # the poll has not finished
     proc.send_signal(signal.SIGTERM)
-    t0 = time.monotonic()
-    _, err = proc.communicate(timeout=10)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
-    assert time.monotonic() - t0 < 5
-    assert "exporter stopped" in err
+    # Within its own stop timeout: the poll in flight was cancelled, not waited for.
+    assert "exporter stopped" in err and "stop timed out" not in err
     assert "Task was destroyed" not in err and "Unclosed" not in err and "Traceback" not in err
 
 

@@ -205,13 +205,20 @@ def test_failing_account_keeps_values_and_others_poll_on_time(
     s = scrape_until(exp, lambda m: value(m, "credits_up", **ops) == 0)
     assert value(s, "credits_remaining", account="ops") == 77  # last good value stays
     assert present(s, "credits_poll_errors_total", **ops, reason="server_error") >= 1
-    # While it fails, every other account keeps polling at its 1 s interval.
+    # While it fails, every other account keeps polling and succeeding.
     before = {k: simulator.calls(api_key=k) for k in (TS_KEY, WS_KEY, FE_KEY)}
-    time.sleep(3.2)
-    for key, n in before.items():
-        assert simulator.calls(api_key=key) - n >= 2, key
-    sales = value(scrape(exp), "credits_last_success_timestamp_seconds", account="sales")
-    assert sales is not None and time.time() - sales < 2.5
+    sales = present(s, "credits_last_success_timestamp_seconds", account="sales")
+    wait_for(
+        lambda: all(simulator.calls(api_key=k) - n >= 2 for k, n in before.items()),
+        what="every other account polled twice more",
+    )
+    later = scrape_until(
+        exp,
+        lambda m: (
+            (value(m, "credits_last_success_timestamp_seconds", account="sales") or 0) > sales
+        ),
+    )
+    assert value(later, "credits_up", **ops) == 0  # and the failing one still fails
 
     # Recovery restores everything; down and recovery are each logged once.
     simulator.update(FE2_KEY, fail=None, balance=60)
