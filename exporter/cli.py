@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, gcpolicy
+from . import __version__
 from .config import Config, ConfigError, load_config, parse_config
 from .daemon import Daemon, new_session
 from .http import HttpClient
@@ -179,7 +179,6 @@ async def _demo(listen_address: str, web_config: WebConfig | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    gcpolicy.pause_for_startup()  # until every account was polled once (exporter.gcpolicy)
     argv = list(sys.argv[1:] if argv is None else argv)
     command, rest = split_command(argv)
     args = build_parser().parse_args(rest)  # exits 2 on bad flags

@@ -1,4 +1,8 @@
-"""The running exporter: store + scheduler + exposition cache + web server, and reload."""
+"""The running exporter: store + scheduler + exposition cache + web server, and reload.
+
+The daemon alone brackets its start-up for the garbage collector (:mod:`exporter.gcpolicy`):
+from the start of polling until every account was polled once (the store's
+:class:`~exporter.readiness.Readiness`), or at most :data:`~exporter.gcpolicy.STARTUP_LIMIT`."""
 
 from __future__ import annotations
 
@@ -7,14 +11,13 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
 
 from . import __version__, gcpolicy
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError
 from .http import HttpClient
 from .listen import parse_listen_address
 from .log import LoopErrorLogger, get_logger, redactor
@@ -102,7 +105,6 @@ class Daemon:
         *,
         config_loader: Callable[[], Config] | None = None,
         listen_address: str = ":9966",
-        render_refresh: float = 60.0,
         web_config: WebConfig | None = None,
         web_config_loader: Callable[[], WebConfig] | None = None,
     ) -> None:
@@ -112,7 +114,7 @@ class Daemon:
         self.web_config_loader = web_config_loader
         self.listen_address = listen_address
         self.store = Store()
-        self.cache = ExpositionCache(self.store, refresh_seconds=render_refresh)
+        self.cache = ExpositionCache(self.store)
         self.status = StatusCache(self.store)
         self.stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -120,6 +122,8 @@ class Daemon:
         self._scheduler: Scheduler | None = None
         self._runner: web.AppRunner | None = None
         self._render_task: asyncio.Task[None] | None = None
+        self._gc = gcpolicy.StartupGc()
+        self._startup_task: asyncio.Task[None] | None = None
         self.bound_port: int | None = None
         self.started = False
         self.reload_timeout = RELOAD_TIMEOUT
@@ -150,7 +154,9 @@ class Daemon:
         if addresses:
             self.bound_port = int(addresses[0][1])
         self.started = True
+        self._gc.start()
         await self._scheduler.start()
+        self._startup_task = asyncio.create_task(self._end_startup(), name="end-startup")
         await self.cache.refresh()
         self._render_task = asyncio.create_task(self.cache.run(), name="render")
         log.info(
@@ -161,6 +167,12 @@ class Daemon:
             basic_auth=self.web.auth.enabled,
             accounts=len(self.config.accounts),
         )
+
+    async def _end_startup(self) -> None:
+        """Start-up is over once every account was polled (or after STARTUP_LIMIT)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.store.readiness.wait_polled(), gcpolicy.STARTUP_LIMIT)
+        self._gc.stop()
 
     async def reload(self) -> list[str]:
         """Load the config (and the web config) again and apply both; on any error apply
@@ -211,10 +223,12 @@ class Daemon:
 
     async def stop(self) -> None:
         self.stopping.set()  # a reload still reading its files applies nothing
-        if self._render_task is not None:
-            self._render_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._render_task
+        for task in (self._startup_task, self._render_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._gc.stop()
         if self._scheduler is not None:
             await self._scheduler.stop()
         if self._runner is not None:
@@ -250,7 +264,3 @@ class Daemon:
                     await self.stop()
             except TimeoutError:
                 log.error("stop timed out")
-
-
-def file_loader(path: Path) -> Callable[[], Config]:
-    return lambda: load_config(path)

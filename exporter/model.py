@@ -12,7 +12,8 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
-    """Why a poll failed: the ``reason`` label of ``credits_poll_errors_total``."""
+    """Why a poll failed: the ``reason`` label of the poll errors counter
+    (:data:`exporter.catalogue.ERRORS`)."""
 
     AUTH = "auth"
     PAYMENT_REQUIRED = "payment_required"
@@ -75,7 +76,7 @@ class Reading:
     """What one successful poll of one endpoint said.
 
     ``daily_consumption`` maps pool -> {day key (ISO date of the provider's bucket) -> credits
-    consumed that day}: the raw history the store turns into ``credits_consumed_total``. It
+    consumed that day}: the raw history the store turns into its consumed-credits counters. It
     holds every day the provider was asked about, 0 for a day its answer did not list.
     ``consumption`` maps pool -> {window ("1d", "7d", "30d") -> credits consumed}.
     ``notes`` maps a pool (or a topic such as ``consumption``) to why the reading leaves a
@@ -91,14 +92,3 @@ class Reading:
     consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     daily_consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
-
-
-WEEK_SECONDS = 7 * 86400
-
-
-def runway_seconds(remaining: float | None, consumed_7d: float | None) -> float | None:
-    """``credits_runway_seconds``: how long ``remaining`` lasts at the average burn of the last
-    7 days (remaining / (consumed_7d / 7 days)). None without a balance or without a burn."""
-    if remaining is None or not consumed_7d:
-        return None
-    return remaining / consumed_7d * WEEK_SECONDS

@@ -278,10 +278,6 @@ class Rendering:
         rows = fill_times(b"".join(r.html for r in selected[start:end]), self.generated_at)
         return b"".join([head.encode(), rows, tail.encode()])
 
-    def api_json(self, query: Query) -> bytes:
-        head, frags, tail = self.json_parts(query)
-        return b"".join([head, b",".join(frags), tail])
-
     def api_parts(self, query: Query) -> tuple[bytes, ...]:
         """``/api/status`` for ``query`` as parts: its accounts' fragments are not copied."""
         head, frags, tail = self.json_parts(query)
@@ -439,7 +435,7 @@ class StatusCache:
 
     async def _ready(self) -> None:
         await asyncio.sleep(0)  # the daemon sets its accounts after the app starts
-        await self.store.ready_event.wait()
+        await self.store.readiness.wait_polled()
 
     @property
     def next_due(self) -> float:

@@ -1,4 +1,5 @@
-"""The incremental renderer against the reference: prometheus_client rendering StoreCollector.
+"""The incremental renderer against the reference: prometheus_client rendering the store through
+a collector of its own (tests/reference.py).
 
 Every step of a store's life (first polls, failures, one account changing, time passing,
 staleness, a reload adding, changing and removing accounts and label names) must give the same
@@ -15,9 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
@@ -31,9 +29,10 @@ from exporter.exposition import (
     deflate_segment,
     gzip_from_segments,
 )
-from exporter.metrics import ExpositionCache, StoreCollector, _help
+from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import Store
+from reference import reference
 
 T0 = 1_800_000_000.0
 
@@ -61,12 +60,6 @@ def accounts_yaml(n: int, *, labels: bool = True, suffix: str = "") -> str:
             f"  - {{name: acct-{i}{suffix}, provider: {provider}, api_key: key-{i}{extra}}}"
         )
     return "\n".join(lines) + "\n"
-
-
-def reference(store: Store, clock: Clock) -> tuple[bytes, bytes]:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, clock))
-    return generate_latest(registry), generate_openmetrics(registry)  # type: ignore[no-untyped-call]
 
 
 def families(text: str, om: bool) -> list[tuple[str, str, str, list[Any]]]:
@@ -137,7 +130,7 @@ def test_every_step_matches_the_reference() -> None:
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(40), env={}).accounts)
     store.set_reload_result(True)
-    renderer = IncrementalRenderer(store, _help, clock=clock, block_accounts=8)
+    renderer = IncrementalRenderer(store, clock=clock, block_accounts=8)
     # Nothing polled yet: start-up renders an account once all its endpoints answered.
     exp = renderer.render()
     assert b"account=" not in exp.text and not exp.ready
@@ -181,7 +174,7 @@ def test_only_changed_accounts_are_rendered_again() -> None:
     clock = Clock()
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(300, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     rng = random.Random(1)
     for name in list(store.accounts):
         poll(store, name, rng, clock)
@@ -209,7 +202,7 @@ def test_time_alone_rerenders_only_accounts_that_depend_on_it() -> None:
     clock = Clock()
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(30, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     rng = random.Random(2)
     for i, name in enumerate(list(store.accounts)):
         for endpoint, reading in balance(rng, store.accounts[name].account.provider, clock).items():
@@ -238,7 +231,7 @@ async def test_async_render_matches_and_yields_to_the_loop() -> None:
     rng = random.Random(3)
     for name in list(store.accounts):
         poll(store, name, rng, clock)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     import asyncio
 
     ticks = 0
@@ -285,7 +278,7 @@ def test_block_boundaries() -> None:
     store = Store(clock)
     n = BLOCK_ACCOUNTS * 2 + 3
     store.set_accounts(parse_config(accounts_yaml(n, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     rng = random.Random(4)
     for name in list(store.accounts):
         poll(store, name, rng, clock)
@@ -311,7 +304,7 @@ def test_any_label_value_and_number_matches(label_value: str, remaining: float, 
         "accounts: [{name: a, provider: fullenrich, api_key: k}]", env={}
     ).accounts[0]
     store.set_accounts([account.model_copy(update={"labels": {"team": label_value}})])
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     store.record_success("a", "balance", Reading(pools={pool: PoolValues(remaining)}), 0.25)
     exp = renderer.render()
     ref_text, ref_om = reference(store, clock)
@@ -323,7 +316,7 @@ def test_start_up_renders_each_account_once_when_all_its_endpoints_answered() ->
     clock = Clock()
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(30, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     renderer.render()  # nothing polled: nothing to render yet
     assert renderer.stats.accounts_rendered == 0
     rng = random.Random(9)

@@ -33,6 +33,7 @@ from pipeline_tools import (
     wait_for,
 )
 
+from exporter import catalogue
 from exporter.simulator import DEMO_ACCOUNTS, Simulator, SimulatorThread
 
 DOC = ROOT / "docs" / "metrics.md"
@@ -166,6 +167,15 @@ def test_doc_table_parses() -> None:
         frozenset({"provider", "account", "api_endpoint", "reason"}),
     )
     assert docs["credits_exporter_config_last_reload_successful"] == ("gauge", frozenset())
+
+
+def test_doc_table_is_the_catalogue() -> None:
+    """Every family the exporter declares, with its type and labels, and nothing else."""
+    declared = {
+        f.sample_name: (f.type, frozenset(f.labels))
+        for f in (*catalogue.ACCOUNT_FAMILIES, *catalogue.EXPORTER_FAMILIES)
+    }
+    assert documented() == declared
 
 
 def compare(emitted: dict[str, Emitted], *, complete: bool) -> None:

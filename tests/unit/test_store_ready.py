@@ -1,5 +1,6 @@
-"""Store.ready() keeps a count instead of walking 10,000 accounts: it must always agree with
-the definition (every endpoint of every account polled once), through polls and reloads."""
+"""The store's Readiness keeps the accounts still waiting for a first poll instead of walking
+10,000 accounts: it must always agree with the definition (every endpoint of every account
+polled once), through polls and reloads; /readyz waits for /metrics to serve those polls."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def test_ready_agrees_with_its_definition() -> None:
     rng = random.Random(5)
     store = Store()
     pool = [f"t{i}" for i in range(6)] + [f"f{i}" for i in range(6)]
-    assert store.ready() and store.ready_event.is_set()  # nothing to wait for
+    readiness = store.readiness
+    assert readiness.polled and readiness.waiting_accounts == 0  # nothing to wait for
     for _ in range(300):
         roll = rng.random()
         if roll < 0.1:
@@ -42,12 +44,15 @@ def test_ready_agrees_with_its_definition() -> None:
                 store.record_success(name, endpoint, Reading(), 0.1)
             else:
                 store.record_failure(name, endpoint, PollError(Reason.TIMEOUT, "t"), 0.1)
-        expected = all(s.polled_once for s in store.accounts.values())
-        assert store.ready() is expected
-        assert store.unpolled_accounts() == sum(
-            1 for s in store.accounts.values() if not s.polled_once
-        )
-        assert store.ready_event.is_set() is expected
+        waiting = {
+            name
+            for name, s in store.accounts.items()
+            if any(ep.polls_total == 0 for ep in s.endpoints.values())
+        }
+        assert readiness.polled is (not waiting)
+        assert readiness.waiting_accounts == len(waiting)
+        assert {name for name in store.accounts if readiness.waiting(name)} == waiting
+        assert readiness._polled.is_set() is (not waiting)  # what wait_polled() waits for
 
 
 async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
@@ -72,7 +77,7 @@ async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
         for name, state in store.accounts.items():
             for endpoint in state.endpoints:
                 store.record_success(name, endpoint, Reading(), 0.1)
-        assert store.ready()
+        assert store.readiness.polled
         assert (await client.get("/readyz")).status == 503  # polled, not yet rendered
         await cache.refresh()
         assert (await client.get("/readyz")).status == 200

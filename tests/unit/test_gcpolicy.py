@@ -1,0 +1,97 @@
+"""The cycle collector during the daemon's start-up: off from the start of polling until every
+account was polled once, then the survivors frozen and collection on again; the daemon alone
+switches it, and leaves it as it found it when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from exporter.config import parse_config
+from exporter.daemon import Daemon
+from exporter.gcpolicy import StartupGc
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    enabled = gc.isenabled()
+    yield
+    gc.unfreeze()
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def test_start_stop_pair() -> None:
+    gc.enable()
+    pause = StartupGc()
+    pause.start()
+    assert not gc.isenabled()
+    pause.stop()
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    gc.disable()
+    pause.stop()  # a second stop does nothing
+    assert not gc.isenabled()
+
+
+def test_collection_off_before_stays_off() -> None:
+    gc.disable()
+    pause = StartupGc()
+    pause.start()
+    pause.stop()
+    assert not gc.isenabled()
+
+
+@contextlib.asynccontextmanager
+async def daemon_polling(gate: asyncio.Event) -> AsyncIterator[Daemon]:
+    """A started daemon with one account whose first poll is answered once ``gate`` is set."""
+
+    async def credits(request: web.Request) -> web.Response:
+        await gate.wait()
+        return web.json_response({"balance": 12.5})
+
+    app = web.Application()
+    app.router.add_get("/account/credits", credits)
+    async with TestServer(app) as upstream:
+        config = parse_config(
+            f"accounts: [{{name: a, provider: fullenrich, api_key: k, "
+            f"base_url: '{upstream.make_url('')}'}}]",
+            env={},
+        )
+        daemon = Daemon(config, listen_address="127.0.0.1:0")
+        await daemon.start()
+        try:
+            yield daemon
+        finally:
+            await daemon.stop()
+            gate.set()
+
+
+async def test_daemon_pauses_collection_until_every_account_was_polled() -> None:
+    gc.enable()
+    gate = asyncio.Event()
+    async with daemon_polling(gate) as daemon:
+        assert not daemon.store.readiness.polled
+        assert not gc.isenabled()  # the first poll is waiting for its answer
+        gate.set()
+        await asyncio.wait_for(daemon.store.readiness.wait_polled(), 10)
+        for _ in range(100):
+            if gc.isenabled():
+                break
+            await asyncio.sleep(0.01)
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+    assert gc.isenabled()
+
+
+async def test_daemon_stopped_during_start_up_turns_collection_back_on() -> None:
+    gc.enable()
+    async with daemon_polling(asyncio.Event()):
+        assert not gc.isenabled()
+    assert gc.isenabled()
