@@ -71,3 +71,30 @@ def test_bench_status_phase_runs(tmp_path: Path) -> None:
     scrape = phase["scrape"]
     assert scrape["refresh_requests"] > 0 and scrape["refresh_errors"] == 0
     assert scrape["with_refreshers"]["requests"] > 0
+
+
+def test_bench_gc_phase_runs(tmp_path: Path) -> None:
+    output = tmp_path / "RESULTS.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--gc-size=30",
+            "--gc-runs=1",
+            "--gc-window=1",
+            "--only=gc",
+            f"--output={output}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "## Garbage collector policy" in output.read_text()
+    gc = json.loads((tmp_path / "results.json").read_text())["gc"]
+    for policy in ("on", "off"):
+        figures = gc["policies"][policy]
+        assert figures["ready_seconds"] > 0 and figures["cpu_seconds"] > 0
+        assert figures["hwm_mb"] > 0
