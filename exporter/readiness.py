@@ -12,9 +12,10 @@ knows it:
 
 Everyone else asks it: the incremental renderer renders an account once every endpoint of it
 answered (:meth:`Readiness.waiting`) and renders promptly when the last first poll is in
-(:meth:`Readiness.wait_polled`), as does the status cache's first rendering and the daemon's
-end of start-up; /readyz asks :attr:`Readiness.ready` and :meth:`Readiness.reason`. Accounts a
-reload adds make it wait again for theirs.
+(:meth:`Readiness.wait_polled`), as does the daemon's end of start-up; the status cache's first
+rendering waits until /metrics serves them (:meth:`Readiness.wait_ready`); /readyz asks
+:attr:`Readiness.ready` and :meth:`Readiness.reason`. Nothing is ready before the store's
+accounts are set the first time; accounts a reload adds make it wait again for theirs.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ class Readiness:
         #: Account -> how many of its endpoints have not been polled yet (waiting ones only:
         #: every question costs the same at 10,000 accounts as at one).
         self._waiting: dict[str, int] = {}
+        self._loaded = False  # the store's accounts were set
         self._polled = asyncio.Event()
-        self._polled.set()
         #: The store version at which every first poll was last in: an exposition of an older
         #: version lacks one.
         self._polled_version = 0
         self._served_version = -1  # nothing published yet
         self._served_complete = False
+        self._ready = asyncio.Event()
 
     # -- told by the store
 
@@ -60,12 +62,14 @@ class Readiness:
             self.settle(version)
 
     def settle(self, version: int) -> None:
-        """The accounts changed, published at store ``version``."""
+        """The accounts were set, published at store ``version``."""
+        self._loaded = True
         if self._waiting:
             self._polled.clear()
         elif not self._polled.is_set():
             self._polled_version = version
             self._polled.set()
+        self._update()
 
     # -- told by the exposition cache
 
@@ -74,13 +78,20 @@ class Readiness:
         had been polled once when it was rendered."""
         self._served_version = version
         self._served_complete = complete
+        self._update()
+
+    def _update(self) -> None:
+        if self.ready:
+            self._ready.set()
+        else:
+            self._ready.clear()
 
     # -- asked
 
     @property
     def polled(self) -> bool:
         """Every endpoint of every account polled at least once."""
-        return not self._waiting
+        return self._loaded and not self._waiting
 
     def waiting(self, name: str) -> bool:
         """An endpoint of the account has not been polled yet."""
@@ -98,13 +109,17 @@ class Readiness:
     def ready(self) -> bool:
         """/metrics serves every account's first poll (what /readyz says)."""
         return (
-            self._served_complete
-            and not self._waiting
-            and self._served_version >= self._polled_version
+            self._served_complete and self.polled and self._served_version >= self._polled_version
         )
+
+    async def wait_ready(self) -> None:
+        """Until :attr:`ready`."""
+        await self._ready.wait()
 
     def reason(self) -> str:
         """Why not :attr:`ready`."""
+        if not self._loaded:
+            return "accounts not loaded yet"
         if self._waiting:
             return f"{len(self._waiting)} account(s) not polled yet"
         return "first results not rendered yet"

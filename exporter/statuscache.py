@@ -55,7 +55,7 @@ BLOCK_ROWS = 128
 COMPRESS_LEVEL = 6
 #: The rows' HTML is kept compressed at this (fast) level: a quarter of the memory.
 HTML_LEVEL = 1
-#: The first rendering waits at most this long for every account's first poll.
+#: The first rendering waits at most this long for start-up to be over.
 STARTUP_WAIT = 5.0
 #: A page's ages are to the minute: it is put together again at least this often.
 TICK = 60.0
@@ -415,10 +415,11 @@ class StatusCache:
 
     async def run(self) -> None:
         """Re-render on changes, when due and every :data:`TICK`, until cancelled. The first
-        rendering waits for start-up (every account polled once, or :data:`STARTUP_WAIT`), so
-        that the first poll wave is rendered once, not account by account."""
+        rendering waits for start-up to be over (/readyz would say ready, at most
+        :data:`STARTUP_WAIT`), so that the first poll wave is rendered once, and not while
+        /metrics renders it."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready(), STARTUP_WAIT)
+            await asyncio.wait_for(self.store.readiness.wait_ready(), STARTUP_WAIT)
         await asyncio.to_thread(warm_up)
         while True:
             due = min(self.next_due, self._tick_at) - self.clock()
@@ -432,10 +433,6 @@ class StatusCache:
                 log.error("status render failed", exc_info=True)
                 self._feed.touch()
             await asyncio.sleep(self.min_interval)
-
-    async def _ready(self) -> None:
-        await asyncio.sleep(0)  # the daemon sets its accounts after the app starts
-        await self.store.readiness.wait_polled()
 
     @property
     def next_due(self) -> float:

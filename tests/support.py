@@ -4,6 +4,7 @@ must exist under REQUIRE_INTEGRATION=1, free ports, polling with deadlines."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -13,15 +14,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from exporter.config import parse_config
+from exporter.daemon import Daemon
 from exporter.http import HttpClient
 from exporter.scheduler import Scheduler
 from exporter.store import Store
@@ -197,3 +201,28 @@ async def run_scheduler(config_text: str, seconds: float) -> Store:
         await sched.stop()
         assert not sched.tasks
     return store
+
+
+@contextlib.asynccontextmanager
+async def daemon_polling(gate: asyncio.Event) -> AsyncIterator[Daemon]:
+    """A started daemon with one account whose first poll is answered once ``gate`` is set."""
+
+    async def credits(request: web.Request) -> web.Response:
+        await gate.wait()
+        return web.json_response({"balance": 12.5})
+
+    app = web.Application()
+    app.router.add_get("/account/credits", credits)
+    async with TestServer(app) as upstream:
+        config = parse_config(
+            f"accounts: [{{name: a, provider: fullenrich, api_key: k, "
+            f"base_url: '{upstream.make_url('')}'}}]",
+            env={},
+        )
+        daemon = Daemon(config, listen_address="127.0.0.1:0")
+        await daemon.start()
+        try:
+            yield daemon
+        finally:
+            await daemon.stop()
+            gate.set()

@@ -510,8 +510,9 @@ def test_healthcheck_follows_the_listen_address_and_tls(
 
 
 def test_wheel_builds_without_warnings_and_an_spdx_license(tmp_path: Path) -> None:
-    """pyproject's license is an SPDX expression (PEP 639): the build warns about nothing and
-    the wheel's metadata carries License-Expression."""
+    """pyproject's license is an SPDX expression (PEP 639): the build warns about nothing, the
+    wheel's metadata carries License-Expression, and the wheel carries every file of the
+    package (each subpackage's modules, the presets)."""
     # From a copy of the image's build context: setuptools writes build/ next to pyproject.
     source = tmp_path / "src"
     source.mkdir()
@@ -534,4 +535,8 @@ def test_wheel_builds_without_warnings_and_an_spdx_license(tmp_path: Path) -> No
     with zipfile.ZipFile(wheel) as archive:
         metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         headers = archive.read(metadata).decode()
+        packaged = set(archive.namelist())
     assert "License-Expression: Apache-2.0" in headers.splitlines()
+    files = (source / "exporter").rglob("*")
+    shipped = {path.relative_to(source).as_posix() for path in files if path.is_file()}
+    assert shipped <= packaged, sorted(shipped - packaged)

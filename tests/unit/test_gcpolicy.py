@@ -5,17 +5,13 @@ switches it, and leaves it as it found it when it stops."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from exporter.config import parse_config
-from exporter.daemon import Daemon
 from exporter.gcpolicy import StartupGc
+from support import daemon_polling
 
 
 @pytest.fixture(autouse=True)
@@ -47,31 +43,6 @@ def test_collection_off_before_stays_off() -> None:
     pause.start()
     pause.stop()
     assert not gc.isenabled()
-
-
-@contextlib.asynccontextmanager
-async def daemon_polling(gate: asyncio.Event) -> AsyncIterator[Daemon]:
-    """A started daemon with one account whose first poll is answered once ``gate`` is set."""
-
-    async def credits(request: web.Request) -> web.Response:
-        await gate.wait()
-        return web.json_response({"balance": 12.5})
-
-    app = web.Application()
-    app.router.add_get("/account/credits", credits)
-    async with TestServer(app) as upstream:
-        config = parse_config(
-            f"accounts: [{{name: a, provider: fullenrich, api_key: k, "
-            f"base_url: '{upstream.make_url('')}'}}]",
-            env={},
-        )
-        daemon = Daemon(config, listen_address="127.0.0.1:0")
-        await daemon.start()
-        try:
-            yield daemon
-        finally:
-            await daemon.stop()
-            gate.set()
 
 
 async def test_daemon_pauses_collection_until_every_account_was_polled() -> None:

@@ -22,7 +22,7 @@ from multidict import CIMultiDictProxy
 from exporter.simulator import (
     DEMO_ACCOUNTS,
     MALFORMED_MODES,
-    PROVIDERS,
+    SIMULATED_APIS,
     Simulator,
     SimulatorThread,
 )
@@ -800,8 +800,8 @@ def test_simulator_thread_reports_a_failed_start() -> None:
 
 def test_base_urls_cover_every_provider() -> None:
     with SimulatorThread() as thread:
-        for name, provider in PROVIDERS.items():
-            assert thread.base_url(name) == thread.simulator.url + provider.mount
+        for name, api in SIMULATED_APIS.items():
+            assert thread.base_url(name) == thread.simulator.url + api.mount
 
 
 def test_main_standalone_demo() -> None:

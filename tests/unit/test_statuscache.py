@@ -142,6 +142,7 @@ def test_history_in_a_snapshot_does_not_move() -> None:
 
 async def test_changes_are_coalesced() -> None:
     store, _ = big_store(20)
+    ExpositionCache(store)  # /metrics serves every first poll: start-up is over
     status = StatusCache(store, min_interval=0.05)
     task = asyncio.create_task(status.run())
     try:

@@ -4,11 +4,13 @@ polled once), through polls and reloads; /readyz waits for /metrics to serve tho
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from exporter.config import AccountBase, parse_config
 from exporter.model import PollError, Reading, Reason
 from exporter.store import Store
+from support import daemon_polling
 
 
 def accounts(names: list[str], interval: str = "5m") -> list[AccountBase]:
@@ -25,6 +27,8 @@ def test_ready_agrees_with_its_definition() -> None:
     store = Store()
     pool = [f"t{i}" for i in range(6)] + [f"f{i}" for i in range(6)]
     readiness = store.readiness
+    assert not readiness.polled  # the accounts are not known yet
+    store.set_accounts([])
     assert readiness.polled and readiness.waiting_accounts == 0  # nothing to wait for
     for _ in range(300):
         roll = rng.random()
@@ -62,7 +66,7 @@ async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
     from exporter.web import create_app
 
     store = Store()
-    cache = ExpositionCache(store)  # rendered with no accounts: vacuously ready
+    cache = ExpositionCache(store)
 
     async def reload() -> list[str]:
         return []
@@ -70,7 +74,12 @@ async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
     client = TestClient(TestServer(create_app(store, cache, reload)))
     await client.start_server()
     try:
-        assert (await client.get("/readyz")).status == 200
+        # Before the accounts are known, nothing says every first poll is in.
+        r = await client.get("/readyz")
+        assert r.status == 503 and "accounts not loaded yet" in await r.text()
+        store.set_accounts([])
+        await cache.refresh()
+        assert (await client.get("/readyz")).status == 200  # no account: nothing to wait for
         # Accounts arrive (start-up, a reload) while /metrics still serves the old rendering.
         store.set_accounts(accounts(["t1", "f1"]))
         assert (await client.get("/readyz")).status == 503
@@ -83,3 +92,20 @@ async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
         assert (await client.get("/readyz")).status == 200
     finally:
         await client.close()
+
+
+async def test_status_page_first_renders_once_metrics_serves_every_first_poll() -> None:
+    """The status page's first rendering waits for start-up (it would compete with the first
+    poll wave and /metrics' rendering of it), until /readyz would say ready."""
+    gate = asyncio.Event()
+    async with daemon_polling(gate) as daemon:
+        await asyncio.sleep(0.5)  # start-up: the only poll waits for its answer
+        assert daemon.status.stats.renders == 0 and daemon.status.current.starting
+        gate.set()
+        await asyncio.wait_for(daemon.store.readiness.wait_ready(), 10)
+        for _ in range(500):
+            if daemon.status.stats.renders:
+                break
+            await asyncio.sleep(0.01)
+        (row,) = daemon.status.current.rows
+        assert row.severity == "ok" and daemon.status.stats.renders == 1

@@ -1,0 +1,248 @@
+"""Simulated Windsurf, under ``/windsurf/api/v1``: ``POST /GetTeamCreditBalance`` and
+``POST /UserPageAnalytics`` with the service key in the JSON body, answers written as protobuf
+JSON writes them, and each endpoint behind its permission. Prompt credits burn per day over the
+users (past the seats' pool, into add-on credits) and the billing cycle rolls over on its end."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from .account import SimAccount
+from .api import JSON, Call, Endpoint, Reply, SimulatedApi
+from .clock import add_months, iso_z, parse_iso, units
+from .fields import Converter, choice, non_negative, str_list, to_bool, to_int, to_str
+
+ANALYTICS_SHAPES = ("current", "legacy")
+
+
+def _user(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"user: expected an object, got {type(value).__name__}")
+    user = dict(value)
+    user.setdefault("name", "")
+    user.setdefault("email", "")
+    user["promptCreditsUsed"] = to_int(user.get("promptCreditsUsed", 0))
+    user["activeDays"] = to_int(user.get("activeDays", 0))
+    user.setdefault("teamStatus", "USER_TEAM_STATUS_APPROVED")
+    return user
+
+
+@dataclass(kw_only=True)
+class WindsurfSimAccount(SimAccount):
+    provider: ClassVar[str] = "windsurf"
+    FIELDS: ClassVar[dict[str, Converter]] = {
+        "prompt_credits_per_seat": to_int,
+        "num_seats": to_int,
+        "add_on_credits_available": to_int,
+        "add_on_credits_used": to_int,
+        "billing_cycle_start": to_str,
+        "billing_cycle_end": to_str,
+        "users": lambda v: [_user(u) for u in v],
+        "permissions": str_list,
+        "burn_prompt_per_day": non_negative,
+        "burn_add_on_per_day": non_negative,
+        "numbers_as_strings": to_bool,
+        "analytics_shape": lambda v: choice(v, ANALYTICS_SHAPES),
+        "analytics_lag_seconds": non_negative,
+    }
+
+    prompt_credits_per_seat: int = 500
+    num_seats: int = 10
+    add_on_credits_available: int = 0
+    add_on_credits_used: int = 0
+    billing_cycle_start: str = ""
+    billing_cycle_end: str = ""
+    users: list[dict[str, Any]] = field(default_factory=list)
+    permissions: list[str] = field(default_factory=lambda: ["Billing Read", "Teams Read-Only"])
+    burn_prompt_per_day: float = 0.0
+    """Prompt credits used per day, spread over the users; past the seats' pool, add-on credits."""
+    burn_add_on_per_day: float = 0.0
+    numbers_as_strings: bool = False
+    """Write the counts as strings, as protobuf JSON may write an int64."""
+    analytics_shape: str = "current"
+    """``current``: usage per user and the billing cycle; ``legacy``: the older documented
+    answer, with neither."""
+    analytics_lag_seconds: float = 0.0
+    """After a cycle reset, UserPageAnalytics keeps reporting the old cycle this long (upstream
+    refreshes analytics about every 3 hours)."""
+    previous_cycle: dict[str, Any] | None = None
+    """The cycle before the last reset, as analytics reports it while it lags."""
+    previous_cycle_until: float = 0.0
+    next_user: int = 0
+
+    def init_defaults(self, now: float) -> None:
+        today = datetime.fromtimestamp(now, UTC)
+        start = datetime(today.year, today.month, 1, tzinfo=UTC)
+        self.billing_cycle_start = iso_z(start.timestamp())
+        self.billing_cycle_end = iso_z(add_months(start, 1).timestamp())
+
+    def advance_state(self, t0: float, t1: float) -> None:
+        while True:
+            end = parse_iso(self.billing_cycle_end)
+            end_ts = end.timestamp() if end is not None else None
+            if end_ts is None or end_ts > t1:
+                self._burn(t0, t1)
+                return
+            seg_end = max(t0, end_ts)
+            self._burn(t0, seg_end)
+            if not self._roll_cycle():
+                return
+            t0 = seg_end
+
+    def _burn(self, t0: float, t1: float) -> None:
+        prompt = units(self.burn_prompt_per_day, self.burn_anchor, t0, t1)
+        add_on = units(self.burn_add_on_per_day, self.burn_anchor, t0, t1)
+        if prompt and self.users:
+            pool_left = self.prompt_credits_per_seat * self.num_seats - sum(
+                u["promptCreditsUsed"] for u in self.users
+            )
+            to_users = max(0, min(prompt, pool_left))
+            add_on += prompt - to_users
+            share, extra = divmod(to_users, len(self.users))
+            for i in range(len(self.users)):
+                user = self.users[(self.next_user + i) % len(self.users)]
+                user["promptCreditsUsed"] += share + (1 if i < extra else 0)
+            self.next_user = (self.next_user + extra) % len(self.users)
+        elif prompt:
+            add_on += prompt
+        room = max(0, self.add_on_credits_available - self.add_on_credits_used)
+        self.add_on_credits_used += min(add_on, room)
+
+    def _roll_cycle(self) -> bool:
+        """Start the next billing cycle; False when the cycle dates make no sense."""
+        start, end = parse_iso(self.billing_cycle_start), parse_iso(self.billing_cycle_end)
+        if start is None or end is None or end <= start:
+            return False
+        months = (end.year - start.year) * 12 + end.month - start.month
+        if months > 0 and add_months(start, months) == end:
+            new_end = add_months(end, months)
+        else:
+            new_end = end + (end - start)
+        self.previous_cycle = {
+            "start": self.billing_cycle_start,
+            "end": self.billing_cycle_end,
+            "users": copy.deepcopy(self.users),
+        }
+        self.previous_cycle_until = end.timestamp() + self.analytics_lag_seconds
+        self.billing_cycle_start = iso_z(end.timestamp())
+        self.billing_cycle_end = iso_z(new_end.timestamp())
+        # "recomputed at the start of every billing cycle based on what was consumed"
+        self.add_on_credits_available = max(
+            0, self.add_on_credits_available - self.add_on_credits_used
+        )
+        self.add_on_credits_used = 0
+        for user in self.users:
+            user["promptCreditsUsed"] = 0
+            user["activeDays"] = 0
+        return True
+
+
+def _service_key(_request: web.Request, body: JSON) -> tuple[str | None, str | None]:
+    key = body.get("service_key") if isinstance(body, dict) else None
+    if not isinstance(key, str) or not key:
+        return None, "missing"
+    return key, None
+
+
+def _error(status: int, kind: str | None) -> JSON:
+    if kind in ("missing", "unknown", "revoked") or status == 401:
+        return {"error": "Invalid service key"}
+    messages = {
+        400: "Bad request",
+        402: "Feature not available for your plan",
+        403: "Insufficient permissions",
+        429: "Rate limit exceeded",
+        500: "Internal error",
+        503: "Service unavailable",
+    }
+    return {"error": messages.get(status, f"HTTP {status}")}
+
+
+def _forbidden(acct: WindsurfSimAccount, permission: str) -> Reply | None:
+    if permission in acct.permissions:
+        return None
+    return Reply(403, {"error": "Insufficient permissions"})
+
+
+def _protobuf_json(obj: dict[str, Any], strings: bool) -> dict[str, Any]:
+    """``obj`` as protobuf JSON writes it: fields at their zero value (0, "", [], false) left
+    out, and with ``strings`` the integers written as strings (as an int64 may be)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if value is None or value is False or (not isinstance(value, dict) and not value):
+            continue  # None, false, 0, 0.0, "" and [] are left out
+        if strings and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def _balance(acct: WindsurfSimAccount, _call: Call) -> Reply:
+    denied = _forbidden(acct, "Billing Read")
+    if denied is not None:
+        return denied
+    body = {
+        "promptCreditsPerSeat": acct.prompt_credits_per_seat,
+        "numSeats": acct.num_seats,
+        "addOnCreditsAvailable": acct.add_on_credits_available,
+        "addOnCreditsUsed": acct.add_on_credits_used,
+        "billingCycleStart": acct.billing_cycle_start,
+        "billingCycleEnd": acct.billing_cycle_end,
+    }
+    return Reply(body=_protobuf_json(body, acct.numbers_as_strings))
+
+
+def _analytics(acct: WindsurfSimAccount, call: Call) -> Reply:
+    denied = _forbidden(acct, "Teams Read-Only")
+    if denied is not None:
+        return denied
+    users, start, end = acct.users, acct.billing_cycle_start, acct.billing_cycle_end
+    if acct.previous_cycle is not None and call.now < acct.previous_cycle_until:
+        previous = acct.previous_cycle  # analytics has not caught up with the reset yet
+        users, start, end = previous["users"], previous["start"], previous["end"]
+    group = call.body.get("group_name") if isinstance(call.body, dict) else None
+    stats = []
+    for user in users:
+        if group and user.get("group") != group:
+            continue
+        row = {k: v for k, v in user.items() if k != "group"}
+        if acct.analytics_shape == "legacy":
+            row.pop("promptCreditsUsed", None)
+        row.setdefault("lastUpdateTime", iso_z(acct.last_settle))
+        stats.append(_protobuf_json(row, acct.numbers_as_strings))
+    body: dict[str, Any] = {"userTableStats": stats}
+    if acct.analytics_shape == "current":
+        body |= {"billingCycleStart": start, "billingCycleEnd": end}
+    return Reply(body=_protobuf_json(body, acct.numbers_as_strings))
+
+
+API = SimulatedApi(
+    name="windsurf",
+    mount="/windsurf/api/v1",
+    account=WindsurfSimAccount,
+    endpoints=(
+        Endpoint(
+            "POST",
+            "/GetTeamCreditBalance",
+            _balance,
+            "promptCreditsPerSeat",
+            ("promptCreditsPerSeat", "numSeats", "addOnCreditsAvailable", "addOnCreditsUsed"),
+        ),
+        Endpoint(
+            "POST",
+            "/UserPageAnalytics",
+            _analytics,
+            "userTableStats",
+            ("promptCreditsUsed", "activeDays"),
+        ),
+    ),
+    credential=_service_key,
+    error=_error,
+    json_body=True,
+)
