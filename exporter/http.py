@@ -1,5 +1,9 @@
 """The one place that talks HTTP to providers.
 
+:class:`HttpClient` wraps the process's one session; :class:`AccountClient` is what a provider's
+``fetch`` gets: that session with one account's key, timeout, body cap and its key's rate
+limiter bound, built once per account and config.
+
 Every failure comes out as a classified :class:`PollError` whose message never holds a request
 header, a request body or a raw response body: only the status, the provider's own short error
 message (already cut to length and stripped of the account's key) and what went wrong.
@@ -10,7 +14,6 @@ to a cap; the whole call, body included, runs under the account's timeout.
 from __future__ import annotations
 
 import asyncio
-import copy
 import email.utils
 import functools
 import json
@@ -19,9 +22,7 @@ import re
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -29,10 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .model import PollError, Reason, reason_for_status
-from .redaction import REDACTED, redact
-
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-_MAX_MESSAGE = 200
+from .redaction import MAX_MESSAGE, clean
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -77,17 +75,6 @@ def host_of(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
-def safe_message(text: object, secret: str | None) -> str:
-    """A provider's own error message, made safe to log: one line, cut, key removed (whole and
-    any fragment of it, see :mod:`exporter.redaction`)."""
-    s = str(text)
-    if not secret:
-        return " ".join(s.split())[:_MAX_MESSAGE]
-    # Before cutting: a key straddling the cut would leave its first characters behind.
-    s = " ".join(s.replace(secret, REDACTED).split())
-    return redact(s[: _MAX_MESSAGE + 2 * len(secret)], (secret,))[:_MAX_MESSAGE]
-
-
 def _os_reason(exc: OSError) -> str:
     """What an OSError says, in lower case: ``ECONNRESET`` -> ``connection reset by peer``,
     ``CERTIFICATE_VERIFY_FAILED`` -> ``certificate verify failed``; without either, the
@@ -120,6 +107,15 @@ def connection_problem(exc: BaseException, url: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Exchange:
+    """What came back on the wire: status, lower-cased headers and the body (capped)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     headers: Mapping[str, str]
@@ -128,6 +124,8 @@ class Response:
 
 ErrorMessage = Callable[[Any], str | None]
 """Pull the provider's own error message out of an error body (parsed JSON)."""
+Classify = Callable[[int, Any], Reason | None]
+"""A provider's own verdict on a parsed answer (e.g. an error in a 200), None: the status's."""
 
 
 class RequestLimiter(Protocol):
@@ -140,82 +138,28 @@ class RequestLimiter(Protocol):
         """Learn from a response's status and (lower-cased) headers."""
 
 
-class _KeyTurns:
-    """The rate limiter of the key the current poll uses, and turns it already waited for."""
-
-    __slots__ = ("limiter", "prepaid")
-
-    def __init__(self, limiter: RequestLimiter, prepaid: int) -> None:
-        self.limiter = limiter
-        self.prepaid = prepaid
-
-
-_KEY_TURNS: ContextVar[_KeyTurns | None] = ContextVar("credits_key_turns", default=None)
-
-
-@contextmanager
-def key_limiter(limiter: RequestLimiter, prepaid: int = 0) -> Iterator[None]:
-    """Within this block (one poll, in its own task), every request waits for ``limiter``'s
-    turn (the first ``prepaid`` already did) and shows it the response's status and headers.
-    A context variable, not an argument: providers call :meth:`HttpClient.request_json` as
-    they always do."""
-    token = _KEY_TURNS.set(_KeyTurns(limiter, prepaid))
-    try:
-        yield
-    finally:
-        _KEY_TURNS.reset(token)
-
-
 class HttpClient:
-    """A thin wrapper over one shared :class:`aiohttp.ClientSession`."""
+    """A thin wrapper over the one shared :class:`aiohttp.ClientSession`."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        user_agent: str = "credits-exporter",
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, *, user_agent: str = "credits-exporter"):
         self.session = session
-        self.max_body_bytes = max_body_bytes
         self.user_agent = user_agent
 
-    def with_max_body_bytes(self, limit: int) -> HttpClient:
-        """The same client (same session) with another default body cap: the scheduler hands
-        each account's ``max_response_size`` to its provider this way."""
-        if limit == self.max_body_bytes:
-            return self
-        clone = copy.copy(self)
-        clone.max_body_bytes = limit
-        return clone
-
-    async def request_json(
+    async def exchange(
         self,
         method: str,
         url: str,
         *,
         timeout: float,
-        secret: str | None,
+        max_body_bytes: int,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         auth: aiohttp.BasicAuth | None = None,
-        error_message: ErrorMessage | None = None,
-        classify: Callable[[int, Any], Reason | None] | None = None,
-        max_body_bytes: int | None = None,
-    ) -> Response:
-        """Make one call and return its parsed JSON body, or raise a classified PollError.
-
-        ``max_body_bytes`` caps the body of this call (default: the client's cap)."""
-        cap = self.max_body_bytes if max_body_bytes is None else max_body_bytes
+    ) -> Exchange:
+        """Make one call and read its body; raise PollError if no complete answer came."""
         hdrs = {"Accept": "application/json", "User-Agent": self.user_agent}
         hdrs.update(headers or {})
-        turns = _KEY_TURNS.get()
-        if turns is not None:
-            if turns.prepaid > 0:
-                turns.prepaid -= 1
-            else:
-                await turns.limiter.acquire()
         try:
             async with asyncio.timeout(timeout):
                 async with self.session.request(
@@ -228,77 +172,139 @@ class HttpClient:
                     allow_redirects=False,
                     proxy=env_proxy(url),
                 ) as resp:
-                    body = await self._read_capped(resp, cap)
-                    status = resp.status
+                    body = await _read_capped(resp, max_body_bytes)
                     resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    return Exchange(resp.status, resp_headers, body)
         except TimeoutError:
             raise PollError(Reason.TIMEOUT, f"no complete answer within {timeout:g}s") from None
         except aiohttp.ClientPayloadError:
             raise PollError(Reason.CONNECTION, "connection broken while reading the body") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise PollError(Reason.CONNECTION, connection_problem(exc, url)) from None
-        if turns is not None:
-            turns.limiter.observe(status, resp_headers)
 
-        if 300 <= status < 400:
-            target = resp_headers.get("location", "")
-            where = host_of(target) if "://" in target else "the same host"
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    length = resp.content_length
+    if length is not None and length > cap:
+        raise PollError(
+            Reason.BAD_RESPONSE,
+            f"body of {length} bytes is larger than the {cap}-byte cap",
+            status=resp.status,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > cap:
             raise PollError(
                 Reason.BAD_RESPONSE,
-                f"unexpected redirect (HTTP {status}) to {where}; not followed",
-                status=status,
-            )
-
-        data: Any = None
-        parsed = False
-        try:
-            data = json.loads(body) if body else None
-            parsed = bool(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            # RecursionError: JSON nested deeper than the interpreter's stack ("[[[[...").
-            data, parsed = None, False
-
-        special = classify(status, data) if classify is not None and parsed else None
-        if status >= 400 or special is not None:
-            reason = special or reason_for_status(status)
-            detail = None
-            if parsed and error_message is not None:
-                try:
-                    detail = error_message(data)
-                except Exception:  # any error body shape: the status still says enough
-                    detail = None
-            msg = f"HTTP {status}"
-            if detail:
-                msg += f": {safe_message(detail, secret)}"
-            retry_after = None
-            if status in (429, 503):
-                retry_after = parse_retry_after(resp_headers.get("retry-after"))
-            raise PollError(reason, msg, status=status, retry_after=retry_after)
-
-        if not parsed:
-            ctype = resp_headers.get("content-type", "no content type").split(";")[0]
-            what = "an empty body" if not body else f"not JSON ({ctype})"
-            raise PollError(Reason.BAD_RESPONSE, f"HTTP {status} with {what}", status=status)
-        return Response(status=status, headers=resp_headers, data=data)
-
-    @staticmethod
-    async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
-        length = resp.content_length
-        if length is not None and length > cap:
-            raise PollError(
-                Reason.BAD_RESPONSE,
-                f"body of {length} bytes is larger than the {cap}-byte cap",
+                f"body larger than the {cap}-byte cap",
                 status=resp.status,
             )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > cap:
-                raise PollError(
-                    Reason.BAD_RESPONSE,
-                    f"body larger than the {cap}-byte cap",
-                    status=resp.status,
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def interpret(
+    exchange: Exchange,
+    *,
+    secret: str,
+    error_message: ErrorMessage | None = None,
+    classify: Classify | None = None,
+) -> Response:
+    """The answer's parsed JSON body, or a classified PollError (redirect, error status, the
+    provider's own verdict, not JSON). An error quotes the provider's own message only, on
+    one line, cut to length and without ``secret``."""
+    status, headers, body = exchange.status, exchange.headers, exchange.body
+    if 300 <= status < 400:
+        target = headers.get("location", "")
+        where = host_of(target) if "://" in target else "the same host"
+        raise PollError(
+            Reason.BAD_RESPONSE,
+            f"unexpected redirect (HTTP {status}) to {where}; not followed",
+            status=status,
+        )
+
+    data: Any = None
+    parsed = False
+    try:
+        data = json.loads(body) if body else None
+        parsed = bool(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the interpreter's stack ("[[[[...").
+        data, parsed = None, False
+
+    special = classify(status, data) if classify is not None and parsed else None
+    if status >= 400 or special is not None:
+        reason = special or reason_for_status(status)
+        detail = None
+        if parsed and error_message is not None:
+            try:
+                detail = error_message(data)
+            except Exception:  # any error body shape: the status still says enough
+                detail = None
+        msg = f"HTTP {status}"
+        if detail:
+            msg += f": {clean(str(detail), (secret,), MAX_MESSAGE)}"
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(headers.get("retry-after"))
+        raise PollError(reason, msg, status=status, retry_after=retry_after)
+
+    if not parsed:
+        ctype = headers.get("content-type", "no content type").split(";")[0]
+        what = "an empty body" if not body else f"not JSON ({ctype})"
+        raise PollError(Reason.BAD_RESPONSE, f"HTTP {status} with {what}", status=status)
+    return Response(status=status, headers=headers, data=data)
+
+
+class AccountClient:
+    """One account's calls: the shared session with the account's key, timeout, body cap and
+    its key's rate limiter bound. The scheduler builds one per account and config, waits for
+    the key's turn before each poll (a poll is one call) and hands it to the provider's
+    ``fetch``; every answer is shown to the limiter."""
+
+    __slots__ = ("http", "limiter", "max_body_bytes", "secret", "timeout")
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        secret: str,
+        timeout: float,
+        max_body_bytes: int,
+        limiter: RequestLimiter,
+    ) -> None:
+        self.http = http
+        self.secret = secret
+        self.timeout = timeout
+        self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        auth: aiohttp.BasicAuth | None = None,
+        error_message: ErrorMessage | None = None,
+        classify: Classify | None = None,
+    ) -> Response:
+        """Make one call and return its parsed JSON body, or raise a classified PollError."""
+        exchange = await self.http.exchange(
+            method,
+            url,
+            timeout=self.timeout,
+            max_body_bytes=self.max_body_bytes,
+            headers=headers,
+            params=params,
+            json_body=json_body,
+            auth=auth,
+        )
+        self.limiter.observe(exchange.status, exchange.headers)
+        return interpret(
+            exchange, secret=self.secret, error_message=error_message, classify=classify
+        )

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .redaction import MAX_MESSAGE, clean
+
 
 class Reason(StrEnum):
     """Why a poll failed: the ``reason`` label of the poll errors counter
@@ -23,6 +25,7 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     BAD_RESPONSE = "bad_response"
+    INTERNAL = "internal"  # a fault in the exporter's own code, never the provider's
 
 
 def reason_for_status(status: int) -> Reason:
@@ -42,7 +45,8 @@ def reason_for_status(status: int) -> Reason:
 
 
 class PollError(Exception):
-    """A classified poll failure. ``message`` never carries a secret or a raw body."""
+    """A classified poll failure. ``message`` never carries a raw body, and once
+    :meth:`redacted` with the account's key, no part of the key either."""
 
     def __init__(
         self,
@@ -52,14 +56,23 @@ class PollError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        # One line, always: messages may quote a response, and they end up in log lines and
-        # on the status page.
-        message = " ".join(message.split())
-        super().__init__(f"{reason.value}: {message}")
+        # One line, always, with each quote of the response cut short: messages end up in log
+        # lines and on the status page.
+        self.message = clean(message)
+        super().__init__(f"{reason.value}: {self.message}")
         self.reason = reason
-        self.message = message
         self.status = status
         self.retry_after = retry_after
+        # What the message quotes, uncut, until the key is known (see redacted()).
+        self._quoting = message if self.message != message else None
+
+    def redacted(self, key: str) -> PollError:
+        """This error fit to keep and show: ``key`` (whole or any run of 8 or more of its
+        characters) out of the message before any quote is cut, the message cut to
+        :data:`~exporter.redaction.MAX_MESSAGE` characters. A detached copy: no traceback
+        keeps the failed call's frames (and its response) alive."""
+        text = clean(self._quoting or self.message, (key,), MAX_MESSAGE)
+        return PollError(self.reason, text, status=self.status, retry_after=self.retry_after)
 
 
 @dataclass(frozen=True, slots=True)

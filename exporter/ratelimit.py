@@ -27,7 +27,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from .config import AccountBase, Config
+from .accounts import AccountBase
+from .config import Config
 from .http import parse_retry_after
 from .log import get_logger
 from .providers import PROVIDERS
@@ -221,8 +222,8 @@ def effective_rate(account: AccountBase, config: Config) -> float:
     settings = config.providers.get(account.provider)
     if settings is not None and settings.rate_limit is not None:
         return settings.rate_limit
-    cls = PROVIDERS.get(account.provider)
-    default = cls.default_rate_limit if cls is not None else None
+    registered = PROVIDERS.get(account.provider)
+    default = registered.provider.default_rate_limit if registered is not None else None
     return default if default is not None else math.inf
 
 

@@ -1,11 +1,12 @@
-"""Keeping API keys out of text that quotes a provider's response.
+"""The one place that makes text safe to log and show: keys out, on one line, cut to length.
 
 A response can echo the key inside any value (``{"balance": "<key> is not allowed"}``), and an
 error message quotes such values, cut to a few dozen characters. Cutting first would leave the
-start of the key behind, and a search for the whole key would no longer find it. So quoting goes
-through :func:`excerpt`, which removes the keys of the poll in progress (:func:`keys_in_scope`)
-and any fragment of them of :data:`MIN_FRAGMENT` characters or more BEFORE it cuts; and
-:func:`redact` does the same for a whole message.
+start of the key behind, and a search for the whole key would no longer find it. So a parser
+marks what it quotes (:func:`quote`) and leaves the cut to :func:`clean`, which removes the keys
+(and any fragment of them of :data:`MIN_FRAGMENT` characters or more) BEFORE it cuts each quote
+to :data:`EXCERPT` characters. A parser does not know the key: the poll that called it does,
+and asks for the clean copy (:meth:`exporter.model.PollError.redacted`).
 
 Why 8 characters: a shorter run of a key's characters tells an attacker little (a key has 128
 bits or more; 7 characters of base64 are 42 of them), and short runs also occur in ordinary text.
@@ -13,27 +14,29 @@ bits or more; 7 characters of base64 are 42 of them), and short runs also occur 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 REDACTED = "[REDACTED]"
 #: Any run of at least this many characters of a key is redacted as if it were the key.
 MIN_FRAGMENT = 8
 #: How many characters of a response value a message quotes.
 EXCERPT = 40
+#: The longest message kept about a poll (a provider's own error text included).
+MAX_MESSAGE = 200
 
-_KEYS: ContextVar[tuple[str, ...]] = ContextVar("credits_keys_in_scope", default=())
+# A quote's bounds in a message until it is cleaned: Unicode private-use characters, taken out
+# of every quoted value and of everything clean() returns.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKS = re.compile(f"[{_OPEN}{_CLOSE}]")
+# What a public message leaves out: anything quoted, and a URL's path and query.
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+_URL_TAIL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/?#]+)[^\s]*", re.IGNORECASE)
 
 
-@contextmanager
-def keys_in_scope(*keys: str) -> Iterator[None]:
-    """Within this block (one poll, in its own task), :func:`excerpt` removes ``keys``."""
-    token = _KEYS.set(tuple(k for k in keys if k))
-    try:
-        yield
-    finally:
-        _KEYS.reset(token)
+def one_line(text: str) -> str:
+    """``text`` with every run of white space (line breaks included) as one space."""
+    return " ".join(text.split())
 
 
 def _fragments(text: str, key: str) -> Iterator[tuple[int, int]]:
@@ -67,12 +70,46 @@ def redact(text: str, keys: Iterable[str]) -> str:
     return text
 
 
-def excerpt(value: object, limit: int = EXCERPT) -> str:
-    """``value`` as text cut to ``limit`` characters, for quoting in a message: the keys in
-    scope (and their fragments) are removed first, so a cut never leaves part of a key."""
-    text = str(value)
-    keys = _KEYS.get()
-    if keys:
-        # Enough text that whatever reaches the cut after redaction was looked at whole.
-        text = redact(text[: limit + 2 * max(map(len, keys))], keys)
-    return text[:limit]
+def quote(value: object) -> str:
+    """``value`` (from a response) to quote in a poll error's message: :func:`clean` cuts it to
+    :data:`EXCERPT` characters once the keys are out of it."""
+    return f"{_OPEN}{_MARKS.sub('', str(value))}{_CLOSE}"
+
+
+def _cut_quotes(text: str, keys: tuple[str, ...]) -> str:
+    # Enough of each quote that whatever reaches the cut after redaction was looked at whole.
+    span = EXCERPT + 2 * max(map(len, keys), default=0)
+    head, *quoted = text.split(_OPEN)
+    out = [head]
+    for part in quoted:
+        value, _, rest = part.partition(_CLOSE)
+        if keys:
+            value = redact(value[:span], keys)
+        out += [value[:EXCERPT], rest]
+    return "".join(out)
+
+
+def clean(text: str, keys: Iterable[str] = (), limit: int | None = None) -> str:
+    """``text`` safe to log and show: without ``keys`` or any run of MIN_FRAGMENT+ of their
+    characters, each :func:`quote` cut to EXCERPT characters after that, on one line, and cut
+    to ``limit`` characters (None: no cut but the quotes')."""
+    keys = tuple(k for k in keys if k)
+    if _OPEN in text:
+        text = _cut_quotes(text, keys)
+    text = _MARKS.sub("", text)
+    for key in keys:  # whole keys before any cut: one straddling the cut would stay
+        text = text.replace(key, REDACTED)
+    text = one_line(text)
+    if limit is not None:
+        text = text[: limit + 2 * max(map(len, keys), default=0)]
+    return (redact(text, keys) if keys else text)[:limit]
+
+
+def public(text: str, keys: Iterable[str], limit: int) -> str:
+    """``text`` for a page anyone who can reach the exporter may read: :func:`clean`, then
+    anything quoted (fragments of a response) elided, URLs cut to scheme and host, and at most
+    ``limit`` characters (a longer one ends with an ellipsis)."""
+    text = _URL_TAIL.sub(r"\1", _QUOTED.sub('"\u2026"', clean(text, keys)))
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return text

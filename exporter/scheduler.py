@@ -2,9 +2,12 @@
 
 Each loop polls at once, then every ``interval`` with +-10% jitter. A failure is recorded and
 retried with exponential backoff capped at the interval (a success resets it); ``Retry-After``
-on 429/503 is obeyed. Every request waits for its key's rate limiter (shared by all loops on
-the same provider and key, see :mod:`exporter.ratelimit`) and then for a slot of the
-per-provider semaphore that caps concurrent requests. Nothing a provider does ends a loop;
+on 429/503 is obeyed. Every poll (one request) waits for its key's turn at the rate limiter
+(shared by all loops on the same provider and key, see :mod:`exporter.ratelimit`) and then for a
+slot of the per-provider semaphore that caps concurrent requests, and hands the provider's
+``fetch`` the account's client (:class:`~exporter.http.AccountClient`: key, timeout, body cap
+and limiter bound, built once per account and config). Nothing a provider does ends a loop: a
+crash in our own code fails the poll with reason ``internal``, its traceback logged once;
 cancellation propagates, and :meth:`Scheduler.stop` waits for every task.
 
 Like Home Assistant's update coordinator, a source going down is logged once (with its reason)
@@ -19,12 +22,12 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from .config import AccountBase, Config
-from .http import HttpClient, key_limiter, safe_message
+from .accounts import AccountBase
+from .config import Config
+from .http import AccountClient, HttpClient
 from .log import get_logger
 from .model import PollError, Reason
 from .ratelimit import RateLimits
-from .redaction import keys_in_scope
 from .store import AccountState, Store
 
 log = get_logger("exporter.scheduler")
@@ -110,7 +113,8 @@ class Scheduler:
         #: (account, endpoint) -> its loop.
         self.tasks: dict[tuple[str, str], PollLoop] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._started = False
+        #: Account name -> (the account config, its client), built on its first poll.
+        self._clients: dict[str, tuple[AccountBase, AccountClient]] = {}
         self.limits = RateLimits()
         self.limits.configure(config)
         self._apply_lock = asyncio.Lock()
@@ -123,7 +127,6 @@ class Scheduler:
         return sem
 
     async def start(self) -> None:
-        self._started = True
         await self.apply(self.config)
 
     async def apply(self, config: Config) -> None:
@@ -141,6 +144,12 @@ class Scheduler:
         self.limits.configure(config)
         applied = self.store.set_accounts(config.accounts)
         started, removed = applied.started, applied.removed
+        # Clients of removed or changed accounts go; the limiters of keys still in use stay.
+        self._clients = {
+            name: bound
+            for name, bound in self._clients.items()
+            if (state := self.store.accounts.get(name)) is not None and state.account is bound[0]
+        }
         for name, old_interval in applied.reconfigured.items():
             self._reconfigure(self.store.accounts[name], old_interval)
         stopping = [loop for (name, _), loop in self.tasks.items() if name in removed]
@@ -200,33 +209,43 @@ class Scheduler:
         in_flight = [task for loop in loops if (task := loop.cancel()) is not None]
         await asyncio.gather(*in_flight, return_exceptions=True)
 
+    def _client(self, account: AccountBase) -> AccountClient:
+        """The account's client: built on its first poll, again after a reload changed it."""
+        bound = self._clients.get(account.name)
+        if bound is not None and bound[0] is account:
+            return bound[1]
+        client = AccountClient(
+            self.http,
+            secret=account.secret,
+            timeout=account.effective_timeout,
+            max_body_bytes=account.effective_max_response_size,
+            limiter=self.limits.for_account(account),
+        )
+        self._clients[account.name] = (account, client)
+        return client
+
     async def poll_once(self, state: AccountState, endpoint: str) -> PollError | None:
         """Poll one endpoint once and record the result; returns the error, if any."""
         account = state.account
+        client = self._client(account)
         # The key's turn first, then a concurrency slot: waiting for a turn holds no slot.
-        limiter = self.limits.for_account(account)
-        await limiter.acquire()
+        await client.limiter.acquire()
         async with self._semaphore(account.provider):
             started = time.monotonic()
             try:
-                http = self.http.with_max_body_bytes(account.effective_max_response_size)
-                with key_limiter(limiter, prepaid=1), keys_in_scope(account.secret):
-                    reading = await state.provider.fetch(endpoint, http)
+                reading = await state.provider.fetch(endpoint, client)
             except PollError as exc:
-                # A detached copy: the store keeps the error for the status page, and the
-                # original's traceback would keep this call's frames (response, body) alive.
-                # Its message may quote the response: never with the account's key in it.
-                error = PollError(
-                    exc.reason,
-                    safe_message(exc.message, account.secret),
-                    status=exc.status,
-                    retry_after=exc.retry_after,
-                )
+                # Kept for the status page and the log: the message may quote the response,
+                # never with the account's key in it; and a detached copy, since the original's
+                # traceback would keep this call's frames (response, body) alive.
+                error = exc.redacted(account.secret)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a bug must not end the loop
-                log_bug("poll crashed", account.name, endpoint, exc)
-                error = PollError(Reason.BAD_RESPONSE, f"internal error ({type(exc).__name__})")
+            except Exception as exc:  # a bug of ours must not end the loop, nor blame the API
+                error = PollError(Reason.INTERNAL, f"internal error ({type(exc).__name__})")
+                last = state.endpoints[endpoint].last_error
+                if last is None or last.message != error.message:  # once, while it lasts
+                    log_bug("poll crashed", account.name, endpoint, exc)
             else:
                 self.store.record_success(
                     account.name, endpoint, reading, time.monotonic() - started

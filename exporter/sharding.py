@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .config import AccountBase, Config
+from .accounts import AccountBase
+from .config import Config
 
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 _ORDINAL_RE = re.compile(r"-(\d+)$")

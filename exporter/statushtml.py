@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from .config import format_duration
+from .accounts import format_duration
 from .model import Reason
 from .statuspage import SEVERITY_TEXT, AccountStatus, PoolStatus
 from .store import HISTORY_SPAN

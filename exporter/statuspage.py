@@ -14,13 +14,13 @@ an upstream response body.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .catalogue import PoolFigures, pool_figures
 from .model import PollError, Reason
+from .redaction import public
 from .store import HISTORY_SPAN, AccountState
 
 DEFAULT_UNIT = "credits"
@@ -47,8 +47,6 @@ _HTTP_REASONS = {
     Reason.CLIENT_ERROR,
     Reason.SERVER_ERROR,
 }
-_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
-_URL_TAIL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/?#]+)[^\s]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,19 +119,8 @@ def public_error(error: PollError, secret: str | None = None) -> ErrorInfo:
     if error.status is not None and error.status >= 400 and error.reason in _HTTP_REASONS:
         message = f"HTTP {error.status}"
     else:
-        message = sanitize_message(error.message, secret)
+        message = public(error.message, (secret,) if secret else (), MAX_MESSAGE)
     return ErrorInfo(reason=error.reason.value, status=error.status, message=message)
-
-
-def sanitize_message(text: str, secret: str | None = None) -> str:
-    s = " ".join(text.split())
-    if secret:
-        s = s.replace(secret, "[REDACTED]")
-    s = _QUOTED.sub('"\u2026"', s)
-    s = _URL_TAIL.sub(r"\1", s)
-    if len(s) > MAX_MESSAGE:
-        s = s[: MAX_MESSAGE - 1].rstrip() + "\u2026"
-    return s
 
 
 def burn_from_history(points: Sequence[tuple[float, float]]) -> float | None:

@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from .config import AccountBase
+from .accounts import AccountBase
 from .model import PollError, PoolValues, Reading, Reason
 from .providers import Provider, create_provider
 from .providers.base import merge_pools

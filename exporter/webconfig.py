@@ -56,7 +56,7 @@ from aiohttp import web
 from .config import ConfigError
 from .log import get_logger
 from .safefile import FileProblem, MiB, read_file
-from .yamldoc import DocumentError, load_document
+from .yamldoc import DocumentError, load_mapping
 
 log = get_logger("exporter.web")
 
@@ -318,13 +318,9 @@ def _parse_users(raw: Any, errors: list[str]) -> dict[str, bytes]:
 def parse_web_config(text: str, *, source: str = "<web config>", base_dir: Path) -> WebConfig:
     """Parse and validate a web config; raise :class:`ConfigError` listing every problem."""
     try:
-        raw, errors = load_document(text)
+        raw, errors = load_mapping(text, "the web config")
     except DocumentError as exc:
         raise ConfigError(source, exc.errors) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source, [*errors, "(top level): the web config must be a mapping"])
     for key in raw:
         if key in _UNSUPPORTED_TOP_KEYS:
             errors.append(f"{key}: not supported by credits-exporter")

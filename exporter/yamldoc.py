@@ -108,9 +108,11 @@ def measure(document: Any) -> tuple[int, int]:
     return sizes[id(document)]
 
 
-def load_document(text: str) -> tuple[Any, list[str]]:
-    """The YAML document in ``text`` and the problems that do not stop reading it (keys given
-    twice: the last one is kept meanwhile). Raise :class:`DocumentError` for the others."""
+def load_mapping(text: str, what: str) -> tuple[dict[Any, Any], list[str]]:
+    """The YAML mapping in ``text`` (an empty document is an empty one) and the problems that
+    do not stop reading it (keys given twice: the last one is kept meanwhile). Raise
+    :class:`DocumentError` for the others, and for a document that is no mapping (saying
+    ``what`` it should be)."""
     loader = _StrictLoader(text)
     try:
         document = loader.get_single_data()
@@ -131,4 +133,8 @@ def load_document(text: str) -> tuple[Any, list[str]]:
         )
     if depth > MAX_DEPTH:
         raise DocumentError([f"(top level): nested deeper than {MAX_DEPTH} levels"])
+    if document is None:
+        return {}, loader.duplicates
+    if not isinstance(document, dict):
+        raise DocumentError([*loader.duplicates, f"(top level): {what} must be a mapping"])
     return document, loader.duplicates

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -26,12 +27,31 @@ from aiohttp.test_utils import TestServer
 
 from exporter.config import parse_config
 from exporter.daemon import Daemon
-from exporter.http import HttpClient
+from exporter.http import AccountClient, HttpClient
+from exporter.ratelimit import KeyLimiter
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+
+
+def account_client(
+    session: aiohttp.ClientSession,
+    *,
+    secret: str = "test-key",
+    timeout: float = 5.0,
+    max_body_bytes: int = 1024 * 1024,
+) -> AccountClient:
+    """The client a provider's ``fetch`` gets from the scheduler, for a call outside it (no
+    pacing of its own; headers and 429s still hold its limiter)."""
+    return AccountClient(
+        HttpClient(session),
+        secret=secret,
+        timeout=timeout,
+        max_body_bytes=max_body_bytes,
+        limiter=KeyLimiter(math.inf),
+    )
 
 
 def integration_required() -> bool:

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from ..config import AccountBase
-from ..http import HttpClient
+from ..accounts import AccountBase
+from ..http import AccountClient
 from ..model import PollError, PoolValues, Reading, Reason
-from ..redaction import excerpt
+from ..redaction import quote
 
 # Larger than any credit balance seen in the wild; beyond it a number is a bug, not a balance.
 ABSURD = 1e15
@@ -54,17 +54,22 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def number_in_string(text: str, where: str) -> float:
+    """The number a string writes (``"12.5"``, ``" 3 "``); ``bad_response`` for any other."""
+    try:
+        if "_" in text:  # float() would take "1_000"; an API would not mean it
+            raise ValueError
+        return float(text.strip())
+    except ValueError:
+        raise bad(f'{where} should be a number, got the string "{quote(text)}"') from None
+
+
 def check_number(
     value: Any, where: str, *, allow_negative: bool = False, strings: bool = False
 ) -> float:
     """A finite, sane JSON number (``strings``: also a number written as a string)."""
     if strings and isinstance(value, str):
-        try:
-            if "_" in value:  # float() would take "1_000"; an API would not mean it
-                raise ValueError
-            value = float(value.strip())
-        except ValueError:
-            raise bad(f'{where} should be a number, got the string "{excerpt(value)}"') from None
+        value = number_in_string(value, where)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad(f"{where} should be a number, got {json_type(value)}")
     try:
@@ -72,7 +77,7 @@ def check_number(
     except OverflowError:  # an integer beyond any float
         raise bad(f"{where} is not a plausible number (too large)") from None
     if not math.isfinite(number) or abs(number) > ABSURD:
-        raise bad(f"{where} is not a plausible number ({excerpt(repr(value))})")
+        raise bad(f"{where} is not a plausible number ({quote(repr(value))})")
     if number < 0 and not allow_negative:
         raise bad(f"{where} is negative ({number:g})")
     return number
@@ -97,13 +102,13 @@ def parse_timestamp(value: Any, where: str) -> float:
             return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise bad(f'{where} is not a valid date-time ("{excerpt(text)}")') from None
+        raise bad(f'{where} is not a valid date-time ("{quote(text)}")') from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     try:
         ts = dt.timestamp()
     except (OverflowError, OSError, ValueError):  # e.g. year 1 with a positive offset
-        raise bad(f'{where} is out of range ("{excerpt(text)}")') from None
+        raise bad(f'{where} is out of range ("{quote(text)}")') from None
     if not math.isfinite(ts):
         raise bad(f"{where} is out of range")
     return ts
@@ -156,8 +161,10 @@ class Provider(ABC):
         """The ``endpoint`` label values this account polls, one scheduler loop each."""
 
     @abstractmethod
-    async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
-        """Call ``endpoint`` once and parse the answer; raise PollError on any failure."""
+    async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
+        """Call ``endpoint`` once (one request: the scheduler waited for the key's turn) with
+        ``client``, which has the account's key, timeout and body cap bound, and parse the
+        answer; raise PollError on any failure."""
 
     def derive(self, merged: Reading, readings: Mapping[str, Reading]) -> Reading:
         """Settle values that need more than one endpoint's answer. ``merged`` overlays the

@@ -6,12 +6,16 @@ The public API has no usage, limit or expiry: those series are absent, never 0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from ..config import FullEnrichAccount
-from ..http import HttpClient
+from ..accounts import AccountBase
+from ..http import AccountClient
 from ..model import PoolValues, Reading
 from .base import Provider, require_number, require_object
+
+
+class FullEnrichAccount(AccountBase):
+    provider: Literal["fullenrich"]
 
 
 def error_message(data: Any) -> str | None:
@@ -30,13 +34,11 @@ class FullEnrich(Provider):
     def endpoints(self) -> tuple[str, ...]:
         return ("balance",)
 
-    async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
-        resp = await http.request_json(
+    async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
+        resp = await client.request_json(
             "GET",
             f"{self.base_url}/account/credits",
             headers={"Authorization": f"Bearer {self.account.secret}"},
-            timeout=self.account.effective_timeout,
-            secret=self.account.secret,
             error_message=error_message,
         )
         return self.parse_balance(resp.data)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from ..config import TheirStackAccount
-from ..http import HttpClient
+from pydantic import Field, field_validator
+
+from ..accounts import AccountBase, Strict
+from ..http import AccountClient
 from ..model import PoolValues, Reading
-from ..redaction import excerpt
+from ..redaction import quote
 from .base import (
     Provider,
     bad,
@@ -34,6 +36,26 @@ POOLS = ("api", "ui")
 WINDOWS = (("1d", 1), ("7d", 7), ("30d", 30))
 #: Future days named in the note about ignored buckets (the rest are counted).
 NOTE_DAYS = 3
+
+
+class TheirStackConsumption(Strict):
+    enabled: bool = True
+    timezone: str = "UTC"
+    lookback_days: int = Field(default=30, ge=7, le=365)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'unknown timezone "{value}" (use an IANA name)') from None
+        return value
+
+
+class TheirStackAccount(AccountBase):
+    provider: Literal["theirstack"]
+    consumption: TheirStackConsumption = Field(default_factory=TheirStackConsumption)
 
 
 def error_message(data: Any) -> str | None:
@@ -60,7 +82,7 @@ def bucket_day(value: Any, tz: zoneinfo.ZoneInfo, where: str) -> date:
             return dt.date()
         local = dt.astimezone(tz)
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out
-        raise bad(f'{where} is not a valid date-time ("{excerpt(text)}")') from None
+        raise bad(f'{where} is not a valid date-time ("{quote(text)}")') from None
     if dt.time() == time(0) and local.time() != time(0):
         return dt.date()
     return local.date()
@@ -83,21 +105,19 @@ class TheirStack(Provider):
             return ("balance", "consumption")
         return ("balance",)
 
-    async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
+    async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
         headers = {"Authorization": f"Bearer {self.account.secret}"}
         if endpoint == "balance":
-            resp = await http.request_json(
+            resp = await client.request_json(
                 "GET",
                 f"{self.base_url}/v0/billing/credit-balance",
                 headers=headers,
-                timeout=self.account.effective_timeout,
-                secret=self.account.secret,
                 error_message=error_message,
             )
             return self.parse_balance(resp.data)
         now = datetime.now(self.tz)
         start = (now - timedelta(days=self.account.consumption.lookback_days - 1)).date()
-        resp = await http.request_json(
+        resp = await client.request_json(
             "GET",
             f"{self.base_url}/v0/teams/credits_consumption",
             headers=headers,
@@ -105,8 +125,6 @@ class TheirStack(Provider):
                 "start_datetime": f"{start.isoformat()}T00:00:00",
                 "timezone": self.account.consumption.timezone,
             },
-            timeout=self.account.effective_timeout,
-            secret=self.account.secret,
             error_message=error_message,
         )
         return self.parse_consumption(resp.data, now)

@@ -22,10 +22,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from ..config import WindsurfAccount
-from ..http import HttpClient
+from ..accounts import AccountBase
+from ..http import AccountClient
 from ..model import PoolValues, Reading, Reason
 from .base import (
     Provider,
@@ -44,6 +44,11 @@ NO_CYCLE_NOTE = (
     "prompt usage not reported: the UserPageAnalytics answer names no billing cycle "
     "(an older API version), so its usage cannot be tied to the balance's cycle"
 )
+
+
+class WindsurfAccount(AccountBase):
+    provider: Literal["windsurf"]
+    prompt_usage: bool = False
 
 
 def error_text(data: Any) -> str | None:
@@ -105,14 +110,12 @@ class Windsurf(Provider):
             return ("balance", "user_analytics")
         return ("balance",)
 
-    async def fetch(self, endpoint: str, http: HttpClient) -> Reading:
+    async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
         path = "GetTeamCreditBalance" if endpoint == "balance" else "UserPageAnalytics"
-        resp = await http.request_json(
+        resp = await client.request_json(
             "POST",
             f"{self.base_url}/{path}",
             json_body={"service_key": self.account.secret},
-            timeout=self.account.effective_timeout,
-            secret=self.account.secret,
             error_message=error_message,
             classify=classify,
         )

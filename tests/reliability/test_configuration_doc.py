@@ -9,13 +9,10 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from exporter import webconfig
-from exporter.config import (
-    ACCOUNT_MODELS,
-    AccountBase,
-    Defaults,
-    ProviderSettings,
-    TheirStackConsumption,
-)
+from exporter.accounts import AccountBase, Defaults
+from exporter.config import ProviderSettings
+from exporter.providers import PROVIDERS
+from exporter.providers.theirstack import TheirStackConsumption
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -37,8 +34,8 @@ def fields(model: type[BaseModel]) -> set[str]:
 def test_every_config_key_is_documented() -> None:
     keys = {"defaults", "providers", "accounts"}
     keys |= fields(Defaults) | fields(ProviderSettings) | fields(TheirStackConsumption)
-    for model in ACCOUNT_MODELS.values():
-        keys |= fields(model)
+    for registered in PROVIDERS.values():
+        keys |= fields(registered.account)
     missing = sorted(keys - documented())
     assert not missing, f"not in docs/configuration.md: {missing}"
 

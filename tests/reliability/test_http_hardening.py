@@ -17,11 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reliability_support import AppThread
 
-from exporter.config import parse_config, parse_size
+from exporter.accounts import parse_size
+from exporter.config import parse_config
 from exporter.http import HttpClient, Response
 from exporter.model import PollError, Reason, reason_for_status
 from exporter.scheduler import Scheduler
 from exporter.store import Store
+from support import account_client
 
 KEY = "sk_http_hardening_0123456789abcdef"
 
@@ -51,17 +53,15 @@ def upstream() -> Iterator[Upstream]:
     up.thread.stop()
 
 
-def call(upstream: Upstream, *, max_body_bytes: int | None = None) -> Response | PollError:
+def call(upstream: Upstream, *, max_body_bytes: int = 1024 * 1024) -> Response | PollError:
     async def go() -> Response:
         async with aiohttp.ClientSession() as session:
-            return await HttpClient(session).request_json(
+            client = account_client(session, secret=KEY, max_body_bytes=max_body_bytes)
+            return await client.request_json(
                 "GET",
                 f"{upstream.thread.url}/x",
-                timeout=5,
-                secret=KEY,
                 headers={"Authorization": f"Bearer {KEY}"},
                 error_message=lambda d: d["message"],
-                max_body_bytes=max_body_bytes,
             )
 
     try:
@@ -123,7 +123,7 @@ def test_integer_beyond_any_float_is_bad_response(upstream: Upstream) -> None:
     assert isinstance(outcome, PollError) and outcome.reason is Reason.BAD_RESPONSE
 
 
-def test_per_call_cap(upstream: Upstream) -> None:
+def test_per_account_cap(upstream: Upstream) -> None:
     upstream.status, upstream.content_type = 200, "application/json"
     upstream.body = json.dumps({"pad": "x" * 5000}).encode()
     assert isinstance(call(upstream, max_body_bytes=10_000), Response)

@@ -3,15 +3,16 @@ classified PollError, never another exception, a non-finite number or an unbound
 
 Generic over providers: every provider registered in ``exporter.providers.PROVIDERS`` is driven
 through its real ``fetch`` (so whatever parsing it does is covered) with an HTTP client stub
-that answers 200 with the generated JSON. Sample accounts and known-good bodies come from
+that answers 200 with the generated JSON, read by the real client. Sample accounts and known-good bodies come from
 provider_samples.py; a provider that registers nothing is still tested with a minimal account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from provider_samples import SAMPLES, ProviderSample
 
-from exporter.config import ACCOUNT_MODELS, AccountBase, Config, ConfigError, parse_config
-from exporter.http import HttpClient, Response
+from exporter.accounts import AccountBase
+from exporter.config import Config, ConfigError, parse_config
+from exporter.http import Exchange, HttpClient
 from exporter.model import PollError, Reading, Reason
 from exporter.providers import PROVIDERS, Provider, create_provider
 from exporter.providers.base import ABSURD
@@ -32,23 +34,17 @@ KEY = "sk_property_test_key_0123456789"
 
 
 class StubHttp(HttpClient):
-    """Answers every call with HTTP 200 and ``data``, applying the provider's own ``classify``
-    the way the real client does."""
+    """Answers every call with HTTP 200 and ``data`` as its JSON body; the account's client
+    reads it as it reads any answer (the provider's own ``classify`` included)."""
 
     def __init__(self, data: Any) -> None:
-        self.data = data
+        self.body = json.dumps(data).encode()
         self.calls = 0
-        self.max_body_bytes = 1024 * 1024
         self.user_agent = "test"
 
-    async def request_json(self, method: str, url: str, **kwargs: Any) -> Response:  # type: ignore[override]
+    async def exchange(self, method: str, url: str, **kwargs: Any) -> Exchange:  # type: ignore[override]
         self.calls += 1
-        classify: Callable[[int, Any], Reason | None] | None = kwargs.get("classify")
-        if classify is not None:
-            reason = classify(200, self.data)
-            if reason is not None:
-                raise PollError(reason, "HTTP 200 with an error body", status=200)
-        return Response(status=200, headers={"content-type": "application/json"}, data=self.data)
+        return Exchange(200, {"content-type": "application/json"}, self.body)
 
 
 # --------------------------------------------------------------------------- targets
@@ -66,7 +62,7 @@ def _known_keys(value: Any, out: set[str]) -> set[str]:
 
 
 def provider_names() -> list[str]:
-    return sorted(set(PROVIDERS) | set(ACCOUNT_MODELS))
+    return sorted(PROVIDERS)
 
 
 def make_account(name: str, extra: Mapping[str, Any]) -> AccountBase:
@@ -214,8 +210,8 @@ def check_reading(provider: Provider, reading: Reading) -> None:
 
 def check_outcome(account: AccountBase, endpoint: str, data: Any) -> Reading | PollError:
     """Poll once through the real scheduler path with ``data`` as the answer, and check what
-    the store kept: a sane reading, or an error that is classified (never the scheduler's
-    'internal error' for an exception that escaped parsing), short, and free of the key."""
+    the store kept: a sane reading, or an error that is classified (never reason ``internal``,
+    the scheduler's verdict on an exception that escaped parsing), short, and free of the key."""
     http = StubHttp(data)
     store = Store()
     store.set_accounts([account])
@@ -230,12 +226,12 @@ def check_outcome(account: AccountBase, endpoint: str, data: Any) -> Reading | P
     ep = state.endpoints[endpoint]
     if error is not None:
         assert ep.last_error is error and ep.reading is None
-        assert not error.message.startswith("internal error"), error.message
+        assert error.reason is not Reason.INTERNAL, error.message
         assert isinstance(error.message, str) and len(error.message) <= MAX_MESSAGE
         assert "\n" not in error.message
         assert KEY not in error.message and KEY not in str(error)
         # Parsing says BAD_RESPONSE; a provider's own classify() may name another reason.
-        if error.message != "HTTP 200 with an error body":
+        if error.status is None:
             assert error.reason is Reason.BAD_RESPONSE, error
         return error
     assert ep.reading is not None and ep.up is True

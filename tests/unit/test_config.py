@@ -6,15 +6,10 @@ from typing import Any
 
 import pytest
 
-from exporter.config import (
-    ConfigError,
-    TheirStackAccount,
-    WindsurfAccount,
-    format_duration,
-    load_config,
-    parse_config,
-    parse_duration,
-)
+from exporter.accounts import format_duration, parse_duration
+from exporter.config import ConfigError, load_config, parse_config
+from exporter.providers.theirstack import TheirStackAccount
+from exporter.providers.windsurf import WindsurfAccount
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,15 +59,16 @@ def test_example_config_loads() -> None:
     config = parse_config(text, env=env)
     providers = {a.provider for a in config.accounts}
     assert providers >= {"theirstack", "windsurf", "fullenrich"}
-    growth = config.account("growth")
+    by_name = {a.name: a for a in config.accounts}
+    growth = by_name["growth"]
     assert isinstance(growth, TheirStackAccount)
     assert growth.consumption.timezone == "Europe/Madrid"
     assert growth.threshold_for("api") == 1000
     assert growth.effective_interval == 300
-    eng = config.account("engineering")
+    eng = by_name["engineering"]
     assert isinstance(eng, WindsurfAccount) and eng.prompt_usage
     assert eng.effective_interval == 1800
-    sales = config.account("sales")
+    sales = by_name["sales"]
     assert sales.base_url == "https://app.fullenrich.com/api/v2"
     assert sales.labels == {"team": "sales"}
     assert sales.threshold_for("workspace") == 500

@@ -16,7 +16,6 @@ import yaml
 from aiohttp import web
 
 from exporter.config import ConfigError, parse_config
-from exporter.http import HttpClient
 from exporter.model import PollError, PoolValues, Reason
 from exporter.providers import PROVIDERS, create_provider
 from exporter.providers.http_json import (
@@ -30,7 +29,7 @@ from exporter.providers.http_json import (
     read_timestamp,
     resolve,
 )
-from support import exporter_command
+from support import account_client, exporter_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,7 +207,7 @@ def test_minimal_account() -> None:
     assert isinstance(p, HttpJson)
     assert p.label == "acme"
     assert p.endpoints == ("balance",)
-    assert PROVIDERS["http_json"] is HttpJson
+    assert PROVIDERS["http_json"] == (HttpJsonAccount, HttpJson)
 
 
 def test_errors_name_the_place() -> None:
@@ -365,7 +364,7 @@ def test_placeholders_and_escapes() -> None:
     )
     assert p.base_url == "https://eu.example.com/api"
     assert p.url == "https://eu.example.com/api/teams/a%2Fb%20c/usage?n=7&literal={x}"
-    req = p.build_request()
+    req = p.request
     assert req.headers == {"X-Team": "a/b c", "X-Literal": "{team} {nope", "X-Key": "k-123456"}
     assert req.body == {
         "a/b c": ["7", 1, True, None, {"deep": "eu"}],
@@ -394,32 +393,30 @@ def auth_provider(
 
 
 def test_every_auth_type() -> None:
-    r = auth_provider("{type: bearer}").build_request()
+    r = auth_provider("{type: bearer}").request
     assert r.headers == {"Authorization": "Bearer s3cr3t/+key"} and r.params is None
-    r = auth_provider("{type: header, name: Authorization, scheme: DeepL-Auth-Key}").build_request()
+    r = auth_provider("{type: header, name: Authorization, scheme: DeepL-Auth-Key}").request
     assert r.headers == {"Authorization": "DeepL-Auth-Key s3cr3t/+key"}
-    r = auth_provider("{type: header, name: xi-api-key}").build_request()
+    r = auth_provider("{type: header, name: xi-api-key}").request
     assert r.headers == {"xi-api-key": "s3cr3t/+key"}
-    r = auth_provider("{type: query, name: api_key}").build_request()
+    r = auth_provider("{type: query, name: api_key}").request
     assert r.params == {"api_key": "s3cr3t/+key"} and r.headers == {}
     assert "s3cr3t" not in r.url
     r = auth_provider(
         "{type: body, field: auth.token}",
         "{url: 'https://x.example/v1/q', method: POST, body: {auth: {kind: key}, q: 1}}",
-    ).build_request()
+    ).request
     assert r.body == {"auth": {"kind": "key", "token": "s3cr3t/+key"}, "q": 1}
     r = auth_provider(
         "{type: body, field: key}", "{url: 'https://x.example/q', method: POST}"
-    ).build_request()
+    ).request
     assert r.body == {"key": "s3cr3t/+key"}
-    r = auth_provider("{type: basic, username: '{user}'}").build_request()
+    r = auth_provider("{type: basic, username: '{user}'}").request
     assert r.headers == {"Authorization": "Basic " + base64.b64encode(b"AC42:s3cr3t/+key").decode()}
     # POST without a body sends an empty object; GET sends none.
-    r = auth_provider(
-        "{type: bearer}", "{url: 'https://x.example/q', method: POST}"
-    ).build_request()
+    r = auth_provider("{type: bearer}", "{url: 'https://x.example/q', method: POST}").request
     assert r.body == {}
-    assert auth_provider("{type: bearer}").build_request().body is None
+    assert auth_provider("{type: bearer}").request.body is None
     # The request's repr (e.g. in a traceback) never shows the key.
     assert "s3cr3t" not in repr(r)
 
@@ -460,12 +457,14 @@ def test_base_url_if_key_suffix() -> None:
 
 
 def test_presets_are_data_and_registered() -> None:
-    folder = ROOT / "exporter" / "providers" / "presets"
+    folder = ROOT / "exporter" / "providers" / "http_json" / "presets"
     names = sorted(f.stem for f in folder.glob("*.yaml"))
     assert names == ["deepl", "deepseek", "elevenlabs", "hunter", "openrouter", "twilio"]
     assert sorted(PRESETS) == names
     for name in names:
-        assert PROVIDERS[name] is HttpJson
+        assert PROVIDERS[name].provider is HttpJson
+        assert issubclass(PROVIDERS[name].account, HttpJsonAccount)
+        assert name == PROVIDERS[name].account.PRESET
         assert PRESETS[name]["provider_name"] == name
         assert not {"name", "provider", "api_key"} & PRESETS[name].keys()
 
@@ -943,7 +942,7 @@ async def test_fetch_over_http_with_query_auth(
 """
     )
     async with aiohttp.ClientSession() as session:
-        http = HttpClient(session)
+        http = account_client(session, secret=key)
         reading = await p.fetch("balance", http)
         assert reading.pools == {"credits": PoolValues(remaining=42)}
         request = seen[-1]
@@ -998,7 +997,7 @@ async def test_fetch_post_body_auth_and_basic(
 """
     )
     async with aiohttp.ClientSession() as session:
-        http = HttpClient(session)
+        http = account_client(session, secret="body-key-1")
         await body_p.fetch("balance", http)
         assert seen[-1].method == "POST"
         assert reply["bodies"][-1] == {"query": {"team": "x"}, "auth": {"key": "body-key-1"}}
@@ -1007,7 +1006,7 @@ async def test_fetch_post_body_auth_and_basic(
             await body_p.fetch("balance", http)
         assert info.value.message == "HTTP 500: db down"
         reply.update(status=200, body={"balance": "1.5", "currency": "EUR"})
-        reading = await basic_p.fetch("balance", http)
+        reading = await basic_p.fetch("balance", account_client(session, secret="token-1"))
         assert reading.pools == {"eur": PoolValues(remaining=1.5)}
         request = seen[-1]
         assert request.path == "/tw/2010-04-01/Accounts/AC9/Balance.json"

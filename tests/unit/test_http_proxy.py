@@ -11,7 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.daemon import new_session
-from exporter.http import HttpClient, PollError, _env_proxy, env_proxy
+from exporter.http import PollError, _env_proxy, env_proxy
+from support import account_client
 
 
 @pytest.fixture
@@ -56,16 +57,12 @@ async def test_requests_go_through_the_proxy_unless_bypassed(
     clean_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
     clean_proxy_env.setenv("NO_PROXY", "bypassed.invalid")
     async with new_session() as session:
-        http = HttpClient(session)
-        resp = await http.request_json(
-            "GET", "http://provider.invalid/api/credits", timeout=5, secret=None
-        )
+        http = account_client(session)
+        resp = await http.request_json("GET", "http://provider.invalid/api/credits")
         assert resp.data == {"balance": 7}
         assert seen == ["http://provider.invalid/api/credits"]
         with pytest.raises(PollError) as exc:  # direct: the name does not resolve
-            await http.request_json(
-                "GET", "http://bypassed.invalid/api/credits", timeout=5, secret=None
-            )
+            await http.request_json("GET", "http://bypassed.invalid/api/credits")
         assert exc.value.reason.value == "connection"
         assert len(seen) == 1
         assert isinstance(session, aiohttp.ClientSession) and not session.trust_env

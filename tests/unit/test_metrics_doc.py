@@ -34,6 +34,7 @@ from pipeline_tools import (
 )
 
 from exporter import catalogue
+from exporter.model import Reason
 from exporter.simulator import DEMO_ACCOUNTS, Simulator, SimulatorThread
 
 DOC = ROOT / "docs" / "metrics.md"
@@ -226,6 +227,12 @@ def test_label_values_are_documented(once_exposition: str) -> None:
         assert seen.get(label), f"no {label} label emitted"
         assert seen[label] <= values, f"{label}: undocumented {sorted(seen[label] - values)}"
     assert "auth" in seen["reason"]
+
+
+def test_every_reason_is_documented() -> None:
+    """The ``reason`` label takes exactly the values of the exporter's Reason (the output only
+    shows those that happened, so the scenario above cannot see them all)."""
+    assert documented_label_values()["reason"] == {reason.value for reason in Reason}
 
 
 def test_promtool_check_metrics(once_exposition: str) -> None:

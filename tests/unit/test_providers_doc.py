@@ -45,7 +45,7 @@ def test_worked_example_reads_its_sample_answer() -> None:
     (account,) = parse_config(config_text.group(1), env=env_for(config_text.group(1))).accounts
     provider = create_provider(account)
     assert isinstance(provider, HttpJson)
-    request = provider.build_request()
+    request = provider.request
     assert request.url == "https://api.acme-enrich.example/v3/quota?workspace=blue"
     assert request.body == {"workspace": "blue", "auth": {"token": "acme_api_key-123456"}}
     assert request.headers == {"X-Acme-Version": "2026-01"}

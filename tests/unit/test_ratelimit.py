@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from exporter.config import ConfigError, format_rate_limit, parse_config, parse_rate_limit
+from exporter.accounts import parse_rate_limit
+from exporter.config import ConfigError, parse_config
 from exporter.ratelimit import KeyLimiter, RateLimits, effective_rate, key_of, rate_windows
 from support import run_scheduler
 
@@ -40,17 +41,6 @@ def test_parse_rate_limit(text: str, per_second: float | None) -> None:
             parse_rate_limit(text)
     else:
         assert parse_rate_limit(text) == pytest.approx(per_second)
-
-
-def test_format_rate_limit() -> None:
-    assert [
-        format_rate_limit(parse_rate_limit(t)) for t in ("4/s", "60/m", "3/h", "unlimited")
-    ] == [
-        "4/s",
-        "1/s",
-        "3/h",
-        "unlimited",
-    ]
 
 
 def test_rate_limit_config_errors_are_located() -> None:

@@ -1,4 +1,5 @@
-"""Keys and their fragments out of quoted response values, before any cut."""
+"""Keys and their fragments out of quoted response values, before any cut: a parser marks
+what it quotes, and the poll, which knows the key, cleans the message."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.http import safe_message
+from exporter.model import PollError, Reason
 from exporter.providers import base
 from exporter.providers.http_json import pool_name, read_number, read_timestamp
-from exporter.redaction import MIN_FRAGMENT, REDACTED, excerpt, keys_in_scope, redact
+from exporter.redaction import EXCERPT, MAX_MESSAGE, MIN_FRAGMENT, REDACTED, clean, quote, redact
 
 KEY = "sk_live_" + string.ascii_letters[:43]  # 51 characters, longer than every cut
 
@@ -39,14 +40,28 @@ def test_redact_whole_keys_and_long_fragments(text: str, expected: str) -> None:
     assert redact(text, [KEY]) == expected
 
 
-def test_excerpt_redacts_before_it_cuts() -> None:
+def test_a_quote_is_redacted_before_it_is_cut() -> None:
     for prefix in ("", "x" * 10, "x" * 35, "x" * 39):
         value = f"{prefix}{KEY} is not allowed"
-        assert excerpt(value) == value[:40]  # outside a poll: nothing to remove
-        with keys_in_scope(KEY):
-            out = excerpt(value)
+        assert clean(quote(value)) == value[:40]  # no key given: nothing to remove
+        out = clean(quote(value), [KEY])
         assert runs(out) == [], out
         assert out.startswith(prefix[:40])
+        # The key went whole, then the cut: not even a piece shorter than a fragment stays.
+        assert out == f"{prefix}{REDACTED} is not allowed"[:EXCERPT]
+
+
+def test_a_quote_is_cut_in_its_message_and_the_marks_go() -> None:
+    message = clean(f'balance should be a number, got the string "{quote("y" * 100)}"')
+    assert message == f'balance should be a number, got the string "{"y" * EXCERPT}"'
+    # Marks in a response value are no quote of ours: they never reach a message.
+    assert clean(quote("a\ue000b\ue001c")) == "abc"
+    assert clean("a\ue001b\ue000c") == "abc"
+
+
+def test_clean_makes_one_line_and_cuts() -> None:
+    assert clean("a\nb" + "x" * 500, (), MAX_MESSAGE).startswith("a b")
+    assert len(clean("x" * 500, (), MAX_MESSAGE)) == MAX_MESSAGE
 
 
 @given(
@@ -56,11 +71,11 @@ def test_excerpt_redacts_before_it_cuts() -> None:
     limit=st.integers(1, 80),
 )
 def test_no_cut_leaves_a_fragment(prefix: str, start: int, length: int, limit: int) -> None:
-    fragment = KEY[start : start + length]
-    with keys_in_scope(KEY):
-        out = excerpt(f"{prefix}{fragment}{prefix}", limit)
-    # Whatever survives of the key at the cut is shorter than a fragment.
-    assert runs(out) == [], (out, fragment)
+    text = f"{prefix}{KEY[start : start + length]}{prefix}"
+    # Whatever survives of the key at a cut (a quote's, or the message's) is shorter than a
+    # fragment.
+    for out in (clean(quote(text), [KEY]), clean(text, [KEY], limit)):
+        assert runs(out) == [], (out, text)
 
 
 @pytest.mark.parametrize(
@@ -75,13 +90,25 @@ def test_no_cut_leaves_a_fragment(prefix: str, start: int, length: int, limit: i
 )
 def test_every_reader_that_quotes_a_value_removes_the_key(read: Callable[[str], object]) -> None:
     for value in (f"{KEY} is not allowed", f"key: {KEY}!", f"{'x' * 38}{KEY}"):
-        with keys_in_scope(KEY), pytest.raises(base.PollError) as info:
+        with pytest.raises(PollError) as info:
             read(value)
-        assert runs(info.value.message) == [], info.value.message
+        kept = info.value.redacted(KEY)  # what the poll keeps and shows
+        assert runs(kept.message) == [] and runs(str(kept)) == [], kept.message
+        assert REDACTED in kept.message or len(value) > EXCERPT
+        assert kept.reason is info.value.reason is Reason.BAD_RESPONSE
 
 
-def test_safe_message_removes_fragments_and_cuts_after() -> None:
-    message = safe_message(f"{'y' * 190} {KEY[:30]} and {KEY}", KEY)
+def test_a_long_message_removes_fragments_and_cuts_after() -> None:
+    message = clean(f"{'y' * 190} {KEY[:30]} and {KEY}", [KEY], MAX_MESSAGE)
     assert runs(message) == [], message
-    assert len(message) <= 200
-    assert safe_message(f"invalid key {KEY[3:20]}", KEY) == f"invalid key {REDACTED}"
+    assert len(message) <= MAX_MESSAGE
+    assert clean(f"invalid key {KEY[3:20]}", [KEY], MAX_MESSAGE) == f"invalid key {REDACTED}"
+
+
+def test_a_redacted_error_is_detached_and_keeps_its_classification() -> None:
+    try:
+        raise PollError(Reason.RATE_LIMITED, f"HTTP 429: {KEY}", status=429, retry_after=3.0)
+    except PollError as exc:
+        kept = exc.redacted(KEY)
+    assert (kept.reason, kept.status, kept.retry_after) == (Reason.RATE_LIMITED, 429, 3.0)
+    assert kept.message == f"HTTP 429: {REDACTED}" and kept.__traceback__ is None

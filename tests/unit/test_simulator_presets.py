@@ -12,11 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.config import AccountBase, parse_config
-from exporter.http import HttpClient
+from exporter.accounts import AccountBase
+from exporter.config import parse_config
+from exporter.http import AccountClient
 from exporter.model import PollError, PoolValues, Reason
 from exporter.providers import create_provider
 from exporter.simulator import Simulator
+from support import account_client
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp()
 SID = "AC11111111111111111111111111111111"
@@ -216,11 +218,16 @@ def by_name_of(sim: Simulator) -> dict[str, AccountBase]:
     return {a.name: a for a in accounts(sim)}
 
 
+def client(env: Env, account: AccountBase) -> AccountClient:
+    return account_client(env.http, secret=account.secret)
+
+
 async def test_presets_read_the_simulator(env: Env) -> None:
-    http = HttpClient(env.http)
     readings = {}
     for account in accounts(env.sim):
-        readings[account.name] = await create_provider(account).fetch("balance", http)
+        readings[account.name] = await create_provider(account).fetch(
+            "balance", client(env, account)
+        )
     assert readings["o"].pools == {"credits": PoolValues(remaining=74.75, used=25.75, limit=100.5)}
     assert readings["d"].pools == {"characters": PoolValues(used=10)}
     assert readings["d"].cycle_end_timestamp == datetime(2026, 12, 5, tzinfo=UTC).timestamp()
@@ -243,7 +250,8 @@ async def test_presets_read_the_simulator(env: Env) -> None:
     # A Twilio subaccount has no balance of its own: the message says so (issue 11.9).
     env.sim.update("tw-token", subaccount=True)
     with pytest.raises(PollError) as info:
-        await create_provider(by_name_of(env.sim)["t"]).fetch("balance", http)
+        twilio = by_name_of(env.sim)["t"]
+        await create_provider(twilio).fetch("balance", client(env, twilio))
     assert info.value.reason is Reason.BAD_RESPONSE
     assert "currency is null: Twilio keeps no balance for a subaccount" in info.value.message
     assert "parent" in info.value.message
@@ -260,6 +268,6 @@ async def test_presets_read_the_simulator(env: Env) -> None:
         ("o", Reason.BAD_RESPONSE, "data.total_credits is null"),
     ):
         with pytest.raises(PollError) as info:
-            await create_provider(by_name[name]).fetch("balance", http)
+            await create_provider(by_name[name]).fetch("balance", client(env, by_name[name]))
         assert info.value.reason is reason
         assert fragment in info.value.message

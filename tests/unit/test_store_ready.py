@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import random
 
-from exporter.config import AccountBase, parse_config
+from exporter.accounts import AccountBase
+from exporter.config import parse_config
 from exporter.model import PollError, Reading, Reason
 from exporter.store import Store
 from support import daemon_polling

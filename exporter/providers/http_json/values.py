@@ -1,0 +1,146 @@
+"""Reading values out of an answer, strictly: numbers (with "unlimited" sentinels),
+timestamps in any documented form, pool names taken from the answer, the API's own error text.
+Anything else is a ``bad_response`` naming the path, never a 0."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ...model import PollError
+from ...redaction import quote
+from ..base import ABSURD, bad, json_type, number_in_string
+from .paths import resolve
+from .spec import Sentinel
+
+MAX_TIMESTAMP = 253402300799.0  # 9999-12-31T23:59:59Z
+EPOCH_MS_THRESHOLD = 1e11
+"""``format: auto``: epoch numbers at or above this are milliseconds (1e11 s is the year 5138,
+1e11 ms is 1973)."""
+
+
+def _is_sentinel(raw: Any, number: float | None, sentinels: tuple[Sentinel, ...]) -> bool:
+    for s in sentinels:
+        if s is None:
+            if raw is None:
+                return True
+        elif isinstance(s, str):
+            if isinstance(raw, str) and raw.strip() == s:
+                return True
+        elif number is not None and number == s:
+            return True
+    return False
+
+
+def read_number(
+    raw: Any, where: str, *, sentinels: tuple[Sentinel, ...] = (), allow_negative: bool = False
+) -> float | None:
+    """A JSON number, or a number written as a string; ``None`` for an "unlimited" sentinel."""
+    if _is_sentinel(raw, None, sentinels):
+        return None
+    if raw is None:
+        raise bad(f"{where} is null")
+    if isinstance(raw, bool):
+        raise bad(f"{where} should be a number, got boolean")
+    if isinstance(raw, str):
+        number = number_in_string(raw, where)
+    elif isinstance(raw, int | float):
+        try:
+            number = float(raw)
+        except OverflowError:
+            raise bad(f"{where} is not a plausible number") from None
+    else:
+        raise bad(f"{where} should be a number, got {json_type(raw)}")
+    if _is_sentinel(raw, number, sentinels):
+        return None
+    if not math.isfinite(number) or abs(number) > ABSURD:
+        raise bad(f"{where} is not a plausible number ({quote(raw)})")
+    if number < 0 and not allow_negative:
+        raise bad(f"{where} is negative ({number:g})")
+    return number
+
+
+_NUMERIC_TEXT = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+
+
+def read_timestamp(raw: Any, where: str, fmt: str = "auto") -> float:
+    """ISO 8601 date-time, plain date, epoch seconds or milliseconds -> epoch seconds."""
+    numeric = (isinstance(raw, int | float) and not isinstance(raw, bool)) or (
+        isinstance(raw, str) and _NUMERIC_TEXT.match(raw) is not None
+    )
+    if numeric and fmt in ("auto", "epoch", "epoch_ms"):
+        try:
+            ts = float(raw)
+        except OverflowError:
+            raise bad(f"{where} is not a plausible timestamp") from None
+        if fmt == "epoch_ms" or (fmt == "auto" and abs(ts) >= EPOCH_MS_THRESHOLD):
+            ts /= 1000.0
+    elif fmt in ("epoch", "epoch_ms"):
+        raise bad(f"{where} should be an epoch timestamp (a number), got {json_type(raw)}")
+    elif not isinstance(raw, str) or not raw.strip():
+        raise bad(f"{where} should be a date or date-time string, got {json_type(raw)}")
+    else:
+        text = raw.strip()
+        try:
+            if fmt == "date" or len(text) == 10:
+                d = date.fromisoformat(text)
+                ts = datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+            else:
+                dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+                if dt.tzinfo is None:
+                    dt = dt.replace(tzinfo=UTC)
+                ts = dt.timestamp()
+        except (ValueError, OverflowError):
+            kind = "date" if fmt == "date" else "date or date-time"
+            raise bad(f'{where} is not a valid {kind} ("{quote(text)}")') from None
+    if not math.isfinite(ts) or not 0 <= ts <= MAX_TIMESTAMP:
+        raise bad(f"{where} is not a plausible timestamp ({quote(raw)})")
+    return ts
+
+
+_SPACES = re.compile(r"\s+")
+_DYNAMIC_POOL = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+
+
+def pool_name(raw: Any, where: str) -> str:
+    """A pool named by the response: trimmed, lower-cased, inner spaces as ``_``."""
+    if not isinstance(raw, str):
+        raise bad(f"{where} should be a string naming the pool, got {json_type(raw)}")
+    name = _SPACES.sub("_", raw.strip()).lower()
+    if not _DYNAMIC_POOL.match(name):
+        raise bad(f'{where} ("{quote(raw)}") is not a usable pool name')
+    return name
+
+
+_ERROR_PATHS = (
+    "error.message",
+    "detail.message",
+    "errors[0].details",
+    "errors[0].message",
+    "errors[0].detail",
+    "message",
+    "detail",
+    "error",
+    "error_description",
+    "title",
+)
+
+
+def error_message_reader(path: str | None) -> Callable[[Any], str | None]:
+    """The API's own error text from an error body: ``path`` if given, else common places."""
+    paths = (path, *_ERROR_PATHS) if path else _ERROR_PATHS
+
+    def read(data: Any) -> str | None:
+        for p in paths:
+            try:
+                value = resolve(data, p)
+            except PollError:
+                continue
+            if isinstance(value, str) and value.strip():
+                return value
+        return None
+
+    return read
