@@ -251,27 +251,26 @@ def account_samples(state: AccountState, now: float) -> Iterator[Sample]:
     labels: tuple[str, ...]
     for p in pool_figures(state, merged):
         labels = (provider, account, p.pool)
-        if p.remaining is not None:
-            yield REMAINING, labels, p.remaining
-        if p.used is not None:
-            yield USED, labels, p.used
-        if p.limit is not None:
-            yield LIMIT, labels, p.limit
-        if p.threshold is not None:
-            yield THRESHOLD, labels, p.threshold
-        if p.runway_seconds is not None:
-            yield RUNWAY, labels, p.runway_seconds
+        for family, maybe in (
+            (REMAINING, p.remaining),
+            (USED, p.used),
+            (LIMIT, p.limit),
+            (THRESHOLD, p.threshold),
+            (RUNWAY, p.runway_seconds),
+        ):
+            if maybe is not None:
+                yield family, labels, maybe
         for window, value in p.consumption.items():
             yield CONSUMPTION, (provider, account, p.pool, window), value
     labels = (provider, account)
-    if merged.expiry_timestamp is not None:
-        yield EXPIRY, labels, merged.expiry_timestamp
-    if merged.cycle_start_timestamp is not None:
-        yield CYCLE_START, labels, merged.cycle_start_timestamp
-    if merged.cycle_end_timestamp is not None:
-        yield CYCLE_END, labels, merged.cycle_end_timestamp
-    if merged.seats is not None:
-        yield SEATS, labels, merged.seats
+    for family, maybe in (
+        (EXPIRY, merged.expiry_timestamp),
+        (CYCLE_START, merged.cycle_start_timestamp),
+        (CYCLE_END, merged.cycle_end_timestamp),
+        (SEATS, merged.seats),
+    ):
+        if maybe is not None:
+            yield family, labels, maybe
     if state.counters and state.fresh_readings(now):
         for pool, counter in sorted(state.counters.items()):
             yield CONSUMED, (provider, account, pool), counter.total

@@ -7,7 +7,7 @@ remaining is ``api_credits``/``ui_credits`` as given, never ``credits - used``; 
 Day buckets: ``period_start`` is read by :func:`bucket_day` (the rule is in docs/providers.md).
 A day of the requested range that the answer leaves out consumed 0; a bucket dated later than
 tomorrow in the account's timezone is ignored (and noted), so it can never become the baseline
-of ``credits_consumed_total``.
+of the consumed-credits counter.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class TheirStack(Provider):
 
     def parse_consumption(self, data: Any, now: datetime) -> Reading:
         """Daily buckets -> per-pool windows (calendar days in the account's timezone, today
-        included) and the raw day history the store turns into ``credits_consumed_total``:
+        included) and the raw day history the store turns into consumed-credits counters:
         every day of the requested range, 0 for a day the answer leaves out."""
         buckets = require_list(data)
         today = now.astimezone(self.tz).date()

@@ -21,6 +21,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.catalogue import ACCOUNT_FAMILIES, account_samples
 from exporter.config import parse_config
 from exporter.exposition import (
     BLOCK_ACCOUNTS,
@@ -337,3 +338,24 @@ def test_start_up_renders_each_account_once_when_all_its_endpoints_answered() ->
     assert exp.ready
     assert renderer.stats.accounts_rendered == 10 + 20  # each account once
     assert_same(exp, store, clock)
+
+
+def test_samples_carry_their_family_labels() -> None:
+    """Every kind of sample comes with one label value per label name of its family (the
+    serializer adds the static labels), provider and account first."""
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(12), env={}).accounts)
+    rng = random.Random(5)
+    for _ in range(3):
+        for name in list(store.accounts):
+            poll(store, name, rng, clock)
+    seen = set()
+    for state in store.accounts.values():
+        for family, labels, value in account_samples(state, clock.t):
+            assert family in ACCOUNT_FAMILIES
+            assert len(labels) == len(family.labels), family.name
+            assert labels[:2] == (state.provider.label, state.name)
+            assert isinstance(value, int | float)
+            seen.add(family)
+    assert seen == set(ACCOUNT_FAMILIES)
