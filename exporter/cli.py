@@ -211,24 +211,20 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_FAILURE
         return EXIT_OK
 
-    path = Path(args.config_file)
-    loader = sharded_loader(path, shard)
     try:
-        config = loader()
+        daemon = Daemon.load(
+            sharded_loader(Path(args.config_file), shard),
+            listen_address=args.listen_address,
+            web_config=web_config,
+            web_config_loader=web_config_file_loader(args.web_config_file),
+        )
     except ConfigError as exc:
         print_config_errors(exc)
         return EXIT_USAGE
     if bad_config:
         return EXIT_USAGE
     if shard is not None:
-        log.info("sharded", shard=str(shard), accounts=len(config.accounts))
-    daemon = Daemon(
-        config,
-        config_loader=loader,
-        listen_address=args.listen_address,
-        web_config=web_config,
-        web_config_loader=web_config_file_loader(args.web_config_file),
-    )
+        log.info("sharded", shard=str(shard), accounts=len(daemon.config.accounts))
     try:
         asyncio.run(daemon.run_until_signalled())
     except OSError as exc:

@@ -1,8 +1,9 @@
 """The running exporter: store + scheduler + exposition cache + web server, and reload.
 
 The daemon alone brackets its start-up for the garbage collector (:mod:`exporter.gcpolicy`):
-from the start of polling until every account was polled once (the store's
-:class:`~exporter.readiness.Readiness`), or at most :data:`~exporter.gcpolicy.STARTUP_LIMIT`."""
+from the reading of its config (:meth:`Daemon.load`; else from the start of polling) until every
+account was polled once (the store's :class:`~exporter.readiness.Readiness`), or at most
+:data:`~exporter.gcpolicy.STARTUP_LIMIT` after polling started."""
 
 from __future__ import annotations
 
@@ -127,6 +128,35 @@ class Daemon:
         self.bound_port: int | None = None
         self.started = False
         self.reload_timeout = RELOAD_TIMEOUT
+
+    @classmethod
+    def load(
+        cls,
+        config_loader: Callable[[], Config],
+        *,
+        listen_address: str = ":9966",
+        web_config: WebConfig | None = None,
+        web_config_loader: Callable[[], WebConfig] | None = None,
+    ) -> Daemon:
+        """The daemon of the config ``config_loader`` reads (now, and again on every reload;
+        ConfigError when it is refused). Start-up begins before the config is read: parsing
+        10,000 accounts takes two and a half times as long with automatic collection on."""
+        pause = gcpolicy.StartupGc()
+        pause.start()
+        try:
+            config = config_loader()
+        except BaseException:
+            pause.stop()
+            raise
+        daemon = cls(
+            config,
+            config_loader=config_loader,
+            listen_address=listen_address,
+            web_config=web_config,
+            web_config_loader=web_config_loader,
+        )
+        daemon._gc = pause
+        return daemon
 
     async def start(self) -> None:
         raise_open_files_limit()

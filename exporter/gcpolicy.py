@@ -5,8 +5,8 @@ the store, the readings). A full (generation 2) collection walks all of them and
 event loop for a few hundred milliseconds, again and again while the process grows at
 start-up. So the daemon, and nothing else, brackets its start-up with a :class:`StartupGc`:
 
-- :meth:`StartupGc.start` turns automatic collection off while every account is polled the
-  first time;
+- :meth:`StartupGc.start` turns automatic collection off while the config is parsed and every
+  account is polled the first time;
 - :meth:`StartupGc.stop`, once every account was polled (or after :data:`STARTUP_LIMIT`
   seconds, or when the daemon stops first), moves every object alive into the permanent
   generation, which collections skip, and turns collection back on.
@@ -44,6 +44,9 @@ class StartupGc:
         self._reenable = False
 
     def start(self) -> None:
+        """Start-up begins (a second call does nothing)."""
+        if self._running:
+            return
         self._running = True
         self._reenable = gc.isenabled()
         gc.disable()

@@ -169,7 +169,7 @@ def _pool_status(state: AccountState, figures: PoolFigures, now: float) -> PoolS
     if week:
         burn: float | None = week / 7
         source: str | None = "consumption"
-        seconds = figures.runway_seconds  # what /metrics publishes, in days here
+        seconds = figures.runway_seconds  # the runway /metrics publishes, shown in days
         runway = None if seconds is None else seconds / 86400
     else:
         burn = burn_from_history(history)

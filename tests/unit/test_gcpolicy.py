@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from exporter.config import Config, ConfigError, parse_config
+from exporter.daemon import Daemon
 from exporter.gcpolicy import StartupGc
 from support import daemon_polling
 
@@ -65,4 +67,31 @@ async def test_daemon_stopped_during_start_up_turns_collection_back_on() -> None
     gc.enable()
     async with daemon_polling(asyncio.Event()):
         assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_loading_the_config_is_part_of_start_up() -> None:
+    """Parsing thousands of accounts with automatic collection on costs more than parsing."""
+    gc.enable()
+    seen = []
+
+    def loader() -> Config:
+        seen.append(gc.isenabled())
+        return parse_config("accounts: []", env={})
+
+    daemon = Daemon.load(loader, listen_address="127.0.0.1:0")
+    assert seen == [False] and not gc.isenabled()
+    assert daemon.config_loader is loader
+    daemon._gc.stop()
+    assert gc.isenabled()
+
+
+def test_a_refused_config_turns_collection_back_on() -> None:
+    gc.enable()
+
+    def loader() -> Config:
+        raise ConfigError("config.yaml", ["accounts[0].provider: unknown"])
+
+    with pytest.raises(ConfigError):
+        Daemon.load(loader)
     assert gc.isenabled()
