@@ -82,8 +82,9 @@ def gc_section(gc: dict[str, Any]) -> list[str]:
         "## Garbage collector policy",
         "",
         f"{gc['accounts']:,} accounts, the exporter started {gc['runs']} times with "
-        "`exporter.gcpolicy` (automatic collection off from the start of polling until every "
-        "account was polled once, then everything alive frozen) and as many times without it, "
+        "`exporter.gcpolicy` (automatic collection off from the reading of the config until "
+        "every account was polled once, then everything alive frozen) and as many times "
+        "without it, "
         f"alternately; medians. After start-up: a window of {gc['window']:g} s while 1/30 of "
         "the accounts poll every 10 s. Loop holds are the probe's busy lag; full collections "
         "the longest generation-2 collection it timed. 1-minute load average "

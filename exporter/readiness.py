@@ -6,7 +6,7 @@ knows it:
 - which accounts still wait for the first poll (success or failure) of one of their endpoints:
   the store tells it of accounts coming and going and of every first poll, with the store
   version that published the change (:meth:`Readiness.expect`, :meth:`Readiness.forget`,
-  :meth:`Readiness.first_poll`, :meth:`Readiness.settle`);
+  :meth:`Readiness.accounts_set`, :meth:`Readiness.first_poll`);
 - what /metrics serves: the exposition cache tells it of every rendering it publishes
   (:meth:`Readiness.published`).
 
@@ -59,11 +59,15 @@ class Readiness:
             return
         del self._waiting[name]
         if not self._waiting:
-            self.settle(version)
+            self._settle(version)
 
-    def settle(self, version: int) -> None:
-        """The accounts were set, published at store ``version``."""
+    def accounts_set(self, version: int) -> None:
+        """The store's accounts were set (after :meth:`expect` and :meth:`forget` for each
+        account that came or went), published at store ``version``."""
         self._loaded = True
+        self._settle(version)
+
+    def _settle(self, version: int) -> None:
         if self._waiting:
             self._polled.clear()
         elif not self._polled.is_set():

@@ -340,7 +340,7 @@ class Store:
         self.accounts = {name: self.accounts[name] for name in wanted}
         self.history_points = history_points(len(self.accounts))
         self._bump()
-        self.readiness.settle(self.version)
+        self.readiness.accounts_set(self.version)
         return applied
 
     def set_reload_result(self, ok: bool) -> None:
