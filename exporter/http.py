@@ -91,6 +91,21 @@ def _os_reason(exc: OSError) -> str:
     return text.lower()
 
 
+_COMPLAINT = re.compile(r"[A-Za-z][A-Za-z-]*( [A-Za-z][A-Za-z-]*){1,6}")
+
+
+def _parser_complaint(message: str) -> str:
+    """The HTTP parser's complaint (``Bad status line``, ``Invalid header token``) from its
+    message, which goes on to quote the offending bytes: these may echo the request, and so a
+    key sent in its query string. Only a few plain words before the first colon or quote are
+    kept, as written but for the first letter (a lower-cased key would escape redaction);
+    anything else is ``unreadable``."""
+    head = re.split(r"[:'\"]", message, maxsplit=1)[0].strip()
+    if not _COMPLAINT.fullmatch(head) or len(head) > 60:
+        return "unreadable"
+    return head[0].lower() + head[1:]
+
+
 def connection_problem(exc: BaseException, url: str) -> str:
     """What went wrong on the wire, in words: never the answer's bytes (they may hold a key)."""
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -98,9 +113,7 @@ def connection_problem(exc: BaseException, url: str) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection without answering"
     if isinstance(exc, aiohttp.ClientResponseError):
-        # The parser's complaint up to its first colon (what follows quotes the answer).
-        what = str(exc.message).split(":", 1)[0].strip().lower() or "unreadable"
-        return f"the answer is not valid HTTP ({what})"
+        return f"the answer is not valid HTTP ({_parser_complaint(str(exc.message))})"
     if isinstance(exc, OSError):
         return f"connection failed: {_os_reason(exc)}"
     return f"connection failed: {type(exc).__name__}"
@@ -249,7 +262,9 @@ def interpret(
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(headers.get("retry-after"))
-        raise PollError(reason, msg, status=status, retry_after=retry_after)
+        raise PollError(
+            reason, msg, status=status, retry_after=retry_after, provider_text=bool(detail)
+        )
 
     if not parsed:
         ctype = headers.get("content-type", "no content type").split(";")[0]

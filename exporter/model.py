@@ -55,6 +55,7 @@ class PollError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        provider_text: bool = False,
     ) -> None:
         # One line, always, with each quote of the response cut short: messages end up in log
         # lines and on the status page.
@@ -63,6 +64,9 @@ class PollError(Exception):
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
+        #: The message carries the provider's own error text (from its response body): fit for
+        #: the log, not for a page anyone who reaches the exporter may read.
+        self.provider_text = provider_text
         # What the message quotes, uncut, until the key is known (see redacted()).
         self._quoting = message if self.message != message else None
 
@@ -72,7 +76,13 @@ class PollError(Exception):
         :data:`~exporter.redaction.MAX_MESSAGE` characters. A detached copy: no traceback
         keeps the failed call's frames (and its response) alive."""
         text = clean(self._quoting or self.message, (key,), MAX_MESSAGE)
-        return PollError(self.reason, text, status=self.status, retry_after=self.retry_after)
+        return PollError(
+            self.reason,
+            text,
+            status=self.status,
+            retry_after=self.retry_after,
+            provider_text=self.provider_text,
+        )
 
 
 @dataclass(frozen=True, slots=True)

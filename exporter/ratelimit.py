@@ -6,8 +6,9 @@ bursts (so a provider's sliding window of "N per period" is never exceeded), tak
 the order the loops asked.
 
 The rate is the account's ``rate_limit``, else ``providers.<name>.rate_limit``, else the
-provider's documented default (:attr:`Provider.default_rate_limit`: TheirStack 4/s, FullEnrich
-60/min); accounts that share a key share the lowest. ``unlimited`` turns pacing off.
+provider's documented default (:meth:`Provider.documented_rate`: TheirStack 4/s, FullEnrich
+60/min, a preset's ``documented_rate_limit``); accounts that share a key share the lowest.
+``unlimited`` turns pacing off.
 
 Responses slow a key down further before the provider has to say 429: the IETF
 ``RateLimit`` header (``"per-second";r=3;t=1, "per-minute";r=9;t=60`` or the older
@@ -223,7 +224,7 @@ def effective_rate(account: AccountBase, config: Config) -> float:
     if settings is not None and settings.rate_limit is not None:
         return settings.rate_limit
     registered = PROVIDERS.get(account.provider)
-    default = registered.provider.default_rate_limit if registered is not None else None
+    default = registered.provider.documented_rate(account) if registered is not None else None
     return default if default is not None else math.inf
 
 

@@ -14,8 +14,13 @@ bits or more; 7 characters of base64 are 42 of them), and short runs also occur 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
+from urllib.parse import quote as url_quote
+from urllib.parse import quote_plus
+
+from yarl import URL
 
 REDACTED = "[REDACTED]"
 #: Any run of at least this many characters of a key is redacted as if it were the key.
@@ -32,6 +37,20 @@ _MARKS = re.compile(f"[{_OPEN}{_CLOSE}]")
 # What a public message leaves out: anything quoted, and a URL's path and query.
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 _URL_TAIL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/?#]+)[^\s]*", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def key_forms(key: str) -> tuple[str, ...]:
+    """``key`` and the ways a URL writes it: as the query string of a request carries it (the
+    exporter's own ``?api_key=`` calls, echoed by an upstream's error), every reserved
+    character percent-encoded, and form-encoded. Redacting a key redacts each of them."""
+    query = URL.build(query={"k": key}).raw_query_string.partition("=")[2]
+    forms = (key, query, url_quote(key, safe=""), quote_plus(key))
+    return tuple(dict.fromkeys(f for f in forms if f))
+
+
+def _with_forms(keys: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(form for key in keys if key for form in key_forms(key)))
 
 
 def one_line(text: str) -> str:
@@ -92,8 +111,9 @@ def _cut_quotes(text: str, keys: tuple[str, ...]) -> str:
 def clean(text: str, keys: Iterable[str] = (), limit: int | None = None) -> str:
     """``text`` safe to log and show: without ``keys`` or any run of MIN_FRAGMENT+ of their
     characters, each :func:`quote` cut to EXCERPT characters after that, on one line, and cut
-    to ``limit`` characters (None: no cut but the quotes')."""
-    keys = tuple(k for k in keys if k)
+    to ``limit`` characters (None: no cut but the quotes'). Each key is taken out in every form
+    :func:`key_forms` lists."""
+    keys = _with_forms(keys)
     if _OPEN in text:
         text = _cut_quotes(text, keys)
     text = _MARKS.sub("", text)

@@ -1,14 +1,16 @@
 """Polling loops: one per (account, endpoint), a timer between polls and a task while polling.
 
-Each loop polls at once, then every ``interval`` with +-10% jitter. A failure is recorded and
-retried with exponential backoff capped at the interval (a success resets it); ``Retry-After``
-on 429/503 is obeyed. Every poll (one request) waits for its key's turn at the rate limiter
-(shared by all loops on the same provider and key, see :mod:`exporter.ratelimit`) and then for a
-slot of the per-provider semaphore that caps concurrent requests, and hands the provider's
-``fetch`` the account's client (:class:`~exporter.http.AccountClient`: key, timeout, body cap
-and limiter bound, built once per account and config). Nothing a provider does ends a loop: a
-crash in our own code fails the poll with reason ``internal``, its traceback logged once;
-cancellation propagates, and :meth:`Scheduler.stop` waits for every task.
+Each loop polls at once, then every ``interval`` with +-10% jitter (the provider's
+:meth:`~exporter.providers.base.Provider.poll_interval` for that endpoint: the account's
+``interval``, or longer for an endpoint whose data changes slowly upstream). A failure is
+recorded and retried with exponential backoff capped at the interval (a success resets it);
+``Retry-After`` on 429/503 is obeyed. Every poll (one request) waits for its key's turn at the
+rate limiter (shared by all loops on the same provider and key, see :mod:`exporter.ratelimit`)
+and then for a slot of the per-provider semaphore that caps concurrent requests, and hands the
+provider's ``fetch`` the account's client (:class:`~exporter.http.AccountClient`: key, timeout,
+body cap and limiter bound, built once per account and config). Nothing a provider does ends a
+loop: a crash in our own code fails the poll with reason ``internal``, its traceback logged
+once; cancellation propagates, and :meth:`Scheduler.stop` waits for every task.
 
 Like Home Assistant's update coordinator, a source going down is logged once (with its reason)
 and its recovery once; repeated failures for the same reason are logged at debug level.
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from .accounts import AccountBase
 from .config import Config
@@ -150,8 +152,8 @@ class Scheduler:
             for name, bound in self._clients.items()
             if (state := self.store.accounts.get(name)) is not None and state.account is bound[0]
         }
-        for name, old_interval in applied.reconfigured.items():
-            self._reconfigure(self.store.accounts[name], old_interval)
+        for name, old_intervals in applied.reconfigured.items():
+            self._reconfigure(self.store.accounts[name], old_intervals)
         stopping = [loop for (name, _), loop in self.tasks.items() if name in removed]
         self.tasks = {key: t for key, t in self.tasks.items() if key[0] not in removed}
         in_flight = [task for loop in stopping if (task := loop.cancel()) is not None]
@@ -170,11 +172,10 @@ class Scheduler:
                 reconfigured=len(applied.reconfigured),
             )
 
-    def _reconfigure(self, state: AccountState, old_interval: float) -> None:
+    def _reconfigure(self, state: AccountState, old_intervals: Mapping[str, float]) -> None:
         """Point the account's loops at its new state. With a shorter interval, a loop waiting
         longer than the new one (with its jitter and backoff) is woken sooner, unless the
         provider asked for a Retry-After; a longer interval applies from the next poll."""
-        interval = state.account.effective_interval
         loop_time = asyncio.get_running_loop().time()
         for endpoint, ep in state.endpoints.items():
             loop = self.tasks.get((state.name, endpoint))
@@ -182,7 +183,8 @@ class Scheduler:
                 continue
             loop.state = state
             handle = loop.handle
-            if handle is None or loop.stopped or interval >= old_interval:
+            interval = state.provider.poll_interval(endpoint)
+            if handle is None or loop.stopped or interval >= old_intervals[endpoint]:
                 continue
             if ep.up is False and ep.last_error is not None and ep.last_error.retry_after:
                 continue
@@ -258,7 +260,7 @@ class Scheduler:
         """One turn of a loop: poll, log a change of state, and set the timer for the next.
         Whatever fails here (a log line that cannot be written, a bug), the next poll is
         scheduled: only cancellation ends a loop."""
-        delay = next_delay(loop.state.account.effective_interval, 0)
+        delay = next_delay(loop.state.provider.poll_interval(loop.endpoint), 0)
         try:
             delay = await self._poll_and_log(loop)
         except asyncio.CancelledError:
@@ -267,7 +269,7 @@ class Scheduler:
             state = loop.state
             log_bug("poll loop error", state.name, loop.endpoint, exc)
             failures = state.endpoints[loop.endpoint].consecutive_failures
-            delay = next_delay(state.account.effective_interval, failures)
+            delay = next_delay(state.provider.poll_interval(loop.endpoint), failures)
         finally:
             loop.task = None
             if not loop.stopped:
@@ -283,6 +285,7 @@ class Scheduler:
         # A reload may have given the account a new config while it polled.
         state = loop.state
         account = state.account
+        interval = state.provider.poll_interval(endpoint)
         if error is None:
             self._log_notes(state)
             if was_up is False:
@@ -292,7 +295,7 @@ class Scheduler:
                     provider=state.provider.label,
                     endpoint=endpoint,
                 )
-            return next_delay(account.effective_interval, 0)
+            return next_delay(interval, 0)
         fields = {
             "account": account.name,
             "provider": state.provider.label,
@@ -300,7 +303,7 @@ class Scheduler:
             "reason": error.reason.value,
             "error": error.message,
         }
-        delay = next_delay(account.effective_interval, ep.consecutive_failures, error.retry_after)
+        delay = next_delay(interval, ep.consecutive_failures, error.retry_after)
         if was_up is not False:
             log.warning("account down", **fields)
         elif previous_reason != error.reason:

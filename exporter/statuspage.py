@@ -111,12 +111,14 @@ class AccountStatus:
 def public_error(error: PollError, secret: str | None = None) -> ErrorInfo:
     """What the page and ``/api/status`` may say about a failed poll.
 
-    For an HTTP error status: the reason and ``HTTP <status>`` only (the provider's own message
+    For an HTTP error status, or an error the provider reported in its answer (e.g. an
+    ``"error"`` beside a 200): the reason and ``HTTP <status>`` only (the provider's own message
     comes from its response body; the log has it). Otherwise the exporter's own message, with
     anything quoted (fragments of the response) elided, URLs cut to scheme and host, the key
     removed, and the length capped.
     """
-    if error.status is not None and error.status >= 400 and error.reason in _HTTP_REASONS:
+    http_error = error.status is not None and error.status >= 400 and error.reason in _HTTP_REASONS
+    if error.status is not None and (http_error or error.provider_text):
         message = f"HTTP {error.status}"
     else:
         message = public(error.message, (secret,) if secret else (), MAX_MESSAGE)

@@ -256,8 +256,8 @@ class Applied:
     started: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     #: Kept their state under a changed config (a new key, interval, labels...): name -> the
-    #: interval they had.
-    reconfigured: dict[str, float] = field(default_factory=dict)
+    #: interval each of its endpoints had.
+    reconfigured: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class Store:
@@ -323,7 +323,9 @@ class Store:
                 self.accounts[name] = dataclasses.replace(
                     old, account=new, provider=create_provider(new)
                 )
-                applied.reconfigured[name] = old.account.effective_interval
+                applied.reconfigured[name] = {
+                    ep: old.provider.poll_interval(ep) for ep in old.endpoints
+                }
                 self._mark_dirty(name)
         for name, account in wanted.items():
             if name not in self.accounts:

@@ -150,6 +150,12 @@ class Provider(ABC):
         self.account = account
         self.base_url = (account.base_url or self.default_base_url).rstrip("/")
 
+    @classmethod
+    def documented_rate(cls, account: AccountBase) -> float | None:
+        """Requests per second per key the provider documents for ``account``: the key's rate
+        limit unless the config sets one (None: no documented limit)."""
+        return cls.default_rate_limit
+
     @property
     def label(self) -> str:
         """The ``provider`` label value."""
@@ -165,6 +171,11 @@ class Provider(ABC):
         """Call ``endpoint`` once (one request: the scheduler waited for the key's turn) with
         ``client``, which has the account's key, timeout and body cap bound, and parse the
         answer; raise PollError on any failure."""
+
+    def poll_interval(self, endpoint: str) -> float:
+        """Seconds between polls of ``endpoint`` (before jitter): the account's ``interval``;
+        a provider may poll an endpoint whose data changes slowly upstream less often."""
+        return self.account.effective_interval
 
     def derive(self, merged: Reading, readings: Mapping[str, Reading]) -> Reading:
         """Settle values that need more than one endpoint's answer. ``merged`` overlays the

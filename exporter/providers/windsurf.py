@@ -1,9 +1,14 @@
-"""Windsurf (formerly Codeium): ``POST /GetTeamCreditBalance`` and, with ``prompt_usage``,
-``POST /UserPageAnalytics``. The service key travels in the JSON body, never in a header.
+"""Windsurf (formerly Codeium): ``POST /GetTeamCreditBalance``, with ``prompt_usage``
+``POST /UserPageAnalytics``, and with ``consumption`` ``POST /CascadeAnalytics``. The service key
+travels in the JSON body, never in a header.
 
 Pools: ``prompt`` (limit = promptCreditsPerSeat x numSeats; used and remaining only from the
 analytics endpoint) and ``add_on`` (limit = addOnCreditsAvailable, used = addOnCreditsUsed,
-remaining = limit - used). Both describe the current billing cycle only.
+remaining = limit - used). Both describe the current billing cycle only. With ``consumption``,
+``team``: the team's credits as a whole, whose daily consumption CascadeAnalytics reports (its
+``cascade_runs`` rows, ``promptsUsed`` in hundredths of a credit, summed per UTC day: nothing
+says how it splits between the two pools), and whose remaining, used and limit are the sums of
+the two pools' when both are known for the same billing cycle.
 
 The API speaks protobuf JSON (Connect): a field at its zero value is left out and an int64 may be
 written as a string. So an omitted numeric field is 0, a number written as a string is a number,
@@ -21,10 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from ..accounts import AccountBase
+from pydantic import Field, ValidationInfo, field_validator
+
+from ..accounts import TUNABLE, AccountBase, Interval, Strict, format_duration
 from ..http import AccountClient
 from ..model import PoolValues, Reading, Reason
 from .base import (
@@ -35,6 +42,7 @@ from .base import (
     require_list,
     require_object,
 )
+from .daily import DailyHistory, bucket_day
 
 _AUTH_MESSAGES = ("invalid service key", "insufficient permission", "unauthorized", "forbidden")
 _BALANCE_FIELDS = ("promptCreditsPerSeat", "numSeats", "addOnCreditsAvailable", "addOnCreditsUsed")
@@ -44,11 +52,55 @@ NO_CYCLE_NOTE = (
     "prompt usage not reported: the UserPageAnalytics answer names no billing cycle "
     "(an older API version), so its usage cannot be tied to the balance's cycle"
 )
+TEAM_NO_PROMPT_USAGE_NOTE = (
+    "team remaining not known, so no runway: the prompt pool's usage is only polled with "
+    "prompt_usage: true"
+)
+TEAM_NO_CYCLE_NOTE = (
+    "team remaining not known, so no runway: it needs the prompt pool's used and remaining "
+    "for the balance's billing cycle"
+)
+#: Upstream refreshes analytics every 3 hours: polling CascadeAnalytics more often than this
+#: costs requests and finds nothing new.
+CONSUMPTION_MIN_INTERVAL = 1800.0
+
+
+class WindsurfConsumption(Strict):
+    enabled: bool = True
+    #: At least 7 days (the runway's window); at most 30, the longest window published (the
+    #: docs state no largest range).
+    lookback_days: int = Field(default=30, ge=7, le=30)
+    min_interval: Interval = CONSUMPTION_MIN_INTERVAL
 
 
 class WindsurfAccount(AccountBase):
     provider: Literal["windsurf"]
     prompt_usage: bool = False
+    #: Off unless the account has a ``consumption`` block (its key needs "Teams Read-only").
+    consumption: WindsurfConsumption = Field(
+        default_factory=lambda: WindsurfConsumption(enabled=False)
+    )
+
+    @field_validator("consumption")
+    @classmethod
+    def _fresh_between_polls(
+        cls, value: WindsurfConsumption, info: ValidationInfo
+    ) -> WindsurfConsumption:
+        staleness = info.data.get("max_staleness")
+        if value.enabled and staleness is not None and staleness < 2 * value.min_interval:
+            raise ValueError(
+                f"min_interval {format_duration(value.min_interval)} is more than half of "
+                f"max_staleness ({format_duration(staleness)}): the consumption values would be "
+                "dropped between polls; lower consumption.min_interval or raise max_staleness"
+            )
+        return value
+
+    def identity(self) -> str:
+        """As for every account; ``consumption.min_interval`` only paces the polls, so a reload
+        that changes it keeps the account's state too."""
+        exclude: dict[str, Any] = dict.fromkeys(TUNABLE, True)
+        exclude["consumption"] = {"min_interval"}
+        return self.model_dump_json(exclude=exclude)
 
 
 def error_text(data: Any) -> str | None:
@@ -82,6 +134,43 @@ def proto_number(obj: Mapping[str, Any], key: str, where: str = "") -> float:
     return check_number(obj[key], f"{where}{key}", strings=True)
 
 
+def cascade_runs_query(now: datetime, lookback_days: int) -> dict[str, Any]:
+    """The rest of a CascadeAnalytics request body: the ``cascade_runs`` data source for the
+    whole team (no ``group_name``, ``emails`` or ``ide_types``: the balance is the team's),
+    from midnight UTC ``lookback_days - 1`` days ago until ``now``."""
+    first = now.date() - timedelta(days=lookback_days - 1)
+    return {
+        "start_timestamp": f"{first.isoformat()}T00:00:00Z",
+        "end_timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "query_requests": [{"cascade_runs": {}}],
+    }
+
+
+def cascade_runs(data: Any) -> list[Any]:
+    """The rows of the one ``cascade_runs`` result. An empty result (``{}``, or
+    ``{"cascadeRuns": {}}``) is protobuf's way of writing no rows; a result of another data
+    source, or other than one result for the one query, is not an answer to it."""
+    obj = require_object(data)
+    if "queryResults" not in obj:
+        raise bad("queryResults is missing (one result per query request expected)")
+    results = require_list(obj["queryResults"], "queryResults")
+    if len(results) != 1:
+        raise bad(f"queryResults should hold 1 result (one query was sent), got {len(results)}")
+    result = require_object(results[0], "queryResults[0]")
+    if "cascadeRuns" not in result:
+        if result:
+            raise bad(f"queryResults[0] answers another query ({', '.join(sorted(result))})")
+        return []
+    runs = require_object(result["cascadeRuns"], "queryResults[0].cascadeRuns")
+    if "cascadeRuns" not in runs:
+        return []
+    return require_list(runs["cascadeRuns"], "queryResults[0].cascadeRuns.cascadeRuns")
+
+
+def _sum(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
 def _cycle(reading: Reading) -> tuple[float, float] | None:
     start, end = reading.cycle_start_timestamp, reading.cycle_end_timestamp
     return None if start is None or end is None else (start, end)
@@ -106,21 +195,37 @@ class Windsurf(Provider):
 
     @property
     def endpoints(self) -> tuple[str, ...]:
-        if self.account.prompt_usage:
-            return ("balance", "user_analytics")
-        return ("balance",)
+        return (
+            "balance",
+            *(("user_analytics",) if self.account.prompt_usage else ()),
+            *(("consumption",) if self.account.consumption.enabled else ()),
+        )
+
+    def poll_interval(self, endpoint: str) -> float:
+        interval = self.account.effective_interval
+        if endpoint == "consumption":
+            return max(interval, self.account.consumption.min_interval)
+        return interval
 
     async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
-        path = "GetTeamCreditBalance" if endpoint == "balance" else "UserPageAnalytics"
+        body: dict[str, Any] = {"service_key": self.account.secret}
+        now = datetime.now(UTC)
+        if endpoint == "consumption":
+            path = "CascadeAnalytics"
+            body |= cascade_runs_query(now, self.account.consumption.lookback_days)
+        else:
+            path = "GetTeamCreditBalance" if endpoint == "balance" else "UserPageAnalytics"
         resp = await client.request_json(
             "POST",
             f"{self.base_url}/{path}",
-            json_body={"service_key": self.account.secret},
+            json_body=body,
             error_message=error_message,
             classify=classify,
         )
         if endpoint == "balance":
             return self.parse_balance(resp.data)
+        if endpoint == "consumption":
+            return self.parse_consumption(resp.data, now)
         return self.parse_analytics(resp.data)
 
     @staticmethod
@@ -170,7 +275,48 @@ class Windsurf(Provider):
             cycle_end_timestamp=end,
         )
 
+    def parse_consumption(self, data: Any, now: datetime) -> Reading:
+        """``cascade_runs`` rows (one per day, model, mode and conversation) -> the ``team``
+        pool's credits per UTC day (the sum of ``promptsUsed``, in hundredths of a credit) over
+        the lookback, and its windows. A row's ``day`` is read by
+        :func:`~exporter.providers.daily.bucket_day` in UTC."""
+        cents: dict[date, float] = {}
+        for i, item in enumerate(cascade_runs(data)):
+            where = f"queryResults[0].cascadeRuns.cascadeRuns[{i}]"
+            row = require_object(item, where)
+            if "day" not in row:
+                raise bad(f"{where}.day is missing")
+            day = bucket_day(row["day"], UTC, f"{where}.day")
+            cents[day] = cents.get(day, 0.0) + proto_number(row, "promptsUsed", f"{where}.")
+        history = DailyHistory(("team",), now.date(), self.account.consumption.lookback_days)
+        for day, total in cents.items():
+            history.add(day, {"team": total / 100})
+        return history.reading("UTC")
+
     def derive(self, merged: Reading, readings: Mapping[str, Reading]) -> Reading:
+        """The prompt pool's remaining (:meth:`_prompt`), then the team's (:meth:`_team`)."""
+        return self._team(self._prompt(merged, readings))
+
+    def _team(self, merged: Reading) -> Reading:
+        """With consumption: the team's remaining, used and limit, the sums of the prompt and
+        add-on pools', when both are known (the prompt pool's only for the balance's billing
+        cycle); otherwise the team pool has its consumption alone and a note says why."""
+        if not self.account.consumption.enabled:
+            return merged
+        prompt, add_on = merged.pools.get("prompt"), merged.pools.get("add_on")
+        if prompt is None or add_on is None or _sum(prompt.remaining, add_on.remaining) is None:
+            if "team" not in merged.pools:
+                return merged
+            why = TEAM_NO_CYCLE_NOTE if self.account.prompt_usage else TEAM_NO_PROMPT_USAGE_NOTE
+            return dataclasses.replace(merged, notes={**merged.notes, "team": why})
+        team = PoolValues(
+            remaining=_sum(prompt.remaining, add_on.remaining),
+            used=_sum(prompt.used, add_on.used),
+            limit=_sum(prompt.limit, add_on.limit),
+        )
+        return dataclasses.replace(merged, pools={**merged.pools, "team": team})
+
+    def _prompt(self, merged: Reading, readings: Mapping[str, Reading]) -> Reading:
         """Prompt remaining = limit - used, when the balance and the analytics name the same
         billing cycle; with another cycle on either side, only the balance's limit stays."""
         balance, analytics = readings.get("balance"), readings.get("user_analytics")

@@ -5,7 +5,7 @@ The `demo` command and the tests talk to it over loopback exactly as the exporte
 real services. Each simulated API is mounted under its own prefix (see :data:`SIMULATED_APIS`)::
 
     /theirstack          GET  /v0/billing/credit-balance, GET /v0/teams/credits_consumption
-    /windsurf/api/v1     POST /GetTeamCreditBalance, POST /UserPageAnalytics
+    /windsurf/api/v1     POST /GetTeamCreditBalance, /UserPageAnalytics, /CascadeAnalytics
     /fullenrich/api/v2   GET  /account/credits
     /openrouter/api/v1   GET  /credits                      (Bearer)
     /deepl, /deepl-free  GET  /v2/usage                     (DeepL-Auth-Key; ":fx" keys: free)
@@ -13,6 +13,19 @@ real services. Each simulated API is mounted under its own prefix (see :data:`SI
     /hunter/v2           GET  /account                      (?api_key=)
     /twilio              GET  /2010-04-01/Accounts/{sid}/Balance.json   (Basic sid:token)
     /deepseek            GET  /user/balance                 (Bearer)
+    /serpapi             GET  /account.json                 (?api_key=)
+    /telnyx/v2           GET  /balance                      (Bearer)
+    /firecrawl           GET  /v2/team/credit-usage         (Bearer)
+    /sendgrid            GET  /v3/user/credits              (Bearer)
+    /vonage              GET  /account/get-balance          (Basic key:secret)
+    /plivo               GET  /v1/Account/{auth_id}/        (Basic auth_id:token)
+    /moonshot            GET  /v1/users/me/balance          (Bearer)
+    /zerobounce          GET  /v2/getcredits                (?api_key=; bad key: Credits -1)
+    /crustdata           GET  /user/credits                 (Bearer)
+    /lusha               GET  /v3/account/usage             (api_key header)
+    /boldsign            GET  /v1/plan/apiCreditsCount      (X-API-KEY)
+    /dropcontact         GET  /v1/account/credits           (X-Access-Token)
+    /anticaptcha         POST /getBalance                   (clientKey in the body; errorId)
 
 Accounts are keyed by their (fake) API key. Their state is set with :meth:`Simulator.add_account`
 and :meth:`Simulator.update`, or over HTTP under ``/_sim/`` from another process (module
@@ -39,6 +52,7 @@ The modules::
     clock       simulated-time arithmetic (burn, dates)
     registry    SIMULATED_APIS, the one list of simulated APIs
     theirstack, windsurf, fullenrich, presets/<preset name>: one simulated API each
+    cascade     Windsurf's CascadeAnalytics rows and answers (for windsurf)
     demo        the demo's accounts
     thread      SimulatorThread: a simulator in a thread, for synchronous code
     standalone  python -m exporter.simulator

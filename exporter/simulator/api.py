@@ -63,6 +63,9 @@ class SimulatedApi:
     """Error body for a status and a kind: "missing", "not_bearer", "unknown", "revoked",
     "rate_limited", or None for a plain injected failure."""
     json_body: bool = False
+    refusal_status: int = 401
+    """The HTTP status of an answer that refuses the key (missing, unknown or revoked): some APIs
+    refuse it in a 200 whose body says so (Anti-Captcha's ``errorId``, ZeroBounce's -1)."""
     advertised_limits: tuple[tuple[str, int, int], ...] = ()
     """(window name, seconds, limit) sent in RateLimit headers even when not enforced."""
     rate_headers: bool = False

@@ -46,6 +46,16 @@ def query_key(name: str) -> Credential:
     return credential
 
 
+def body_key(name: str) -> Credential:
+    """The key in field ``name`` of the JSON body (the API sets ``json_body``)."""
+
+    def credential(_request: web.Request, body: JSON) -> tuple[str | None, str | None]:
+        value = body.get(name) if isinstance(body, dict) else None
+        return (value, None) if isinstance(value, str) and value else (None, "missing")
+
+    return credential
+
+
 def basic_password(request: web.Request, _body: JSON) -> tuple[str | None, str | None]:
     """The password of Basic authentication (:func:`basic_username` reads the user)."""
     header = request.headers.get("Authorization", "")

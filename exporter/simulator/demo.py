@@ -44,6 +44,20 @@ def demo_states(now: float) -> dict[str, tuple[str, dict[str, Any]]]:
         }
         for name in names
     ]
+    # The engineering team's Cascade use (prompt and add-on credits alike, as CascadeAnalytics
+    # reports it) over the last 30 days; what fell in this billing cycle is its usage so far.
+    cascade_rng = random.Random(20261121)
+    cascade: dict[str, float] = {}
+    for back in range(30, 0, -1):
+        day = today - timedelta(days=back)
+        weekday = 1.0 if day.weekday() < 5 else 0.3
+        cascade[day.isoformat()] = round(470 * weekday * cascade_rng.uniform(0.7, 1.3), 2)
+    cascade[today.isoformat()] = round(470 * day_fraction, 2)
+    spent = int(sum(v for d, v in cascade.items() if d >= cycle_start.date().isoformat()))
+    prompt_spent = min(12_500, spent * 350 // 470)
+    weights = [cascade_rng.uniform(0.2, 1.0) for _ in names]
+    shares = [int(prompt_spent * w / sum(weights)) for w in weights]
+    engineers = [{**u, "promptCreditsUsed": n} for u, n in zip(users, shares, strict=True)]
     return {
         "demo-theirstack-growth": (
             "theirstack",
@@ -76,12 +90,13 @@ def demo_states(now: float) -> dict[str, tuple[str, dict[str, Any]]]:
                 "prompt_credits_per_seat": 500,
                 "num_seats": 25,
                 "add_on_credits_available": 10_000,
-                "add_on_credits_used": 3_500,
+                "add_on_credits_used": spent - sum(shares),
                 "billing_cycle_start": iso_z(cycle_start.timestamp()),
                 "billing_cycle_end": iso_z(add_months(cycle_start, 1).timestamp()),
-                "users": users,
+                "users": engineers,
                 "burn_prompt_per_day": 350.0,
                 "burn_add_on_per_day": 120.0,
+                "cascade_days": cascade,
             },
         ),
         "demo-windsurf-design": (
@@ -100,6 +115,20 @@ def demo_states(now: float) -> dict[str, tuple[str, dict[str, Any]]]:
         "demo-fullenrich-sales": (
             "fullenrich",
             {"balance": 4_821.5, "burn_per_day": 95.25},
+        ),
+        "demo-serpapi-search": (
+            "serpapi",
+            {
+                "searches_per_month": 15_000,
+                "this_month_usage": min(14_000, int(420 * (today.day - 1 + day_fraction))),
+                "extra_credits": 2_500,
+                "plan_renewal_date": add_months(cycle_start, 1).date().isoformat(),
+                "burn_searches_per_day": 420.0,
+            },
+        ),
+        "demo-telnyx-voip": (
+            "telnyx",
+            {"balance": 182.4, "credit_limit": 100.0, "pending": 3.2, "burn_per_day": 14.5},
         ),
     }
 
@@ -123,7 +152,8 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
         "provider": "windsurf",
         "api_key": "demo-windsurf-engineering",
         "prompt_usage": True,
-        "low_credit_threshold": {"prompt": 2_000, "add_on": 1_000},
+        "consumption": {"lookback_days": 30},
+        "low_credit_threshold": {"prompt": 2_000, "add_on": 1_000, "team": 3_000},
     },
     {
         "name": "design",
@@ -137,6 +167,18 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
         "provider": "fullenrich",
         "api_key": "demo-fullenrich-sales",
         "low_credit_threshold": 500,
+    },
+    {
+        "name": "search",
+        "provider": "serpapi",
+        "api_key": "demo-serpapi-search",
+        "low_credit_threshold": {"searches": 2_000},
+    },
+    {
+        "name": "voip",
+        "provider": "telnyx",
+        "api_key": "demo-telnyx-voip",
+        "low_credit_threshold": {"usd": 50},
     },
 ]
 """Exporter config account entries for the demo accounts (the caller adds ``base_url``)."""

@@ -11,7 +11,27 @@ from types import MappingProxyType
 
 from . import fullenrich, theirstack, windsurf
 from .api import SimulatedApi
-from .presets import deepl, deepseek, elevenlabs, hunter, openrouter, twilio
+from .presets import (
+    anticaptcha,
+    boldsign,
+    crustdata,
+    deepl,
+    deepseek,
+    dropcontact,
+    elevenlabs,
+    firecrawl,
+    hunter,
+    lusha,
+    moonshot,
+    openrouter,
+    plivo,
+    sendgrid,
+    serpapi,
+    telnyx,
+    twilio,
+    vonage,
+    zerobounce,
+)
 
 
 def _by_name(*apis: SimulatedApi) -> Mapping[str, SimulatedApi]:
@@ -36,4 +56,17 @@ SIMULATED_APIS: Mapping[str, SimulatedApi] = _by_name(
     hunter.API,
     twilio.API,
     deepseek.API,
+    serpapi.API,
+    telnyx.API,
+    firecrawl.API,
+    sendgrid.API,
+    vonage.API,
+    plivo.API,
+    moonshot.API,
+    zerobounce.API,
+    crustdata.API,
+    lusha.API,
+    boldsign.API,
+    dropcontact.API,
+    anticaptcha.API,
 )

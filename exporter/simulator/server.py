@@ -130,13 +130,14 @@ class Simulator(SimState):
         failure: str | None,
     ) -> tuple[Reply, str | None]:
         """The reply to one request and the malformed mode to send it with (under the lock)."""
+        refused = api.refusal_status
         if failure is not None or key is None:
-            return Reply(401, api.error(401, failure or "missing")), None
+            return Reply(refused, api.error(401, failure or "missing")), None
         account = self._accounts.get(key)
         if account is None or account.provider != api.account.provider:
-            return Reply(401, api.error(401, "unknown")), None
+            return Reply(refused, api.error(401, "unknown")), None
         if account.revoked:
-            return Reply(401, api.error(401, "revoked")), None
+            return Reply(refused, api.error(401, "revoked")), None
         now = self.now()
         account.settle(now)
         headers, retry_after = rate_limit(api, account, now)

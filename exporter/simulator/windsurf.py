@@ -1,21 +1,26 @@
-"""Simulated Windsurf, under ``/windsurf/api/v1``: ``POST /GetTeamCreditBalance`` and
-``POST /UserPageAnalytics`` with the service key in the JSON body, answers written as protobuf
-JSON writes them, and each endpoint behind its permission. Prompt credits burn per day over the
-users (past the seats' pool, into add-on credits) and the billing cycle rolls over on its end."""
+"""Simulated Windsurf, under ``/windsurf/api/v1``: ``POST /GetTeamCreditBalance``,
+``POST /UserPageAnalytics`` and ``POST /CascadeAnalytics`` with the service key in the JSON body,
+answers written as protobuf JSON writes them, and each endpoint behind its permission. Prompt
+credits burn per day over the users (past the seats' pool, into add-on credits) and the billing
+cycle rolls over on its end; every credit burnt goes into a consumption history (15-minute
+buckets, in hundredths of a credit) that CascadeAnalytics reports as ``cascade_runs`` rows per
+UTC day, model, mode and conversation, optionally lagging behind (upstream data is refreshed
+every 3 hours)."""
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from aiohttp import web
-
+from . import cascade
 from .account import SimAccount
 from .api import JSON, Call, Endpoint, Reply, SimulatedApi
-from .clock import add_months, iso_z, parse_iso, units
+from .auth import body_key
+from .clock import DAY, add_months, iso_z, parse_iso, units, utc_midnight
 from .fields import Converter, choice, non_negative, str_list, to_bool, to_int, to_str
 
 ANALYTICS_SHAPES = ("current", "legacy")
@@ -50,6 +55,9 @@ class WindsurfSimAccount(SimAccount):
         "numbers_as_strings": to_bool,
         "analytics_shape": lambda v: choice(v, ANALYTICS_SHAPES),
         "analytics_lag_seconds": non_negative,
+        "cascade_days": cascade.days_field,
+        "cascade_lag_seconds": non_negative,
+        "cascade_day_form": lambda v: choice(v, cascade.DAY_FORMS),
     }
 
     prompt_credits_per_seat: int = 500
@@ -71,6 +79,14 @@ class WindsurfSimAccount(SimAccount):
     analytics_lag_seconds: float = 0.0
     """After a cycle reset, UserPageAnalytics keeps reporting the old cycle this long (upstream
     refreshes analytics about every 3 hours)."""
+    cascade_lag_seconds: float = 0.0
+    """CascadeAnalytics leaves out the 15-minute buckets that ended less than this long ago
+    (upstream refreshes analytics every 3 hours: up to 10800)."""
+    cascade_day_form: str = "timestamp"
+    """See :data:`~exporter.simulator.cascade.DAY_FORMS`."""
+    cascade_buckets: dict[int, int] = field(default_factory=dict)
+    """Consumption history: UTC start of a 15-minute bucket -> hundredths of a credit consumed
+    in it (prompt and add-on credits alike)."""
     previous_cycle: dict[str, Any] | None = None
     """The cycle before the last reset, as analytics reports it while it lags."""
     previous_cycle_until: float = 0.0
@@ -82,7 +98,36 @@ class WindsurfSimAccount(SimAccount):
         self.billing_cycle_start = iso_z(start.timestamp())
         self.billing_cycle_end = iso_z(add_months(start, 1).timestamp())
 
+    def set_field(self, name: str, value: Any) -> None:
+        if name != "cascade_days":
+            setattr(self, name, value)
+            return
+        for day, cents in value.items():
+            start = int(utc_midnight(day))
+            for key in [k for k in self.cascade_buckets if start <= k < start + int(DAY)]:
+                del self.cascade_buckets[key]
+            if cents:
+                self.cascade_buckets[start + int(DAY) // 2] = cents
+
+    def snapshot(self) -> dict[str, Any]:
+        out = super().snapshot()
+        by_day: dict[str, float] = {}
+        for start in sorted(self.cascade_buckets):
+            day = datetime.fromtimestamp(start, UTC).date().isoformat()
+            by_day[day] = by_day.get(day, 0) + self.cascade_buckets[start] / 100
+        out["cascade_days"] = by_day
+        return out
+
     def advance_state(self, t0: float, t1: float) -> None:
+        if self.burn_prompt_per_day <= 0 and self.burn_add_on_per_day <= 0:
+            self._advance(t0, t1)  # cycles still roll over
+            return
+        start = math.floor(t0 / cascade.BUCKET) * cascade.BUCKET
+        while start < t1:
+            self._advance(max(t0, start), min(t1, start + cascade.BUCKET))
+            start += cascade.BUCKET
+
+    def _advance(self, t0: float, t1: float) -> None:
         while True:
             end = parse_iso(self.billing_cycle_end)
             end_ts = end.timestamp() if end is not None else None
@@ -96,23 +141,29 @@ class WindsurfSimAccount(SimAccount):
             t0 = seg_end
 
     def _burn(self, t0: float, t1: float) -> None:
+        """Burn [t0, t1) (within one history bucket): prompt credits to the users while the
+        seats' pool lasts, the rest and the add-on burn from add-on credits while they last;
+        what was burnt goes into the consumption history."""
         prompt = units(self.burn_prompt_per_day, self.burn_anchor, t0, t1)
         add_on = units(self.burn_add_on_per_day, self.burn_anchor, t0, t1)
+        to_users = 0
         if prompt and self.users:
             pool_left = self.prompt_credits_per_seat * self.num_seats - sum(
                 u["promptCreditsUsed"] for u in self.users
             )
             to_users = max(0, min(prompt, pool_left))
-            add_on += prompt - to_users
             share, extra = divmod(to_users, len(self.users))
             for i in range(len(self.users)):
                 user = self.users[(self.next_user + i) % len(self.users)]
                 user["promptCreditsUsed"] += share + (1 if i < extra else 0)
             self.next_user = (self.next_user + extra) % len(self.users)
-        elif prompt:
-            add_on += prompt
-        room = max(0, self.add_on_credits_available - self.add_on_credits_used)
-        self.add_on_credits_used += min(add_on, room)
+        add_on += prompt - to_users
+        from_add_on = min(add_on, max(0, self.add_on_credits_available - self.add_on_credits_used))
+        self.add_on_credits_used += from_add_on
+        if to_users + from_add_on:
+            bucket = math.floor(t0 / cascade.BUCKET) * cascade.BUCKET
+            cents = (to_users + from_add_on) * 100
+            self.cascade_buckets[bucket] = self.cascade_buckets.get(bucket, 0) + cents
 
     def _roll_cycle(self) -> bool:
         """Start the next billing cycle; False when the cycle dates make no sense."""
@@ -141,13 +192,6 @@ class WindsurfSimAccount(SimAccount):
             user["promptCreditsUsed"] = 0
             user["activeDays"] = 0
         return True
-
-
-def _service_key(_request: web.Request, body: JSON) -> tuple[str | None, str | None]:
-    key = body.get("service_key") if isinstance(body, dict) else None
-    if not isinstance(key, str) or not key:
-        return None, "missing"
-    return key, None
 
 
 def _error(status: int, kind: str | None) -> JSON:
@@ -222,6 +266,21 @@ def _analytics(acct: WindsurfSimAccount, call: Call) -> Reply:
     return Reply(body=_protobuf_json(body, acct.numbers_as_strings))
 
 
+def _cascade(acct: WindsurfSimAccount, call: Call) -> Reply:
+    denied = _forbidden(acct, "Teams Read-Only")
+    if denied is not None:
+        return denied
+
+    def rows(first: date, last: date) -> list[dict[str, Any]]:
+        lag = acct.cascade_lag_seconds
+        until = call.now - lag if lag else None
+        found = cascade.runs(acct.cascade_buckets, first, last, acct.cascade_day_form, until)
+        return [_protobuf_json(row, True) for row in found]
+
+    status, body = cascade.answer(call.body, call.now, rows)
+    return Reply(status, body)
+
+
 API = SimulatedApi(
     name="windsurf",
     mount="/windsurf/api/v1",
@@ -241,8 +300,15 @@ API = SimulatedApi(
             "userTableStats",
             ("promptCreditsUsed", "activeDays"),
         ),
+        Endpoint(
+            "POST",
+            "/CascadeAnalytics",
+            _cascade,
+            "promptsUsed",
+            ("promptsUsed", "messagesSent"),
+        ),
     ),
-    credential=_service_key,
+    credential=body_key("service_key"),
     error=_error,
     json_body=True,
 )

@@ -46,7 +46,7 @@ def test_demo_screenshot(browser: Callable[..., Driver]) -> None:
         )
         groups = driver.find_elements(By.CSS_SELECTOR, "tbody.acct")
         names = [g.get_attribute("data-account") for g in groups]
-        assert names == ["research", "growth", "engineering", "design", "sales"]
+        assert names == ["research", "growth", "engineering", "design", "sales", "search", "voip"]
         assert sorted(names) == sorted(a["name"] for a in DEMO_ACCOUNTS)
         for group, acct in zip(groups, expected, strict=True):
             for row, pool in zip(

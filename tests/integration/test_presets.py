@@ -347,3 +347,192 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
             assert key not in text
         assert "acme%2Fsecret" not in text  # the URL-encoded form of the acme key
         assert "api_key=" not in text.replace("bad api_key=[REDACTED]", "")
+
+
+# --------------------------------------------------------------------------- issue 14's presets
+
+KEYS14 = {
+    "serpapi": "it-serpapi/key+0011=",  # in the query string: characters a URL encodes
+    "telnyx": "KEY-it-telnyx-0012",
+    "firecrawl": "fc-it-firecrawl-0013",
+    "sendgrid": "SG.it-sendgrid.0014",
+    "vonage": "it-vonage-secret-0015",
+    "plivo": "it-plivo-auth-token-0016",
+    "moonshot": "sk-it-moonshot-0017",
+    "zerobounce": "it-zerobounce-key-0018",
+    "crustdata": "it-crustdata-key-0019",
+    "lusha": "it-lusha-key-0020",
+    "boldsign": "it-boldsign-key-0021",
+    "dropcontact": "it-dropcontact-key-0022",
+    "anticaptcha": "it-anticaptcha-key-0023",
+}
+ZB_BAD_KEY = "it-zerobounce-revoked-0024"
+AC_BROKE_KEY = "it-anticaptcha-broke-0025"
+PLIVO_ID = "MA2025RK4E639VJFZAGV"
+VONAGE_KEY = "abcd1234"
+MOUNTS = {"telnyx": "/telnyx/v2"}
+PARAMS = {"plivo": {"auth_id": PLIVO_ID}, "vonage": {"vonage_api_key": VONAGE_KEY}}
+
+
+def seed14(sim: SimulatorThread) -> None:
+    k = KEYS14
+    sim.add_account(
+        "serpapi",
+        k["serpapi"],
+        searches_per_month=30000,
+        this_month_usage=24042,
+        extra_credits=250,
+        plan_renewal_date="2026-12-17",
+    )
+    sim.add_account("telnyx", k["telnyx"], balance=300, credit_limit=100, pending=10)
+    sim.add_account(
+        "firecrawl",
+        k["firecrawl"],
+        remaining_credits=1000,
+        plan_credits=500000,
+        billing_period_start="2025-01-01T00:00:00Z",
+        billing_period_end="2025-01-31T23:59:59Z",
+    )
+    sim.add_account(
+        "sendgrid",
+        k["sendgrid"],
+        total=200,
+        used=40,
+        last_reset="2026-11-01",
+        next_reset="2026-12-01",
+    )
+    sim.add_account("vonage", k["vonage"], vonage_api_key=VONAGE_KEY, value=10.28)
+    sim.add_account("plivo", k["plivo"], auth_id=PLIVO_ID, cash_credits=1.809)
+    sim.add_account("moonshot", k["moonshot"], voucher_balance=46.58893, cash_balance=3.00001)
+    sim.add_account("zerobounce", k["zerobounce"], credits=2375323)
+    sim.add_account("zerobounce", ZB_BAD_KEY, credits=5, revoked=True)
+    sim.add_account("crustdata", k["crustdata"], credits=9406.5)
+    sim.add_account("lusha", k["lusha"], total=10000, used=1500)
+    sim.add_account("boldsign", k["boldsign"], balance_credits=100)
+    sim.add_account("dropcontact", k["dropcontact"], credits=1250)
+    sim.add_account("anticaptcha", k["anticaptcha"], balance=12.3456, captcha_credits=85000)
+    sim.add_account("anticaptcha", AC_BROKE_KEY, error="ERROR_ZERO_BALANCE")
+
+
+def config14(sim: SimulatorThread) -> dict[str, Any]:
+    accounts: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "provider": name,
+            "api_key": key,
+            "base_url": sim.url + MOUNTS.get(name, f"/{name}"),
+            **({"params": PARAMS[name]} if name in PARAMS else {}),
+        }
+        for name, key in KEYS14.items()
+    ]
+    accounts[0]["low_credit_threshold"] = {"searches": 1000}
+    for name, preset, key in (
+        ("zerobounce-revoked", "zerobounce", ZB_BAD_KEY),
+        ("anticaptcha-broke", "anticaptcha", AC_BROKE_KEY),
+    ):
+        accounts.append(
+            {"name": name, "provider": preset, "api_key": key, "base_url": f"{sim.url}/{preset}"}
+        )
+    # Anti-Captcha's documented 1/30s is kept: one poll each is all this test needs.
+    return {"defaults": {"interval": "1s", "timeout": "2s"}, "accounts": accounts}
+
+
+def test_issue14_presets_end_to_end(sim: SimulatorThread, start_exporter: Any) -> None:
+    seed14(sim)
+    exp: ExporterProcess = start_exporter(config14(sim), args=["--log.level=debug"])
+    exp.wait_ready()
+
+    def all_polled() -> Any:
+        s = scrape(exp)
+        ready = all(value(s, "credits_up", account=name) == 1 for name in KEYS14)
+        for name, reason in (
+            ("zerobounce-revoked", "auth"),
+            ("anticaptcha-broke", "payment_required"),
+        ):
+            ready = ready and bool(
+                value(s, "credits_poll_errors_total", account=name, reason=reason)
+            )
+        return s if ready else None
+
+    s = wait_for(all_polled, timeout=30)
+
+    def pool(name: str, metric: str, pool_name: str) -> float | None:
+        return value(s, metric, provider=name, account=name, pool=pool_name)
+
+    expected: dict[tuple[str, str], tuple[float | None, float | None, float | None]] = {
+        # (preset, pool): (remaining, used, limit)
+        ("serpapi", "searches"): (5958, 24042, 30000),
+        ("serpapi", "extra_credits"): (250, None, None),
+        ("telnyx", "usd"): (300, None, None),
+        ("firecrawl", "credits"): (1000, None, 500000),
+        ("sendgrid", "emails"): (160, 40, 200),
+        ("vonage", "balance"): (10.28, None, None),
+        ("plivo", "cash_credits"): (1.809, None, None),
+        ("moonshot", "available"): (49.58894, None, None),
+        ("zerobounce", "credits"): (2375323, None, None),
+        ("crustdata", "credits"): (9406.5, None, None),
+        ("lusha", "credits"): (8500, 1500, 10000),
+        ("boldsign", "api_credits"): (100, None, None),
+        ("dropcontact", "credits"): (1250, None, None),
+        ("anticaptcha", "balance"): (12.3456, None, None),
+    }
+    for (name, pool_name), (remaining, used, limit) in expected.items():
+        assert pool(name, "credits_remaining", pool_name) == remaining, (name, pool_name)
+        assert pool(name, "credits_used", pool_name) == used, (name, pool_name)
+        assert pool(name, "credits_limit", pool_name) == limit, (name, pool_name)
+    assert value(s, "credits_low_threshold", account="serpapi", pool="searches") == 1000
+    cycle = {
+        "serpapi": (None, ts("2026-12-17T00:00:00Z")),
+        "firecrawl": (ts("2025-01-01T00:00:00Z"), ts("2025-01-31T23:59:59Z")),
+        "sendgrid": (ts("2026-11-01T00:00:00Z"), ts("2026-12-01T00:00:00Z")),
+    }
+    for name, (start, end) in cycle.items():
+        assert value(s, "credits_billing_cycle_start_timestamp_seconds", account=name) == start
+        assert value(s, "credits_billing_cycle_end_timestamp_seconds", account=name) == end
+    # Refusals inside a 200: classified, and no balance published from them.
+    assert value(s, "credits_remaining", account="zerobounce-revoked") is None
+    assert value(s, "credits_remaining", account="anticaptcha-broke") is None
+    # The key travelled where each preset says: the simulator counted each on its own path.
+    assert sim.calls(KEYS14["plivo"], f"/plivo/v1/Account/{PLIVO_ID}/") >= 1
+    assert sim.calls(KEYS14["anticaptcha"], "/anticaptcha/getBalance") >= 1
+    assert sim.calls(KEYS14["serpapi"], "/serpapi/account.json") >= 1
+
+    def status_shows_the_refusals() -> dict[str, Any] | None:
+        data: dict[str, Any] = json.loads(http_get(f"{exp.url}/api/status")[1])
+        failing = {a["account"] for a in data["accounts"] if a["errors"]}
+        return data if {"zerobounce-revoked", "anticaptcha-broke"} <= failing else None
+
+    status = wait_for(status_shows_the_refusals)
+    by_name = {acct["account"]: acct for acct in status["accounts"]}
+    units = {
+        name: {pool: p["unit"] for pool, p in by_name[name]["pools"].items()}
+        for name in ("telnyx", "vonage", "plivo", "moonshot", "anticaptcha", "sendgrid")
+    }
+    assert units == {
+        "telnyx": {"usd": "usd"},
+        "vonage": {"balance": "eur"},
+        "plivo": {"cash_credits": "usd"},
+        "moonshot": {"available": "usd"},
+        "anticaptcha": {"balance": "usd"},
+        "sendgrid": {"emails": "emails"},
+    }
+    zb = by_name["zerobounce-revoked"]["errors"]["balance"]
+    assert (zb["reason"], zb["message"]) == (
+        "auth",
+        "Credits is -1: ZeroBounce's answer for an invalid API key",
+    )
+    ac = by_name["anticaptcha-broke"]["errors"]["balance"]
+    assert ac["reason"] == "payment_required"
+    # The status page shows the exporter's words, not the provider's text ("…" elided).
+    assert ac["message"] == 'errorId is 10: the balance is zero or negative ("…")'
+
+    pages = [exp.metrics(), http_get(f"{exp.url}/")[1].decode(), json.dumps(status)]
+    assert exp.stop() == 0
+    logs = exp.logs()
+    assert (
+        'error="errorId is 10: the balance is zero or negative (\\"ERROR_ZERO_BALANCE\\")"' in logs
+    )
+    for text in [*pages, logs]:
+        for key in [*KEYS14.values(), ZB_BAD_KEY, AC_BROKE_KEY]:
+            assert key not in text
+        assert "it-serpapi%2Fkey" not in text and "key%2B0011" not in text

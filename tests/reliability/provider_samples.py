@@ -59,7 +59,11 @@ register_sample(
 register_sample(
     "windsurf",
     ProviderSample(
-        accounts=[{}, {"prompt_usage": True}],
+        accounts=[
+            {},
+            {"prompt_usage": True},
+            {"prompt_usage": True, "consumption": {"lookback_days": 7}},
+        ],
         good={
             "balance": {
                 "promptCreditsPerSeat": 500,
@@ -76,6 +80,25 @@ register_sample(
                 ],
                 "billingCycleStart": "2026-11-01T00:00:00Z",
                 "billingCycleEnd": "2026-12-01T00:00:00Z",
+            },
+            "consumption": {
+                "queryResults": [
+                    {
+                        "cascadeRuns": {
+                            "cascadeRuns": [
+                                {
+                                    "day": "2026-11-20T00:00:00Z",
+                                    "model": "GPT-4.1",
+                                    "mode": "CONVERSATIONAL_PLANNER_MODE_DEFAULT",
+                                    "messagesSent": "4",
+                                    "cascadeId": "c-1",
+                                    "promptsUsed": "150",
+                                },
+                                {"day": "2026-11-21", "messagesSent": "1", "cascadeId": "c-2"},
+                            ]
+                        }
+                    }
+                ]
             },
         },
     ),
@@ -185,4 +208,114 @@ register_sample(
             }
         }
     ),
+)
+register_sample(
+    "serpapi",
+    ProviderSample(
+        good={
+            "balance": {
+                "api_key": "SECRET_API_KEY",
+                "plan_renewal_date": "2026-12-17",
+                "searches_per_month": 30000,
+                "plan_searches_left": 5958,
+                "extra_credits": 0,
+                "total_searches_left": 5958,
+                "this_month_usage": 24042,
+            }
+        }
+    ),
+)
+register_sample(
+    "telnyx",
+    ProviderSample(
+        good={
+            "balance": {
+                "data": {
+                    "record_type": "balance",
+                    "pending": "10.00",
+                    "balance": "300.00",
+                    "credit_limit": "100.00",
+                    "available_credit": "400.00",
+                    "currency": "USD",
+                }
+            }
+        }
+    ),
+)
+register_sample(
+    "firecrawl",
+    ProviderSample(
+        good={
+            "balance": {
+                "success": True,
+                "data": {
+                    "remainingCredits": 1000,
+                    "planCredits": 500000,
+                    "billingPeriodStart": "2025-01-01T00:00:00Z",
+                    "billingPeriodEnd": "2025-01-31T23:59:59Z",
+                },
+            }
+        }
+    ),
+)
+register_sample(
+    "sendgrid",
+    ProviderSample(
+        good={
+            "balance": {
+                "remain": 200,
+                "total": 200,
+                "overage": 0,
+                "used": 0,
+                "last_reset": "2013-01-01",
+                "next_reset": "2013-02-01",
+                "reset_frequency": "monthly",
+            }
+        }
+    ),
+)
+register_sample(
+    "vonage",
+    ProviderSample(
+        accounts=[{"params": {"vonage_api_key": "abcd1234"}}],
+        good={"balance": {"value": 10.28, "autoReload": False}},
+    ),
+)
+register_sample(
+    "plivo",
+    ProviderSample(
+        accounts=[{"params": {"auth_id": "MA2025RK4E639VJFZAGV"}}],
+        good={"balance": {"auth_id": "MA2025RK4E639VJFZAGV", "cash_credits": "1.80900"}},
+    ),
+)
+register_sample(
+    "moonshot",
+    ProviderSample(
+        good={
+            "balance": {
+                "code": 0,
+                "data": {
+                    "available_balance": 49.58894,
+                    "voucher_balance": 46.58893,
+                    "cash_balance": 3.00001,
+                },
+                "scode": "0x0",
+                "status": True,
+            }
+        }
+    ),
+)
+register_sample("zerobounce", ProviderSample(good={"balance": {"Credits": 2375323}}))
+register_sample("crustdata", ProviderSample(good={"balance": {"credits": 9406}}))
+register_sample(
+    "lusha",
+    ProviderSample(
+        good={"balance": {"credits": {"total": 10000, "used": 1500, "remaining": 8500}}}
+    ),
+)
+register_sample("boldsign", ProviderSample(good={"balance": {"BalanceCredits": 100}}))
+register_sample("dropcontact", ProviderSample(good={"balance": {"credits": 1250}}))
+register_sample(
+    "anticaptcha",
+    ProviderSample(good={"balance": {"errorId": 0, "balance": 12.3456, "captchaCredits": 85000}}),
 )

@@ -13,6 +13,7 @@ from exporter.accounts import AccountBase, Defaults
 from exporter.config import ProviderSettings
 from exporter.providers import PROVIDERS
 from exporter.providers.theirstack import TheirStackConsumption
+from exporter.providers.windsurf import WindsurfConsumption
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -34,6 +35,7 @@ def fields(model: type[BaseModel]) -> set[str]:
 def test_every_config_key_is_documented() -> None:
     keys = {"defaults", "providers", "accounts"}
     keys |= fields(Defaults) | fields(ProviderSettings) | fields(TheirStackConsumption)
+    keys |= fields(WindsurfConsumption)
     for registered in PROVIDERS.values():
         keys |= fields(registered.account)
     missing = sorted(keys - documented())

@@ -230,9 +230,11 @@ def check_outcome(account: AccountBase, endpoint: str, data: Any) -> Reading | P
         assert isinstance(error.message, str) and len(error.message) <= MAX_MESSAGE
         assert "\n" not in error.message
         assert KEY not in error.message and KEY not in str(error)
-        # Parsing says BAD_RESPONSE; a provider's own classify() may name another reason.
+        # Parsing says BAD_RESPONSE, or what an http_json error_when rule declares; a
+        # provider's own classify() may name another reason.
+        declared = {rule.reason for rule in getattr(account, "error_when", ())}
         if error.status is None:
-            assert error.reason is Reason.BAD_RESPONSE, error
+            assert error.reason is Reason.BAD_RESPONSE or error.reason in declared, error
         return error
     assert ep.reading is not None and ep.up is True
     check_reading(state.provider, ep.reading)

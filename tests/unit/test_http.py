@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from exporter.http import host_of, parse_retry_after
+from exporter.http import connection_problem, host_of, parse_retry_after
 from exporter.model import PollError, Reason
 from support import account_client
 
@@ -254,7 +254,7 @@ async def _raw_server(answer: bytes | None, reset: bool = False) -> asyncio.Serv
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n{}",
             False,
-            "the answer is not valid HTTP (invalid character in content-length)",
+            "the answer is not valid HTTP (invalid character in Content-Length)",
         ),
         (None, False, "the server closed the connection without answering"),
         (None, True, "connection failed: connection reset by peer"),
@@ -279,6 +279,37 @@ async def test_connection_failures_say_what_happened(
     assert info.value.reason is Reason.CONNECTION
     assert info.value.message == message
     assert "Error" not in info.value.message  # words, not exception names
+
+
+#: A key with upper-case letters: lower-cased, it would escape redaction.
+MIXED_KEY = "SeCrEtKeyABCDEFGHxyz"
+
+
+@pytest.mark.parametrize(
+    ("parser_message", "said"),
+    [
+        # llhttp (aiohttp's C parser): the complaint, then the offending bytes after a colon.
+        (
+            f"Bad status line:\n  Invalid status code:\n\n  b'HTTP/1.1 4OO GET /a?k={MIXED_KEY}'",
+            "bad status line",
+        ),
+        (
+            f"Invalid character in Content-Length:\n\n  b'Content-Length: x{MIXED_KEY}'",
+            "invalid character in Content-Length",
+        ),
+        # aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS=1) quotes the bytes at once, or
+        # says nothing but the bytes.
+        (f"Bad status line 'HTTP/1.1 4OO GET /a?k={MIXED_KEY}'", "bad status line"),
+        (f"zz{MIXED_KEY}", "unreadable"),
+        (f"zz {MIXED_KEY}/+=", "unreadable"),
+        ("", "unreadable"),
+    ],
+)
+def test_parser_complaints_never_carry_the_answer(parser_message: str, said: str) -> None:
+    """What the HTTP parser said about an answer that is not HTTP: its complaint only, never
+    the bytes it quotes (an upstream that echoes the request echoes a query-string key)."""
+    exc = aiohttp.ClientResponseError(None, (), status=400, message=parser_message)  # type: ignore[arg-type]
+    assert connection_problem(exc, "http://x.example/a") == f"the answer is not valid HTTP ({said})"
 
 
 async def test_connection_refused_in_words() -> None:

@@ -335,6 +335,62 @@ accounts:
         ("params: {a: [1]}", "accounts[0].params.a: Input should be a valid string"),
         ("pools: {}", "accounts[0].pools: Dictionary should have at least 1 item"),
         ("error_message: 'a..b'", 'accounts[0].error_message: invalid path "a..b"'),
+        (
+            "error_when: [{path: errorId}]",
+            "accounts[0].error_when[0]: needs exactly one of equals or not_equals",
+        ),
+        (
+            "error_when: [{path: e, equals: [1], not_equals: [0]}]",
+            "accounts[0].error_when[0]: needs exactly one of equals or not_equals",
+        ),
+        (
+            "error_when: [{path: e, equals: []}]",
+            "accounts[0].error_when[0]: equals or not_equals needs at least one value",
+        ),
+        (
+            "error_when: [{path: e, equals: [[1]]}]",
+            "accounts[0].error_when[0].equals[0]: [1]: compare with a string",
+        ),
+        (
+            "error_when: [{path: e, equals: [1], reason: timeout}]",
+            "accounts[0].error_when[0].reason: Input should be 'auth', 'payment_required'",
+        ),
+        (
+            "error_when: [{path: 'e..', equals: [1]}]",
+            "accounts[0].error_when[0].path: invalid path",
+        ),
+        (
+            "documented_rate_limit: 5 a minute",
+            'accounts[0].documented_rate_limit: invalid rate limit "5 a minute"',
+        ),
+        (
+            "pools: {c: {remaining: a, unit_by_host: {'API.example.com': cny}}}",
+            "accounts[0].pools.c.unit_by_host.API.example.com.[key]: String should match pattern",
+        ),
+        (
+            "pools: {c: {remaining: a, name: n, unit: '{pool}', unit_by_host: {x.example: cny}}}",
+            'accounts[0].pools.c: unit_by_host and unit "{pool}" cannot be used together',
+        ),
+        (
+            "{required_params: {team: the team id}, request: {url: 'https://x/{team}'}}",
+            "accounts[0].params.team: is required: the team id",
+        ),
+        (
+            "{params: {team: ''}, request: {url: 'https://x/t/{team}/c'}}",
+            "accounts[0].params.team: is empty, but fills a placeholder in request.url",
+        ),
+        (
+            "{params: {team: ' '}, base_url: 'https://{team}.x', request: {url: /c}}",
+            "accounts[0].params.team: is empty, but fills a placeholder in base_url",
+        ),
+        (
+            "{params: {team: '..'}, request: {url: 'https://x/t/{team}/c'}}",
+            'accounts[0].params.team: ".." would change the path of request.url',
+        ),
+        (
+            "{params: {user: 'a:b'}, auth: {type: basic, username: '{user}'}}",
+            "accounts[0].params.user: cannot contain ':', as it fills the Basic auth username",
+        ),
     ],
 )
 def test_one_error(change: str, fragment: str) -> None:
@@ -342,6 +398,38 @@ def test_one_error(change: str, fragment: str) -> None:
     base.update(yaml.safe_load(change))
     errs = errors(yaml.safe_dump({"accounts": [base]}))
     assert any(fragment in e for e in errs), errs
+
+
+def test_required_params_replace_the_placeholder_errors() -> None:
+    """A preset's required param missing is one error at params.<name> saying what it is, not
+    one per template that uses it."""
+    errs = errors("accounts: [{name: a, provider: plivo, api_key: k}]")
+    assert errs == [
+        "accounts[0].params.auth_id: is required: the Auth ID (MA... or SA...) from the Plivo console"
+    ]
+    errs = errors("accounts: [{name: a, provider: plivo, api_key: k, params: {auth_id: ''}}]")
+    assert errs == ["accounts[0].params.auth_id: is empty, but fills a placeholder in request.url"]
+
+
+def test_params_checked_only_where_they_shape_the_url_or_username() -> None:
+    """Empty values are fine in a query string, a header or the body; '.' and ':' too."""
+    p = provider(
+        """
+  - name: a
+    provider: http_json
+    provider_name: acme
+    api_key: k-123456
+    params: {q: "", dot: ".", colon: "a:b"}
+    request:
+      method: POST
+      url: "https://x.example/v1/c?q={q}&d={dot}"
+      headers: {X-Colon: "{colon}", X-Q: "{q}"}
+      body: {q: "{q}", d: "{dot}"}
+    auth: {type: bearer}
+    pools: {c: {remaining: a}}
+"""
+    )
+    assert p.url == "https://x.example/v1/c?q=&d=."
 
 
 def test_placeholders_and_escapes() -> None:
@@ -399,6 +487,11 @@ def test_every_auth_type() -> None:
     assert r.headers == {"Authorization": "DeepL-Auth-Key s3cr3t/+key"}
     r = auth_provider("{type: header, name: xi-api-key}").request
     assert r.headers == {"xi-api-key": "s3cr3t/+key"}
+    r = auth_provider("{type: header, name: Authorization, scheme: Token}").request
+    assert r.headers == {"Authorization": "Token s3cr3t/+key"}
+    assert auth_provider("{type: header, name: api_key}").request.headers == {
+        "api_key": "s3cr3t/+key"
+    }
     r = auth_provider("{type: query, name: api_key}").request
     assert r.params == {"api_key": "s3cr3t/+key"} and r.headers == {}
     assert "s3cr3t" not in r.url
@@ -459,7 +552,27 @@ def test_base_url_if_key_suffix() -> None:
 def test_presets_are_data_and_registered() -> None:
     folder = ROOT / "exporter" / "providers" / "http_json" / "presets"
     names = sorted(f.stem for f in folder.glob("*.yaml"))
-    assert names == ["deepl", "deepseek", "elevenlabs", "hunter", "openrouter", "twilio"]
+    assert names == [
+        "anticaptcha",
+        "boldsign",
+        "crustdata",
+        "deepl",
+        "deepseek",
+        "dropcontact",
+        "elevenlabs",
+        "firecrawl",
+        "hunter",
+        "lusha",
+        "moonshot",
+        "openrouter",
+        "plivo",
+        "sendgrid",
+        "serpapi",
+        "telnyx",
+        "twilio",
+        "vonage",
+        "zerobounce",
+    ]
     assert sorted(PRESETS) == names
     for name in names:
         assert PROVIDERS[name].provider is HttpJson
@@ -749,8 +862,7 @@ accounts:
 """
     )
     assert errs == [
-        "accounts[1].request.url: placeholder {account_sid} is not defined: add it to params (defined: none)",
-        "accounts[1].auth.username: placeholder {account_sid} is not defined: add it to params (defined: none)",
+        "accounts[1].params.account_sid: is required: the Account SID (AC...) from the Twilio Console",
         "accounts[2].request.method: Input should be 'GET' or 'POST'",
         'accounts[2].pools.characters.used: invalid path "a..b" (use e.g. data.total, items[0].value, ["odd.key"], or $)',
         'accounts[3].provider_name: "deepl" is the name of a built-in provider (use provider: deepl and override its keys instead)',
@@ -870,6 +982,78 @@ def test_derived_remaining_and_negative() -> None:
     # Used beyond the limit (overage) is reported as such, not clamped to 0.
     assert p.parse({"u": 12, "l": 10}).pools["c"].remaining == -2
     assert "u is negative" in bad(p, {"u": -3, "l": 10})
+
+
+ERRORS_IN_200 = """
+  - name: a
+    provider: http_json
+    provider_name: acme
+    api_key: k-123456
+    request: {url: "https://x.example/q"}
+    auth: {type: bearer}
+    error_when:
+      - {path: status.code, equals: [401, "unauthorized"], reason: auth, means: key refused}
+      - {path: ok, equals: [false], message: status.text}
+      - {path: state, not_equals: ["ok", null], reason: server_error}
+    pools: {c: {remaining: balance}}
+"""
+
+
+def test_error_when_rules() -> None:
+    """Errors reported inside a successful answer fail the poll with the rule's reason; the
+    first rule that matches wins; a rule whose path is missing (or runs through another shape)
+    says nothing."""
+    p = provider(ERRORS_IN_200)
+
+    def refused(body: Any) -> PollError:
+        with pytest.raises(PollError) as info:
+            p.parse(body)
+        return info.value
+
+    assert p.parse({"balance": 5}).pools == {"c": PoolValues(remaining=5)}
+    assert p.parse({"balance": 5, "status": [1], "state": None}).pools["c"].remaining == 5
+    assert p.parse({"balance": 5, "ok": True, "state": "ok"}).pools["c"].remaining == 5
+    e = refused({"status": {"code": 401}, "ok": False})
+    assert (e.reason, e.message) == (Reason.AUTH, "status.code is 401: key refused")
+    e = refused({"status": {"code": 401.0}})
+    assert e.reason is Reason.AUTH  # numbers compare by value
+    e = refused({"status": {"code": "unauthorized"}})
+    assert (e.reason, e.message) == (Reason.AUTH, 'status.code is "unauthorized": key refused')
+    assert refused({"ok": False}).message == "ok is false"
+    e = refused({"ok": False, "status": {"code": 200, "text": "quota service down"}})
+    assert (e.reason, e.message) == (Reason.BAD_RESPONSE, 'ok is false ("quota service down")')
+    # true is not 1, "401" is not 401, 0 is not false.
+    assert p.parse({"balance": 1, "status": {"code": "401"}, "ok": 0}).pools["c"].remaining == 1
+    e = refused({"balance": 1, "state": "degraded"})
+    assert (e.reason, e.message) == (Reason.SERVER_ERROR, 'state is "degraded"')
+    # A value of the answer is quoted: the key it may echo is redacted before any cut.
+    echo = "k-123456 " * 10
+    e = refused({"ok": False, "status": {"text": echo}}).redacted("k-123456")
+    assert "k-123456" not in e.message and "[REDACTED]" in e.message
+    e = refused({"state": echo}).redacted("k-123456")
+    assert "k-123456" not in e.message
+
+
+def test_unit_by_host() -> None:
+    def units(base_url: str) -> Any:
+        return provider(
+            f"""
+  - name: a
+    provider: http_json
+    provider_name: acme
+    api_key: k-123456
+    base_url: "{base_url}"
+    request: {{url: /q}}
+    auth: {{type: bearer}}
+    pools:
+      main: {{remaining: a, unit: usd, unit_by_host: {{cn.example.com: cny, eu.example.com: eur}}}}
+      other: {{remaining: b, unit_by_host: {{cn.example.com: cny}}}}
+"""
+        ).units()
+
+    assert units("https://api.example.com") == {"main": "usd"}
+    assert units("https://CN.example.com:8443/v1") == {"main": "cny", "other": "cny"}
+    assert units("https://eu.example.com") == {"main": "eur"}
 
 
 def test_generic_bad_answers() -> None:
@@ -1059,6 +1243,11 @@ def test_example_config_presets_load() -> None:
         "TWILIO_ACCOUNT_SID": "AC123",
         "DEEPSEEK_API_KEY": "f-123456",
         "ACME_API_KEY": "g-123456",
+        "VONAGE_API_KEY": "abcd1234",
+        "PLIVO_AUTH_ID": "MA2025RK4E639VJFZAGV",
     }
+    for preset in PRESETS:
+        env.setdefault(f"{preset.upper()}_API_KEY", f"{preset}-123456")
+    env |= {"VONAGE_API_SECRET": "h-123456", "PLIVO_AUTH_TOKEN": "i-123456"}
     config = parse_config(yaml.safe_dump({"accounts": doc}), env=env)
     assert {a.provider for a in config.accounts} == {*PRESETS, "http_json"}

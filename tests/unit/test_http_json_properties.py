@@ -75,6 +75,39 @@ EXAMPLES: dict[str, Any] = {
             {"currency": "USD", "total_balance": "1.00", "granted_balance": "0.00"},
         ],
     },
+    "serpapi": {
+        "searches_per_month": 30000,
+        "plan_searches_left": 5958,
+        "extra_credits": 10,
+        "this_month_usage": 24042,
+        "plan_renewal_date": "2026-12-17",
+    },
+    "telnyx": {"data": {"balance": "300.00", "currency": "USD", "credit_limit": "100.00"}},
+    "firecrawl": {
+        "success": True,
+        "data": {
+            "remainingCredits": 1000,
+            "planCredits": 500000,
+            "billingPeriodStart": "2025-01-01T00:00:00Z",
+            "billingPeriodEnd": None,
+        },
+    },
+    "sendgrid": {
+        "remain": 200,
+        "total": 200,
+        "used": 0,
+        "last_reset": "2013-01-01",
+        "next_reset": "2013-02-01",
+    },
+    "vonage": {"value": 10.28, "autoReload": False},
+    "plivo": {"auth_id": "MA1", "cash_credits": "1.80900"},
+    "moonshot": {"code": 0, "data": {"available_balance": 49.58894}, "status": True},
+    "zerobounce": {"Credits": 2375323},
+    "crustdata": {"credits": 9406.5},
+    "lusha": {"credits": {"total": 10000, "used": 1500, "remaining": 8500}},
+    "boldsign": {"BalanceCredits": 100},
+    "dropcontact": {"credits": 1250},
+    "anticaptcha": {"errorId": 0, "balance": 12.3456, "captchaCredits": 85000},
     "generic": {
         "r": "150",
         "u": 50,
@@ -106,7 +139,8 @@ def make(name: str) -> HttpJson:
     if name == "generic":
         account = yaml.safe_load(GENERIC)
     else:
-        account = {"name": "a", "provider": name, "api_key": "k", "params": {"account_sid": "AC1"}}
+        params = {"account_sid": "AC1", "auth_id": "MA1", "vonage_api_key": "abcd1234"}
+        account = {"name": "a", "provider": name, "api_key": "k", "params": params}
     p = create_provider(parse_config(yaml.safe_dump({"accounts": [account]}), env={}).accounts[0])
     assert isinstance(p, HttpJson)
     return p
@@ -120,7 +154,9 @@ def parse_or_bad(p: HttpJson, data: Any) -> Reading | None:
     try:
         reading = p.parse(data)
     except PollError as exc:
-        assert exc.reason is Reason.BAD_RESPONSE
+        # bad_response, or what an error_when rule of the account says the answer means.
+        declared = {rule.reason for rule in p.account.error_when}
+        assert exc.reason is Reason.BAD_RESPONSE or exc.reason.value in declared
         assert exc.message and "\n" not in exc.message
         return None
     assert isinstance(reading, Reading)

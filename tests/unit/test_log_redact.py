@@ -37,3 +37,16 @@ def test_processor_walks_the_event() -> None:
     event = {"event": "poll failed", "error": "bad secret-42!", "nested": {"x": ["secret-7"]}}
     out = r(None, "info", event)
     assert out == {"event": "poll failed", "error": f"bad {R}!", "nested": {"x": [R]}}
+
+
+def test_a_key_in_a_url_is_redacted_in_every_form() -> None:
+    """A library's message may hold the URL of a call with its query string: the key there is
+    percent-encoded (``+`` as %2B, ``/`` kept or %2F), not as configured."""
+    r = Redactor()
+    r.set_secrets(["sk/9+Qz=w x"])
+    for url in (
+        "https://x.example/a?api_key=sk/9%2BQz%3Dw+x",
+        "https://x.example/a?api_key=sk%2F9%2BQz%3Dw%20x",
+        "https://x.example/a?api_key=sk%2F9%2BQz%3Dw+x",
+    ):
+        assert r.redact(f"url={url}") == f"url=https://x.example/a?api_key={R}"

@@ -84,6 +84,31 @@ def test_windsurf_analytics_with_cycle_and_balance() -> None:
     assert derived.pools["prompt"] == PoolValues(limit=25000, used=1500, remaining=23500)
 
 
+def test_windsurf_cascade_runs_are_the_team_daily_consumption() -> None:
+    """Issue 14: promptsUsed is "Credits consumed (in cents)", an int64 written as a string,
+    per day, model, mode and conversation: each day's rows add up, divided by 100."""
+    p = provider_for("{name: e, provider: windsurf, api_key: k, consumption: {lookback_days: 7}}")
+    r = p.parse_consumption(
+        examples("windsurf")["cascade_runs"], datetime(2026, 1, 20, 9, tzinfo=UTC)
+    )
+    assert r.daily_consumption["team"]["2026-01-19"] == 19.25  # "1850" + "75"
+    assert r.daily_consumption["team"]["2026-01-20"] == 12  # "1200" + a row without credits
+    assert r.daily_consumption["team"]["2026-01-14"] == 0  # no rows: nothing consumed
+    assert len(r.daily_consumption["team"]) == 7
+    assert r.consumption == {"team": {"1d": 12, "7d": 31.25}}  # no 30d window in 7 days
+    assert r.pools == {} and r.notes == {}
+
+
+def test_windsurf_cascade_schema_is_navigated_to_its_placeholders() -> None:
+    """The documented schema nests the rows as the exporter reads them: the only thing it
+    refuses is the placeholder, "<string>" is no date."""
+    p = provider_for("{name: e, provider: windsurf, api_key: k, consumption: {}}")
+    with pytest.raises(PollError) as info:
+        p.parse_consumption(examples("windsurf")["cascade_analytics_schema"], datetime.now(UTC))
+    assert info.value.reason is Reason.BAD_RESPONSE
+    assert info.value.message.startswith("queryResults[0].cascadeRuns.cascadeRuns[0].day ")
+
+
 def test_theirstack_documented_answers() -> None:
     ex = examples("theirstack")
     r = TheirStack.parse_balance(ex["credit_balance"])
@@ -163,3 +188,159 @@ def test_twilio_subaccount_says_so() -> None:
 def test_deepseek_documented_answer() -> None:
     p = provider_for("{name: d, provider: deepseek, api_key: k}")
     assert p.parse(examples("deepseek")["balance"]).pools == {"cny": PoolValues(remaining=110)}
+
+
+# --------------------------------------------------------------------------- presets of issue 14
+
+
+def preset(name: str, extra: str = "") -> Any:
+    return provider_for(f"{{name: a, provider: {name}, api_key: k-0123456789{extra}}}")
+
+
+def refused(p: Any, body: Any) -> PollError:
+    with pytest.raises(PollError) as info:
+        p.parse(body)
+    return info.value
+
+
+def day(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_serpapi_documented_answers() -> None:
+    ex = examples("serpapi")
+    p = preset("serpapi")
+    r = p.parse(ex["account"])
+    # total_searches_left (plan + extra) is not a pool of its own: it would count twice.
+    assert r.pools == {
+        "searches": PoolValues(remaining=5958, used=24042, limit=30000),
+        "extra_credits": PoolValues(remaining=0),
+    }
+    assert r.cycle_end_timestamp == day("2026-12-17")
+    r = p.parse(ex["account_without_monthly_plan"])
+    assert r.pools["extra_credits"] == PoolValues(remaining=12000)
+    assert r.cycle_end_timestamp is None
+    assert p.error_message(ex["invalid_api_key"]).startswith("Invalid API key.")
+
+
+def test_telnyx_documented_answers() -> None:
+    ex = examples("telnyx")
+    p = preset("telnyx")
+    # The balance, not the credit line: available_credit (balance + credit_limit) is not it.
+    assert p.parse(ex["balance"]).pools == {"usd": PoolValues(remaining=300)}
+    assert p.units() == {"usd": "usd"}
+    assert p.error_message(ex["authentication_failed"]).startswith(
+        "The required authentication headers"
+    )
+    assert p.error_message(ex["too_many_requests"]).startswith("You have exceeded")
+
+
+def test_firecrawl_documented_answers() -> None:
+    ex = examples("firecrawl")
+    p = preset("firecrawl")
+    r = p.parse(ex["credit_usage"])
+    # planCredits excludes coupons and packs: no used is derived from it.
+    assert r.pools == {"credits": PoolValues(remaining=1000, limit=500000)}
+    assert r.cycle_start_timestamp == day("2025-01-01")
+    assert r.cycle_end_timestamp == day("2025-01-31T23:59:59")
+    assert p.error_message(ex["not_found"]) == "Could not find credit usage information"
+
+
+def test_sendgrid_documented_answers() -> None:
+    ex = examples("sendgrid")
+    p = preset("sendgrid")
+    r = p.parse(ex["credits"])
+    assert r.pools == {"emails": PoolValues(remaining=200, used=0, limit=200)}
+    assert (r.cycle_start_timestamp, r.cycle_end_timestamp) == (
+        day("2013-01-01"),
+        day("2013-02-01"),
+    )
+    assert p.error_message(ex["authorization_required"]) == "authorization required"
+
+
+def test_vonage_documented_answers() -> None:
+    ex = examples("vonage")
+    p = preset("vonage", ", params: {vonage_api_key: abcd1234}")
+    assert p.parse(ex["balance"]).pools == {"balance": PoolValues(remaining=10.28)}
+    assert p.units() == {"balance": "eur"}
+    assert p.error_message(ex["out_of_credit"]) == "Your current balance is 30, but that costs 50."
+
+
+def test_plivo_documented_answer() -> None:
+    p = preset("plivo", ", params: {auth_id: MA2025RK4E639VJFZAGV}")
+    assert p.url == "https://api.plivo.com/v1/Account/MA2025RK4E639VJFZAGV/"
+    assert p.parse(examples("plivo")["account"]).pools == {
+        "cash_credits": PoolValues(remaining=1.809)
+    }
+    assert p.units() == {"cash_credits": "usd"}
+
+
+def test_moonshot_documented_answers_and_unit_by_host() -> None:
+    ex = examples("moonshot")
+    p = preset("moonshot")
+    assert p.parse(ex["balance"]).pools == {"available": PoolValues(remaining=49.58894)}
+    assert p.parse(ex["balance_owing_cash"]).pools == {"available": PoolValues(remaining=46.58893)}
+    assert p.units() == {"available": "usd"}
+    # The China platform answers the same shape in yuan.
+    assert preset("moonshot", ", base_url: https://api.moonshot.cn").units() == {"available": "cny"}
+
+
+def test_zerobounce_invalid_key_is_auth_not_a_balance() -> None:
+    ex = examples("zerobounce")
+    p = preset("zerobounce")
+    assert p.parse(ex["credits"]).pools == {"credits": PoolValues(remaining=2375323)}
+    error = refused(p, ex["invalid_api_key"])
+    assert error.reason is Reason.AUTH
+    assert error.message == "Credits is -1: ZeroBounce's answer for an invalid API key"
+    assert refused(p, {"Credits": "-1"}).reason is Reason.AUTH  # a number written as a string
+
+
+def test_crustdata_documented_answers() -> None:
+    ex = examples("crustdata")
+    p = preset("crustdata")
+    assert p.parse(ex["credits"]).pools == {"credits": PoolValues(remaining=9406)}
+    assert p.error_message(ex["missing_api_key"]) == "Missing API key in request"
+    assert p.error_message(ex["invalid_api_key"]) == "Invalid API key in request"
+
+
+def test_lusha_documented_answers() -> None:
+    ex = examples("lusha")
+    p = preset("lusha")
+    r = p.parse(ex["usage"])
+    assert r.pools == {"credits": PoolValues(remaining=8500, used=1500, limit=10000)}
+    assert r.cycle_end_timestamp is None  # plan.endDate is the annual plan's end
+    assert p.error_message(ex["unauthorized"]) == "Unauthorized"
+
+
+def test_boldsign_documented_answer() -> None:
+    p = preset("boldsign")
+    assert p.parse(examples("boldsign")["api_credits"]).pools == {
+        "api_credits": PoolValues(remaining=100)
+    }
+
+
+def test_dropcontact_documented_schema() -> None:
+    p = preset("dropcontact")
+    assert p.parse(examples("dropcontact")["credits"]).pools == {
+        "credits": PoolValues(remaining=1250)
+    }
+
+
+def test_anticaptcha_errors_in_a_200() -> None:
+    ex = examples("anticaptcha")
+    p = preset("anticaptcha")
+    # captchaCredits is undocumented beyond its name: not published.
+    assert p.parse(ex["balance"]).pools == {"balance": PoolValues(remaining=12.3456)}
+    error = refused(p, ex["key_does_not_exist"])
+    assert error.reason is Reason.AUTH
+    assert error.message == 'errorId is 1: the key was refused ("ERROR_KEY_DOES_NOT_EXIST")'
+    error = refused(p, ex["zero_balance"])
+    assert error.reason is Reason.PAYMENT_REQUIRED
+    assert "ERROR_ZERO_BALANCE" in error.message
+    error = refused(p, {"errorId": 14, "errorCode": "ERROR_NO_SUCH_METHOD"})
+    assert error.reason is Reason.BAD_RESPONSE
+    assert error.message == 'errorId is 14: Anti-Captcha reports an error ("ERROR_NO_SUCH_METHOD")'
+    # An HTTP error body is read at errorDescription.
+    assert p.error_message(ex["key_does_not_exist"]) == (
+        "Account authorization key not found in the system"
+    )

@@ -91,6 +91,45 @@ accounts:
     }
 
 
+def test_presets_documented_rate_limits() -> None:
+    """A preset's documented limit is its default, below the provider setting and the account's
+    own; a generic account may declare one too. Accounts sharing a key share the lowest."""
+    cfg = parse_config(
+        """
+providers:
+  lusha: {rate_limit: 10/m}
+accounts:
+  - {name: captcha, provider: anticaptcha, api_key: k1}
+  - {name: verify, provider: zerobounce, api_key: k2}
+  - {name: esign, provider: boldsign, api_key: k3}
+  - {name: enrich, provider: crustdata, api_key: k4}
+  - {name: prospects, provider: lusha, api_key: k5}
+  - {name: enrich-own, provider: crustdata, api_key: k6, rate_limit: 1/s}
+  - {name: search, provider: serpapi, api_key: k7}
+  - name: acme
+    provider: http_json
+    provider_name: acme
+    api_key: k8
+    request: {url: "https://x.example/q"}
+    auth: {type: bearer}
+    pools: {c: {remaining: a}}
+    documented_rate_limit: 2/m
+""",
+        env={},
+    )
+    rates = {a.name: effective_rate(a, cfg) for a in cfg.accounts}
+    assert rates == {
+        "captcha": pytest.approx(1 / 30),  # "no more than once every 30 seconds"
+        "verify": pytest.approx(180 / 3600),  # under the 200 bad-key calls an hour
+        "esign": pytest.approx(2000 / 3600),
+        "enrich": 5.0,  # 300 a minute
+        "prospects": pytest.approx(10 / 60),  # the provider setting wins over the 5/m
+        "enrich-own": 1.0,
+        "search": math.inf,  # nothing documented
+        "acme": pytest.approx(2 / 60),
+    }
+
+
 def test_accounts_sharing_a_key_share_one_limiter_at_the_lowest_rate() -> None:
     cfg = parse_config(
         """

@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 from exporter.model import PollError, Reason
 from exporter.providers import base
 from exporter.providers.http_json import pool_name, read_number, read_timestamp
-from exporter.redaction import EXCERPT, MAX_MESSAGE, MIN_FRAGMENT, REDACTED, clean, quote, redact
+from exporter.redaction import (
+    EXCERPT,
+    MAX_MESSAGE,
+    MIN_FRAGMENT,
+    REDACTED,
+    clean,
+    key_forms,
+    quote,
+    redact,
+)
 
 KEY = "sk_live_" + string.ascii_letters[:43]  # 51 characters, longer than every cut
 
@@ -112,3 +121,31 @@ def test_a_redacted_error_is_detached_and_keeps_its_classification() -> None:
         kept = exc.redacted(KEY)
     assert (kept.reason, kept.status, kept.retry_after) == (Reason.RATE_LIMITED, 429, 3.0)
     assert kept.message == f"HTTP 429: {REDACTED}" and kept.__traceback__ is None
+
+
+#: A key with characters a URL writes otherwise: "/", "+", "=", " ", "%", "&".
+URL_KEY = "ak/9+Qz=w x%2&Lm"
+
+
+def test_key_forms_cover_the_query_string_aiohttp_sends() -> None:
+    """The form the key travels in as ``?api_key=`` (yarl's encoding, what an upstream echoes
+    when it quotes the request) is one of the forms redacted, and so are the fully
+    percent-encoded and the form-encoded ones."""
+    from urllib.parse import quote as url_quote
+    from urllib.parse import quote_plus
+
+    from yarl import URL
+
+    sent = URL("https://x.example/a").with_query({"api_key": URL_KEY}).raw_query_string
+    assert sent.partition("=")[2] in key_forms(URL_KEY)
+    assert url_quote(URL_KEY, safe="") in key_forms(URL_KEY)
+    assert quote_plus(URL_KEY) in key_forms(URL_KEY)
+    assert key_forms("plainletters") == ("plainletters",)
+
+
+@pytest.mark.parametrize("form", key_forms(URL_KEY))
+def test_clean_removes_every_form_of_the_key(form: str) -> None:
+    text = f"GET /account.json?api_key={form}&x=1 was refused"
+    assert clean(text, [URL_KEY]) == f"GET /account.json?api_key={REDACTED}&x=1 was refused"
+    error = PollError(Reason.CLIENT_ERROR, f"HTTP 400: {quote(text)}").redacted(URL_KEY)
+    assert form not in error.message and REDACTED in error.message

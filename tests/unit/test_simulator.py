@@ -386,6 +386,98 @@ async def test_windsurf_burn_and_cycle_rollover(env: Env) -> None:
     assert [u.get("promptCreditsUsed") for u in users] == [None, None]
 
 
+def cascade_query(**extra: Any) -> dict[str, Any]:
+    return {
+        "start_timestamp": "2026-11-01T00:00:00Z",
+        "end_timestamp": "2026-11-30T23:59:59Z",
+        "query_requests": [{"cascade_runs": {}}],
+        **extra,
+    }
+
+
+def runs_by_day(data: Any) -> dict[str, int]:
+    """Hundredths of a credit per ``day`` of a CascadeAnalytics answer."""
+    out: dict[str, int] = {}
+    for row in data["queryResults"][0]["cascadeRuns"].get("cascadeRuns", []):
+        out[row["day"]] = out.get(row["day"], 0) + int(row.get("promptsUsed", "0"))
+    return out
+
+
+async def test_windsurf_cascade_runs_shape(env: Env) -> None:
+    """Rows per day, model, mode and conversation, int64s as strings, a free model's row
+    without promptsUsed, no rows for a day without use, and one result per query."""
+    env.sim.update(WS_KEY, cascade_days={"2026-11-18": 12.34, "2026-11-19": 0})
+    data = await body(await env.ws("/CascadeAnalytics", **cascade_query()))
+    rows = data["queryResults"][0]["cascadeRuns"]["cascadeRuns"]
+    assert [r["day"] for r in rows] == ["2026-11-18T00:00:00Z"] * 3
+    assert [list(r) for r in rows[:2]] == [
+        ["day", "model", "mode", "messagesSent", "cascadeId", "promptsUsed"]
+    ] * 2
+    assert [r.get("promptsUsed") for r in rows] == ["823", "411", None]
+    assert all(isinstance(r["messagesSent"], str) for r in rows)
+    assert len({r["cascadeId"] for r in rows}) == 1
+    assert {r["mode"] for r in rows} <= {
+        "CONVERSATIONAL_PLANNER_MODE_DEFAULT",
+        "CONVERSATIONAL_PLANNER_MODE_READ_ONLY",
+        "CONVERSATIONAL_PLANNER_MODE_NO_TOOL",
+    }
+    env.sim.update(WS_KEY, cascade_day_form="date")
+    query = cascade_query(query_requests=[{"cascade_lines": {}}, {"cascade_runs": {}}])
+    data = await body(await env.ws("/CascadeAnalytics", **query))
+    assert data["queryResults"][0] == {"cascadeLines": {}}
+    assert runs_by_day({"queryResults": data["queryResults"][1:]}) == {"2026-11-18": 1234}
+    # Out of the asked range: no rows, the result still there (an empty message).
+    data = await body(await env.ws("/CascadeAnalytics", **cascade_query(end_timestamp=None)))
+    assert runs_by_day(data) == {"2026-11-18": 1234}
+    later = cascade_query(start_timestamp="2026-11-19T00:00:00Z")
+    assert await body(await env.ws("/CascadeAnalytics", **later)) == {
+        "queryResults": [{"cascadeRuns": {}}]
+    }
+    assert env.sim.accounts()[WS_KEY]["cascade_days"] == {"2026-11-18": 12.34}
+
+
+async def test_windsurf_cascade_follows_the_burn_and_lags(env: Env) -> None:
+    """Every credit burnt (prompt or add-on) is in the consumption history, by UTC day; with
+    a lag, the latest buckets are reported later."""
+    env.sim.update(WS_KEY, burn_prompt_per_day=96, burn_add_on_per_day=24)
+    env.sim.advance(14 * 3600)  # to 2026-11-21T00:00Z
+    usage = await body(await env.ws("/UserPageAnalytics"))
+    used = sum(u["promptCreditsUsed"] for u in usage["userTableStats"]) - 400
+    add_on = (await body(await env.ws()))["addOnCreditsUsed"] - 100
+    data = await body(await env.ws("/CascadeAnalytics", **cascade_query()))
+    assert runs_by_day(data) == {"2026-11-20T00:00:00Z": 100 * (used + add_on)}
+    assert used + add_on == (96 + 24) * 14 // 24
+    env.sim.advance(6 * 3600)
+    env.sim.update(WS_KEY, cascade_lag_seconds=3 * 3600)
+    lagging = runs_by_day(await body(await env.ws("/CascadeAnalytics", **cascade_query())))
+    assert lagging == {"2026-11-20T00:00:00Z": 7000, "2026-11-21T00:00:00Z": 1500}
+    env.sim.update(WS_KEY, cascade_lag_seconds=0)
+    live = runs_by_day(await body(await env.ws("/CascadeAnalytics", **cascade_query())))
+    assert live == {"2026-11-20T00:00:00Z": 7000, "2026-11-21T00:00:00Z": 3000}
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ({"query_requests": []}, "query_requests is required"),
+        ({"query_requests": [{"cascade_everything": {}}]}, "one known data source"),
+        ({"start_timestamp": "last week"}, "invalid start_timestamp"),
+        ({"end_timestamp": 1790000000}, "invalid end_timestamp"),
+        ({"start_timestamp": "2026-12-01T00:00:00Z"}, "must not be after end_timestamp"),
+    ],
+)
+async def test_windsurf_cascade_bad_requests(env: Env, query: Any, error: str) -> None:
+    resp = await env.ws("/CascadeAnalytics", **cascade_query(**query))
+    assert resp.status == 400
+    assert error in (await body(resp))["error"]
+
+
+async def test_windsurf_cascade_needs_teams_read_only(env: Env) -> None:
+    env.sim.update(WS_KEY, permissions=["Billing Read"])
+    resp = await env.ws("/CascadeAnalytics", **cascade_query())
+    assert (resp.status, await body(resp)) == (403, {"error": "Insufficient permissions"})
+
+
 # --------------------------------------------------------------------------- FullEnrich
 
 
@@ -732,6 +824,8 @@ async def test_seed_demo() -> None:
         "engineering": "windsurf",
         "design": "windsurf",
         "sales": "fullenrich",
+        "search": "serpapi",
+        "voip": "telnyx",
     }
     for account in DEMO_ACCOUNTS:
         assert state[account["api_key"]]["provider"] == account["provider"]
@@ -751,6 +845,10 @@ async def test_seed_demo() -> None:
         < state["demo-theirstack-growth"]["api_credits"]
     )
     assert later["demo-fullenrich-sales"]["balance"] < sales
+    # The two preset accounts burn too: searches from the plan, dollars from the balance.
+    search, voip = state["demo-serpapi-search"], state["demo-telnyx-voip"]
+    assert later["demo-serpapi-search"]["this_month_usage"] > search["this_month_usage"]
+    assert later["demo-telnyx-voip"]["balance"] < voip["balance"]
     assert (
         later["demo-windsurf-engineering"]["add_on_credits_used"]
         > state["demo-windsurf-engineering"]["add_on_credits_used"]

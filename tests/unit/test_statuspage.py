@@ -19,8 +19,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from exporter import statushtml as sh
 from exporter import statuspage as sp
 from exporter.config import parse_config
+from exporter.http import Exchange, interpret
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.providers import windsurf
 from exporter.statuscache import Rendering, StatusCache
 from exporter.statusquery import Query
 from exporter.store import HISTORY_STEP, Store
@@ -139,6 +141,21 @@ def test_http_errors_show_reason_and_status_only() -> None:
     assert (info.reason, info.status, info.message) == ("auth", 401, "HTTP 401")
     err = PollError(Reason.SERVER_ERROR, "HTTP 503: <html>upstream body</html>", status=503)
     assert sp.public_error(err).message == "HTTP 503"
+
+
+def test_errors_the_provider_reports_beside_a_200_show_its_status_only() -> None:
+    # Windsurf writes its verdict as {"error": "..."} on a 200: the text is the provider's own.
+    body = json.dumps({"error": "Invalid service key for team acme, group blue"}).encode()
+    with pytest.raises(PollError) as caught:
+        interpret(
+            Exchange(status=200, headers={}, body=body),
+            secret=KEY,
+            error_message=windsurf.error_message,
+            classify=windsurf.classify,
+        )
+    assert "group blue" in caught.value.message  # the log keeps it
+    info = sp.public_error(caught.value.redacted(KEY), KEY)
+    assert (info.reason, info.status, info.message) == ("auth", 200, "HTTP 200")
 
 
 def test_other_errors_are_sanitised() -> None:
@@ -344,6 +361,41 @@ def test_runway_expiry_cycle_and_usage() -> None:
     assert acct.days_until_cycle_end == pytest.approx(2.5)
     html = page(store2)
     assert "750 / 1,000 \u00b7 75%" in html and "2.5 days" in html
+
+
+def test_windsurf_team_burn_and_runway() -> None:
+    """Issue 14: a Windsurf team with consumption shows its burn and runway like TheirStack's
+    pools, from the 7-day history CascadeAnalytics gives, on the team's remaining."""
+    store, _ = make_store(
+        "accounts: [{name: ws, provider: windsurf, api_key: k, prompt_usage: true, "
+        "consumption: {}, low_credit_threshold: {team: 6000}}]"
+    )
+    cycle = {"cycle_start_timestamp": T0 - 86400, "cycle_end_timestamp": T0 + 20 * 86400}
+    balance = Reading(
+        pools={
+            "prompt": PoolValues(limit=5000),
+            "add_on": PoolValues(limit=2000, used=500, remaining=1500),
+        },
+        **cycle,
+    )
+    store.record_success("ws", "balance", balance, 0.1)
+    store.record_success(
+        "ws", "user_analytics", Reading(pools={"prompt": PoolValues(used=1500)}, **cycle), 0.1
+    )
+    week = Reading(consumption={"team": {"1d": 60, "7d": 490, "30d": 1900}})
+    store.record_success("ws", "consumption", week, 0.1)
+    (acct,) = snapshot(store)
+    assert [p.pool for p in acct.pools] == ["prompt", "add_on", "team"]
+    team = acct.pools[2]
+    assert (team.remaining, team.used, team.limit) == (5000, 2000, 7000)
+    assert (team.runway_source, team.burn_per_day) == ("consumption", 70.0)
+    assert team.runway_days == pytest.approx(5000 / 70)
+    assert team.low and acct.severity == "low"  # 5,000 < 6,000
+    assert [p.runway_days for p in acct.pools[:2]] == [None, None]
+    html = page(store)
+    assert "at 70 credits/day (7-day average)" in html and ">71 days</td>" in html
+    data = api(store)["accounts"][0]["pools"]["team"]
+    assert (data["runway_source"], data["consumption_7d"]) == ("consumption", 490)
 
 
 def test_history_is_last_24h_and_bounded() -> None:

@@ -143,7 +143,11 @@ def test_set_accounts_keeps_unchanged_state() -> None:
     applied = store.set_accounts(
         config("accounts: [{name: a, provider: fullenrich, api_key: k, interval: 1m}]").accounts
     )
-    assert (applied.started, applied.removed, applied.reconfigured) == ([], ["b"], {"a": 300})
+    assert (applied.started, applied.removed, applied.reconfigured) == (
+        [],
+        ["b"],
+        {"a": {"balance": 300}},
+    )
     assert store.accounts["a"].account.effective_interval == 60
     assert store.accounts["a"].endpoints is before.endpoints
     applied = store.set_accounts(

@@ -4,8 +4,9 @@ An account says how to call the API (``request``: method, URL with ``{param}`` p
 headers, JSON body), where the key goes (``auth``: Bearer, a named header with an optional scheme,
 a query parameter, a field of the JSON body, or HTTP Basic), and how to read the answer
 (``pools``: paths to ``remaining``/``used``/``limit``, optionally one pool per element of a list;
-``expiry``, ``cycle_start``, ``cycle_end``). See docs/providers.md for the reference and a worked
-example.
+``expiry``, ``cycle_start``, ``cycle_end``; ``error_when``: errors the API reports inside a
+successful answer), and what its docs say of it (``documented_rate_limit``, ``required_params``).
+See docs/providers.md for the reference and a worked example.
 
 Presets (``provider: openrouter`` ...) are the same declarative form stored as YAML files in
 ``presets/``: the account's own keys are merged over the preset's (RFC 7396 merge patch: maps

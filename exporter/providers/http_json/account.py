@@ -18,9 +18,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ...accounts import AccountBase
+from ...accounts import AccountBase, RateLimit
 from .paths import PathStr
-from .spec import AuthSpec, PoolKey, PoolSpec, RequestSpec, TimeRef
+from .spec import AuthSpec, ErrorRule, PoolKey, PoolSpec, RequestSpec, TimeRef
 from .templates import Loc, template_problems
 
 DEFAULT_ENDPOINT = "balance"
@@ -50,6 +50,10 @@ class HttpJsonAccount(AccountBase):
     provider_name: Annotated[str, Field(pattern=_NAME)]
     endpoint: Annotated[str, Field(pattern=_NAME)] = DEFAULT_ENDPOINT
     params: dict[ParamName, ParamValue] = Field(default_factory=dict)
+    #: Params the account must give (a preset's account id...), each with what it is.
+    required_params: dict[ParamName, Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=dict
+    )
     base_url_if_key_suffix: dict[
         Annotated[str, Field(min_length=1)], Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
     ] = Field(default_factory=dict)
@@ -60,6 +64,10 @@ class HttpJsonAccount(AccountBase):
     cycle_start: TimeRef | None = None
     cycle_end: TimeRef | None = None
     error_message: PathStr | None = None
+    error_when: tuple[ErrorRule, ...] = ()
+    #: The API's documented limit per key: the key's rate limit unless the account's own
+    #: ``rate_limit`` or ``providers.<name>.rate_limit`` says otherwise.
+    documented_rate_limit: RateLimit | None = None
 
     @model_validator(mode="wrap")
     @classmethod

@@ -8,7 +8,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
+from urllib.parse import urlsplit
 
+from ...accounts import AccountBase
 from ...http import AccountClient
 from ...model import PoolValues, Reading
 from ..base import ABSURD, Provider, bad, json_type
@@ -16,7 +18,7 @@ from .account import HttpJsonAccount
 from .paths import MissingPath, join_path, resolve
 from .spec import PoolSpec, Sentinel, TimeField, ValueField
 from .templates import absolute, render, render_json, url_encode
-from .values import error_message_reader, pool_name, read_number, read_timestamp
+from .values import body_error, error_message_reader, pool_name, read_number, read_timestamp
 
 MAX_POOLS = 50
 """More pools than this from one response is a bad response (a label-cardinality guard)."""
@@ -54,16 +56,26 @@ class HttpJson(Provider):
             url = f"{self.base_url}/{url.lstrip('/')}"
         #: The URL polled. Never holds the key: query-string auth is sent as a parameter.
         self.url = url
+        host = (urlsplit(url).hostname or "").lower()
+        #: Each pool rule's unit for the host polled.
+        self._pool_units = {
+            key: spec.unit_by_host.get(host, spec.unit) for key, spec in account.pools.items()
+        }
         self._static_units: dict[str, str] = {
-            key: spec.unit
-            for key, spec in account.pools.items()
-            if spec.unit is not None and spec.name is None
+            key: unit
+            for key, unit in self._pool_units.items()
+            if unit is not None and account.pools[key].name is None
         }
         #: Units of the pools of the last good answer (pools named by it included).
         self._units = dict(self._static_units)
-        self._error_message = error_message_reader(account.error_message)
+        #: Reads the API's own error text out of an error body.
+        self.error_message = error_message_reader(account.error_message)
         #: The call to make, built once: key included, so never log or show it.
         self.request = self._build_request()
+
+    @classmethod
+    def documented_rate(cls, account: AccountBase) -> float | None:
+        return account.documented_rate_limit if isinstance(account, HttpJsonAccount) else None
 
     @property
     def label(self) -> str:
@@ -116,7 +128,7 @@ class HttpJson(Provider):
             headers=req.headers,
             params=req.params,
             json_body=req.body,
-            error_message=self._error_message,
+            error_message=self.error_message,
         )
         return self.parse(resp.data)
 
@@ -124,7 +136,10 @@ class HttpJson(Provider):
 
     def parse(self, data: Any) -> Reading:
         """Read a response into a Reading; ``PollError(BAD_RESPONSE)`` naming the path on any
-        missing or mistyped value."""
+        missing or mistyped value, and the error an ``error_when`` rule finds in it."""
+        error = body_error(data, self.account.error_when)
+        if error is not None:
+            raise error
         pools: dict[str, PoolValues] = {}
         units: dict[str, str] = {}
         skipped: list[str] = []
@@ -135,8 +150,9 @@ class HttpJson(Provider):
                 if len(pools) >= MAX_POOLS:
                     raise bad(f"more than {MAX_POOLS} pools in one response")
                 pools[name] = values
-                if spec.unit is not None:
-                    units[name] = name if spec.unit == "{pool}" else spec.unit
+                unit = self._pool_units[key]
+                if unit is not None:
+                    units[name] = name if unit == "{pool}" else unit
         if not pools and skipped:
             # Optional pools tolerate plans that lack a meter, not an answer that lacks them all.
             raise bad(f"none of the pools is in the response ({skipped[0]})")

@@ -25,6 +25,8 @@ from .templates import json_strings, url_problem
 #: An HTTP token: a header name, an auth scheme.
 TOKEN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 _BODY_FIELD = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+_HOST = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+UnitName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_%/.-]+$")]
 
 
 class _Spec(BaseModel):
@@ -99,6 +101,9 @@ class PoolSpec(_Spec):
     allow_negative: bool = False
     optional: bool = False
     unit: Annotated[str, Field(pattern=r"^([A-Za-z0-9_%/.-]+|\{pool\})$")] | None = None
+    #: The unit when the request goes to one of these hosts (e.g. Moonshot: CNY on the China
+    #: host), instead of ``unit``.
+    unit_by_host: dict[Annotated[str, Field(pattern=_HOST)], UnitName] = Field(default_factory=dict)
     #: What a null value or name of this pool means (e.g. Twilio: a subaccount has no balance of
     #: its own): the poll fails with this explanation instead of a bare "is null".
     null_means: Annotated[str, Field(min_length=1, max_length=300)] | None = None
@@ -111,6 +116,8 @@ class PoolSpec(_Spec):
             raise ValueError("for_each needs name: the path (in each element) of the pool name")
         if self.unit == "{pool}" and self.name is None:
             raise ValueError('unit "{pool}" needs a pool named from the response (name)')
+        if self.unit_by_host and self.unit == "{pool}":
+            raise ValueError('unit_by_host and unit "{pool}" cannot be used together')
         return self
 
 
@@ -188,4 +195,44 @@ class AuthSpec(_Spec):
                 raise ValueError('auth type basic needs username (e.g. "{account_sid}")')
             if ":" in self.username:
                 raise ValueError("a Basic auth username cannot contain ':'")
+        return self
+
+
+#: What a JSON scalar of an answer may be compared with.
+Scalar = str | float | bool | None
+
+
+def _scalar(value: Any) -> Scalar:
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    raise ValueError(f"{value!r}: compare with a string, a number, true, false or null")
+
+
+ScalarValue = Annotated[Any, AfterValidator(_scalar)]
+ErrorReason = Literal[
+    "auth", "payment_required", "rate_limited", "client_error", "server_error", "bad_response"
+]
+
+
+class ErrorRule(_Spec):
+    """An error an API reports inside a successful answer (e.g. ``{"errorId": 1}``): when the
+    value at ``path`` is one of ``equals`` (or none of ``not_equals``), the poll fails with
+    ``reason``, saying what ``means`` says and quoting the API's own text at ``message``. A
+    ``path`` missing from the answer is no error."""
+
+    path: PathStr
+    equals: tuple[ScalarValue, ...] | None = None
+    not_equals: tuple[ScalarValue, ...] | None = None
+    reason: ErrorReason = "bad_response"
+    means: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    message: PathStr | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Self:
+        if (self.equals is None) == (self.not_equals is None):
+            raise ValueError("needs exactly one of equals or not_equals (a list of values)")
+        if not (self.equals or self.not_equals):
+            raise ValueError("equals or not_equals needs at least one value")
         return self

@@ -83,29 +83,53 @@ def json_strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
         raise ValueError(f"{here}: {node} is not a JSON number")
 
 
-def _undefined(text: Any, params: Mapping[str, Any]) -> str | None:
-    """Why ``text`` cannot be filled from ``params`` (None: it can, or it is no string)."""
-    if not isinstance(text, str):
-        return None  # its own field reports a value of the wrong type
-    missing = [name for name in placeholders(text) if name not in params]
-    if not missing:
-        return None
-    names = ", ".join(f"{{{n}}}" for n in dict.fromkeys(missing))
-    defined = ", ".join(sorted(params)) or "none"
-    return f"placeholder {names} is not defined: add it to params (defined: {defined})"
-
-
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _text(value: Any) -> str | None:
+    """A param's value as the account will hold it (numbers become strings); None for a value
+    of another type, which ``params`` reports on its own."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _value_problem(value: str, where: str) -> str | None:
+    """Why a param's ``value`` cannot fill a placeholder of a URL's path or of the Basic auth
+    username (None: it can)."""
+    if not value.strip():
+        return f"is empty, but fills a placeholder in {where}"
+    if where != "auth.username" and value in (".", ".."):
+        return f'"{value}" would change the path of {where}'
+    if where == "auth.username" and ":" in value:
+        return "cannot contain ':', as it fills the Basic auth username"
+    return None
+
+
+def _checked_names(loc: Loc, text: str) -> list[str]:
+    """The placeholders of ``text`` whose values :func:`_value_problem` checks: those of a URL's
+    path (not its query string) and of the Basic auth username."""
+    if loc[0] in ("base_url", "base_url_if_key_suffix") or loc == ("request", "url"):
+        return placeholders(text.split("?", 1)[0])
+    return placeholders(text) if loc == ("auth", "username") else []
+
+
 def template_problems(account: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:
     """(place, problem) for every template of an http_json account (its keys as loaded, preset
-    merged) that uses a placeholder its ``params`` lack, and for a relative request URL without
-    a ``base_url``. Values of the wrong type are left to their own fields."""
+    merged) that uses a placeholder its ``params`` lack or cannot fill, for a param in
+    ``required_params`` that ``params`` lack (at ``params.<name>``, saying what it is), and for
+    a relative request URL without a ``base_url``. Values of the wrong type are left to their
+    own fields."""
     params = account.get("params", {})
     if not isinstance(params, dict):
         return  # params themselves are invalid; that error is reported on its own
+    required = _mapping(account.get("required_params"))
+    for name, what in required.items():
+        if name not in params:
+            yield ("params", str(name)), f"is required: {what}"
     base_url = account.get("base_url")
     templates: list[tuple[Loc, Any]] = [(("base_url",), base_url)]
     for suffix, url in _mapping(account.get("base_url_if_key_suffix")).items():
@@ -115,16 +139,33 @@ def template_problems(account: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:
     for name, value in _mapping(request.get("headers")).items():
         templates.append((("request", "headers", str(name)), value))
     templates.append((("auth", "username"), _mapping(account.get("auth")).get("username")))
-    for loc, text in templates:
-        if (problem := _undefined(text, params)) is not None:
-            yield loc, problem
     try:
         body = list(json_strings(request.get("body"), ""))
     except ValueError:
         body = []  # not JSON: request.body says so
-    for where, text in body:
-        if (problem := _undefined(text, params)) is not None:
-            yield ("request", "body"), f"{where}: {problem}"
+    templates += [(("request", "body"), text) for _, text in body]
+    where_body = {text: where for where, text in body}
+    reported: set[str] = set()  # one problem per param is enough
+    for loc, text in templates:
+        if not isinstance(text, str):
+            continue  # its own field reports a value of the wrong type
+        missing = [
+            n for n in dict.fromkeys(placeholders(text)) if n not in params and n not in required
+        ]
+        if missing:
+            shown = ", ".join(f"{{{n}}}" for n in missing)
+            defined = ", ".join(sorted(params)) or "none"
+            problem = f"placeholder {shown} is not defined: add it to params (defined: {defined})"
+            if loc == ("request", "body"):
+                problem = f"{where_body[text]}: {problem}"
+            yield loc, problem
+        where = "base_url" if loc[0].startswith("base_url") else ".".join(loc)
+        for name in _checked_names(loc, text):
+            value = _text(params.get(name))
+            trouble = None if value is None else _value_problem(value, where)
+            if trouble is not None and name not in reported:
+                reported.add(name)
+                yield ("params", name), trouble
     url = request.get("url")
     if isinstance(url, str) and not (base_url or absolute(url) or url_problem(url)):
         yield (

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ...model import PollError
+from ...model import PollError, Reason
 from ...redaction import quote
 from ..base import ABSURD, bad, json_type, number_in_string
 from .paths import resolve
-from .spec import Sentinel
+from .spec import ErrorRule, Scalar, Sentinel
 
 MAX_TIMESTAMP = 253402300799.0  # 9999-12-31T23:59:59Z
 EPOCH_MS_THRESHOLD = 1e11
@@ -144,3 +144,51 @@ def error_message_reader(path: str | None) -> Callable[[Any], str | None]:
         return None
 
     return read
+
+
+def _same(raw: Any, value: Scalar) -> bool:
+    """Whether an answer's ``raw`` value is the rule's ``value`` (numbers by value, a boolean
+    only a boolean, a string only the same string)."""
+    if isinstance(raw, bool) or isinstance(value, bool):
+        return isinstance(raw, bool) and isinstance(value, bool) and raw == value
+    if isinstance(raw, int | float) and isinstance(value, float):
+        return float(raw) == value
+    return raw == value if raw is None or isinstance(raw, str) else False
+
+
+def _shown(raw: Any) -> str:
+    """An answer's scalar for a message: a number or a literal as JSON writes it, a string
+    quoted (so that only the exporter's words reach the status page)."""
+    if isinstance(raw, str):
+        return f'"{quote(raw)}"'
+    if isinstance(raw, bool) or raw is None:
+        return "true" if raw is True else "false" if raw is False else "null"
+    if isinstance(raw, int | float):
+        return f"{raw:g}" if math.isfinite(raw) else "not a number"
+    return f"a JSON {json_type(raw)}"
+
+
+def body_error(data: Any, rules: tuple[ErrorRule, ...]) -> PollError | None:
+    """The error the first matching ``error_when`` rule finds in a successful answer."""
+    for rule in rules:
+        try:
+            raw = resolve(data, rule.path)
+        except PollError:  # missing, or the answer has another shape: no error said here
+            continue
+        if rule.equals is not None:
+            hit = any(_same(raw, v) for v in rule.equals)
+        else:
+            hit = not any(_same(raw, v) for v in rule.not_equals or ())
+        if not hit:
+            continue
+        text = f"{rule.path} is {_shown(raw)}"
+        if rule.means:
+            text += f": {rule.means}"
+        try:
+            detail = resolve(data, rule.message) if rule.message else None
+        except PollError:
+            detail = None
+        if isinstance(detail, str) and detail.strip():
+            text += f' ("{quote(detail.strip())}")'
+        return PollError(Reason(rule.reason), text)
+    return None
