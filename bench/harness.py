@@ -130,7 +130,12 @@ def exporter_cmd() -> list[str]:
 
 @contextmanager
 def exporter(
-    config: dict[str, Any], workdir: Path, *, probe: Path | None = None, args: list[str] = ()
+    config: dict[str, Any],
+    workdir: Path,
+    *,
+    probe: Path | None = None,
+    args: list[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[Proc]:
     port = free_port()
     cfg = workdir / f"config-{port}.yaml"
@@ -138,12 +143,12 @@ def exporter(
     log_path = workdir / f"exporter-{port}.log"
     base = [PY, "-m", "bench.probe"] if probe else exporter_cmd()
     cmd = [*base, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}", *args]
-    env = dict(os.environ)
+    environ = {**os.environ, **(env or {})}
     if probe:
-        env["BENCH_PROBE_FILE"] = str(probe)
+        environ["BENCH_PROBE_FILE"] = str(probe)
     with log_path.open("wb") as out:
         spawned = time.monotonic()
-        popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=environ)
     proc = Proc(popen, f"http://127.0.0.1:{port}", log_path, spawned)
     try:
         yield proc
@@ -171,6 +176,12 @@ def wait_ready(proc: Proc, timeout: float, interval: float = 0.05) -> float:
                 return time.monotonic() - started
         time.sleep(interval)
     raise RuntimeError(f"exporter not ready within {timeout}s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> tuple[float, float]:

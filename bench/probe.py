@@ -7,6 +7,10 @@
   process used meanwhile (work of its own, not the machine's);
 - the exposition cache's and the status cache's render counters.
 
+``BENCH_GC_POLICY=off`` runs the exporter without its garbage collector policy
+(:mod:`exporter.gcpolicy`: the daemon's start-up then leaves automatic collection on and freezes
+nothing), for the comparison of bench/gcpolicy.py.
+
 Every 0.5 s one JSON line goes to ``$BENCH_PROBE_FILE``:
 ``{"t": unix time, "max_lag": longest lag in the last period (s), "max_busy_lag": s, "renders": n,
 "accounts_rendered": n, "segments_deflated": n, "render_seconds_max": s, "status_renders": n,
@@ -25,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from exporter import cli
+from exporter import cli, gcpolicy
 from exporter.daemon import Daemon
 
 TICK = 0.005
@@ -111,6 +115,8 @@ def main() -> int:
         await original(self)
 
     Daemon.start = start  # type: ignore[method-assign]
+    if os.environ.get("BENCH_GC_POLICY") == "off":
+        gcpolicy.StartupGc.start = lambda self: None  # type: ignore[method-assign]
     gc.callbacks.append(_gc_callback)
     asyncio.set_event_loop_policy(_Policy())
     return cli.main(sys.argv[1:])

@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.gcpolicy import gc_section, phase_gc
 from bench.harness import (
     OM_ACCEPT,
     PY,
@@ -73,6 +74,7 @@ class Results:
     cycle: list[dict[str, Any]] = field(default_factory=list)
     startup: dict[str, Any] = field(default_factory=dict)
     calls: dict[str, Any] = field(default_factory=dict)
+    gc: dict[str, Any] = field(default_factory=dict)
     started: str = ""
     seconds: float = 0.0
     args: str = ""
@@ -583,6 +585,7 @@ def report(res: Results) -> str:
             f"{c['expected_per_hour_at_5m']:,.0f} |"
         )
     add("")
+    L.extend(gc_section(res.gc))
     add("## Commands")
     add("")
     add("```")
@@ -610,7 +613,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls-accounts", type=int, default=200)
     p.add_argument("--no-churn", action="store_true", help="no polls during /metrics runs")
     p.add_argument("--status-sizes", default="1000,10000")
-    p.add_argument("--only", default="metrics,status,cycle,startup,calls")
+    p.add_argument("--gc-size", type=int, default=10000, help="accounts of the gc comparison")
+    p.add_argument("--gc-runs", type=int, default=2, help="exporter starts per gc policy")
+    p.add_argument("--gc-window", type=float, default=30.0, help="seconds watched after ready")
+    p.add_argument("--only", default="metrics,status,cycle,startup,calls,gc")
     p.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md")
     p.add_argument(
         "--wait-quiet",
@@ -655,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
             res.startup = phase_startup(workdir)
         if "calls" in only:
             res.calls = phase_calls(workdir, args.calls_accounts, args.calls_window)
+        if "gc" in only:
+            res.gc = phase_gc(args.gc_size, workdir, runs=args.gc_runs, window=args.gc_window)
     res.seconds = time.monotonic() - began
     args.output.write_text(report(res))
     args.output.with_name("results.json").write_text(

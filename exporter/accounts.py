@@ -303,7 +303,7 @@ class AccountBase(Strict):
     def identity(self) -> str:
         """What this account polls: its provider, ``base_url`` and provider options (the request
         and how the answer is read). A reload that keeps the identity keeps the account's state
-        (last values, ``credits_consumed_total``, history, error counters) and applies the
+        (last values, consumed-credits counters, history, error counters) and applies the
         rest (:data:`TUNABLE`: key, schedule, thresholds, labels...) in place."""
         return self.model_dump_json(exclude=set(TUNABLE))
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, gcpolicy
+from . import __version__
 from .config import Config, load_config, parse_config
 from .configfile import ConfigError
 from .daemon import Daemon, new_session
@@ -180,7 +180,6 @@ async def _demo(listen_address: str, web_config: WebConfig | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    gcpolicy.pause_for_startup()  # until every account was polled once (exporter.gcpolicy)
     argv = list(sys.argv[1:] if argv is None else argv)
     command, rest = split_command(argv)
     args = build_parser().parse_args(rest)  # exits 2 on bad flags
@@ -213,24 +212,20 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_FAILURE
         return EXIT_OK
 
-    path = Path(args.config_file)
-    loader = sharded_loader(path, shard)
     try:
-        config = loader()
+        daemon = Daemon.load(
+            sharded_loader(Path(args.config_file), shard),
+            listen_address=args.listen_address,
+            web_config=web_config,
+            web_config_loader=web_config_file_loader(args.web_config_file),
+        )
     except ConfigError as exc:
         print_config_errors(exc)
         return EXIT_USAGE
     if bad_config:
         return EXIT_USAGE
     if shard is not None:
-        log.info("sharded", shard=str(shard), accounts=len(config.accounts))
-    daemon = Daemon(
-        config,
-        config_loader=loader,
-        listen_address=args.listen_address,
-        web_config=web_config,
-        web_config_loader=web_config_file_loader(args.web_config_file),
-    )
+        log.info("sharded", shard=str(shard), accounts=len(daemon.config.accounts))
     try:
         asyncio.run(daemon.run_until_signalled())
     except OSError as exc:

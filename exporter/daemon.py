@@ -1,4 +1,9 @@
-"""The running exporter: store + scheduler + exposition cache + web server, and reload."""
+"""The running exporter: store + scheduler + exposition cache + web server, and reload.
+
+The daemon alone brackets its start-up for the garbage collector (:mod:`exporter.gcpolicy`):
+from the reading of its config (:meth:`Daemon.load`; else from the start of polling) until every
+account was polled once (the store's :class:`~exporter.readiness.Readiness`), or at most
+:data:`~exporter.gcpolicy.STARTUP_LIMIT` after polling started."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from .metrics import ExpositionCache
 from .scheduler import Scheduler
 from .statuscache import StatusCache
 from .store import Store
-from .web import create_app, serving_ready
+from .web import create_app
 from .webconfig import WebConfig, WebProtection
 from .webguard import KEEPALIVE_TIMEOUT, ConnectionGuard, GuardedSite, connection_limit
 
@@ -102,7 +107,6 @@ class Daemon:
         *,
         config_loader: Callable[[], Config] | None = None,
         listen_address: str = ":9966",
-        render_refresh: float = 60.0,
         web_config: WebConfig | None = None,
         web_config_loader: Callable[[], WebConfig] | None = None,
     ) -> None:
@@ -112,18 +116,48 @@ class Daemon:
         self.web_config_loader = web_config_loader
         self.listen_address = listen_address
         self.store = Store()
-        self.cache = ExpositionCache(self.store, refresh_seconds=render_refresh)
-        # The status page renders once /readyz would say ready: never in the way of start-up.
-        self.status = StatusCache(self.store, started=lambda: serving_ready(self.store, self.cache))
+        self.cache = ExpositionCache(self.store)
+        self.status = StatusCache(self.store)
         self.stopping = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._scheduler: Scheduler | None = None
         self._runner: web.AppRunner | None = None
         self._render_task: asyncio.Task[None] | None = None
+        self._gc = gcpolicy.StartupGc()
+        self._startup_task: asyncio.Task[None] | None = None
         self.bound_port: int | None = None
         self.started = False
         self.reload_timeout = RELOAD_TIMEOUT
+
+    @classmethod
+    def load(
+        cls,
+        config_loader: Callable[[], Config],
+        *,
+        listen_address: str = ":9966",
+        web_config: WebConfig | None = None,
+        web_config_loader: Callable[[], WebConfig] | None = None,
+    ) -> Daemon:
+        """The daemon of the config ``config_loader`` reads (now, and again on every reload;
+        ConfigError when it is refused). Start-up begins before the config is read: parsing
+        10,000 accounts takes two and a half times as long with automatic collection on."""
+        pause = gcpolicy.StartupGc()
+        pause.start()
+        try:
+            config = config_loader()
+        except BaseException:
+            pause.stop()
+            raise
+        daemon = cls(
+            config,
+            config_loader=config_loader,
+            listen_address=listen_address,
+            web_config=web_config,
+            web_config_loader=web_config_loader,
+        )
+        daemon._gc = pause
+        return daemon
 
     async def start(self) -> None:
         raise_open_files_limit()
@@ -151,7 +185,9 @@ class Daemon:
         if addresses:
             self.bound_port = int(addresses[0][1])
         self.started = True
+        self._gc.start()
         await self._scheduler.start()
+        self._startup_task = asyncio.create_task(self._end_startup(), name="end-startup")
         await self.cache.refresh()
         self._render_task = asyncio.create_task(self.cache.run(), name="render")
         log.info(
@@ -162,6 +198,12 @@ class Daemon:
             basic_auth=self.web.auth.enabled,
             accounts=len(self.config.accounts),
         )
+
+    async def _end_startup(self) -> None:
+        """Start-up is over once every account was polled (or after STARTUP_LIMIT)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.store.readiness.wait_polled(), gcpolicy.STARTUP_LIMIT)
+        self._gc.stop()
 
     async def reload(self) -> list[str]:
         """Load the config (and the web config) again and apply both; on any error apply
@@ -212,10 +254,12 @@ class Daemon:
 
     async def stop(self) -> None:
         self.stopping.set()  # a reload still reading its files applies nothing
-        if self._render_task is not None:
-            self._render_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._render_task
+        for task in (self._startup_task, self._render_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._gc.stop()
         if self._scheduler is not None:
             await self._scheduler.stop()
         if self._runner is not None:

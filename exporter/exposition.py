@@ -1,13 +1,12 @@
-"""The incremental renderer behind /metrics: the exposition of 10,000 accounts at the cost of the
-accounts that changed.
+"""The incremental serializer behind /metrics: the exposition of 10,000 accounts at the cost of
+the accounts that changed.
 
-:class:`~exporter.metrics.StoreCollector` stays the reference: what it yields through
-prometheus_client is, sample for sample and byte for byte, what this module writes (a test
-holds them equal). The difference is the cost. The collector builds every series of every
-account on every render; here each account's sample lines are kept per metric family and only
-the accounts that changed (the store names them), or whose output changes with time alone (value
-series dropped when a reading passes ``max_staleness``), are rendered again. The exposition is
-then put together by concatenation.
+What each account's samples are comes from :func:`exporter.catalogue.account_samples`; this
+module writes them in the text and OpenMetrics formats, exactly as prometheus_client would
+(the tests hold the two equal, byte for byte). The cost is the point: each account's sample
+lines are kept per metric family and only the accounts that changed (the store names them), or
+whose output changes with time alone (value series dropped when a reading passes
+``max_staleness``), are rendered again. The exposition is then put together by concatenation.
 
 Compression is incremental too. Accounts are grouped in blocks of :data:`BLOCK_ACCOUNTS`; each
 (metric family, block) segment is deflated on its own and ends on a byte boundary
@@ -29,7 +28,6 @@ import concurrent.futures
 import contextlib
 import math
 import os
-import platform
 import struct
 import threading
 import time
@@ -41,9 +39,14 @@ from typing import cast
 
 from prometheus_client import utils as _prom_utils
 
-from . import __version__
+from .catalogue import (
+    ACCOUNT_FAMILIES,
+    Family,
+    Sample,
+    account_samples,
+    exporter_samples,
+)
 from .deadlines import Deadlines
-from .model import Reason, runway_seconds
 from .store import AccountState, Store
 
 #: Accounts per compressed segment: small enough that one changed account re-deflates little,
@@ -53,50 +56,7 @@ BLOCK_ACCOUNTS = 128
 SLICE_SECONDS = 0.005
 COMPRESS_LEVEL = 6
 
-GAUGE, COUNTER = "gauge", "counter"
-
-#: Per-account metric families, in exposition order (the collector's order).
-ACCOUNT_FAMILIES: tuple[tuple[str, str], ...] = (
-    ("credits_remaining", GAUGE),
-    ("credits_used", GAUGE),
-    ("credits_limit", GAUGE),
-    ("credits_expiry_timestamp_seconds", GAUGE),
-    ("credits_billing_cycle_start_timestamp_seconds", GAUGE),
-    ("credits_billing_cycle_end_timestamp_seconds", GAUGE),
-    ("credits_seats", GAUGE),
-    ("credits_consumed", COUNTER),
-    ("credits_consumption", GAUGE),
-    ("credits_runway_seconds", GAUGE),
-    ("credits_low_threshold", GAUGE),
-    ("credits_up", GAUGE),
-    ("credits_last_success_timestamp_seconds", GAUGE),
-    ("credits_poll_duration_seconds", GAUGE),
-    ("credits_polls", COUNTER),
-    ("credits_poll_errors", COUNTER),
-)
-(
-    REMAINING,
-    USED,
-    LIMIT,
-    EXPIRY,
-    CYCLE_START,
-    CYCLE_END,
-    SEATS,
-    CONSUMED,
-    CONSUMPTION,
-    RUNWAY,
-    THRESHOLD,
-    UP,
-    LAST_SUCCESS,
-    DURATION,
-    POLLS,
-    ERRORS,
-) = range(len(ACCOUNT_FAMILIES))
 N_FAMILIES = len(ACCOUNT_FAMILIES)
-
-BUILD_INFO = "credits_exporter_build_info"
-RELOAD_OK = "credits_exporter_config_last_reload_successful"
-RELOAD_TS = "credits_exporter_config_last_reload_success_timestamp_seconds"
 
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0
 _DEFLATE_END = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
@@ -111,6 +71,40 @@ def escape_label_value(value: str) -> str:
     if "\\" in value or "\n" in value or '"' in value:
         return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
     return value
+
+
+def label_template(names: tuple[str, ...]) -> str:
+    """A :meth:`str.format` template that writes label values, given in the order of ``names``
+    and escaped, sorted by label name as prometheus_client does: ``{a="{1}",b="{0}"} ``
+    (with the space before the value; only the space without labels)."""
+    if not names:
+        return " "
+    order = sorted(range(len(names)), key=names.__getitem__)
+    return "{{" + ",".join(f'{names[i]}="{{{i}}}"' for i in order) + "}} "
+
+
+def family_header(family: Family, *, om: bool) -> str:
+    """The ``# HELP`` and ``# TYPE`` lines (OpenMetrics names a counter without ``_total``)."""
+    doc = family.help.replace("\\", r"\\").replace("\n", r"\n")
+    if om:
+        doc = doc.replace('"', r"\"")
+        name = family.name
+    else:
+        name = family.sample_name
+    return f"# HELP {name} {doc}\n# TYPE {name} {family.type}\n"
+
+
+def sample_lines(samples: Iterable[Sample], *, om: bool) -> str:
+    """Samples of families without static labels, each family under its header."""
+    out = []
+    family: Family | None = None
+    for sample_family, labels, value in samples:
+        if sample_family is not family:
+            family = sample_family
+            out.append(family_header(family, om=om))
+        text = label_template(family.labels).format(*map(escape_label_value, labels))
+        out.append(f"{family.sample_name}{text}{floatToGoString(value)}\n")
+    return "".join(out)
 
 
 def deflate_segment(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
@@ -351,7 +345,6 @@ class IncrementalRenderer:
     def __init__(
         self,
         store: Store,
-        help_text: Callable[[str], str],
         *,
         clock: Callable[[], float] = time.time,
         block_accounts: int = BLOCK_ACCOUNTS,
@@ -371,10 +364,10 @@ class IncrementalRenderer:
         self._globals: bytes | None = None
         self._last: Exposition | None = None
         self._due = Deadlines()
-        self._ready = False
-        self._deferred: set[str] = set()
-        self._help = help_text
-        self._text_headers, self._om_headers = self._headers()
+        self._ready = False  # every account polled once at the last planning
+        self._formats = self._sample_formats()
+        self._text_headers = [family_header(f, om=False).encode() for f in ACCOUNT_FAMILIES]
+        self._om_headers = [family_header(f, om=True).encode() for f in ACCOUNT_FAMILIES]
         self._text_headers_z = [deflate_segment(h, self.level) for h in self._text_headers]
         self._om_headers_z = [deflate_segment(h, self.level) for h in self._om_headers]
 
@@ -448,33 +441,28 @@ class IncrementalRenderer:
             extra = tuple(sorted({k for s in accounts.values() for k in s.account.labels}))
             if extra != self._extra:
                 self._extra = extra
+                self._formats = self._sample_formats()
                 dirty = set(order)
                 work.relabel = True
         # Accounts whose output changes with time alone (see _account_chunks).
         entries = self._entries
         dirty.update(name for name in self._due.pop_due(now) if name in entries)
-        # Every account polled once? Once true it stays true until accounts come or change.
-        if not (self._ready and not work.structure and not replaced):
-            self._ready = self.store.ready()
-        dirty |= self._deferred
-        self._deferred = set()
+        readiness = self.store.readiness
+        self._ready = readiness.polled
         if self._ready:
             work.names = [n for n in dirty if n in entries]
         else:
-            # Start-up (or new accounts): an account is rendered once every endpoint has
-            # answered its first poll, not before and not once per endpoint: the first
-            # rendering of 10,000 accounts costs no more than it must. Meanwhile it is left
-            # out (or, when the label set changed, shown as it was).
-            accounts = self.store.accounts
-            work.names = []
-            for name in dirty:
-                entry = entries.get(name)
-                if entry is None:
-                    continue
-                if accounts[name].polled_once or (work.relabel and entry.rendered):
-                    work.names.append(name)
-                else:
-                    self._deferred.add(name)
+            # Start-up (or accounts a reload added): an account is rendered once every
+            # endpoint has answered its first poll, not before and not once per endpoint: the
+            # first rendering of 10,000 accounts costs no more than it must. Meanwhile it is
+            # left out (or, when the label set changed, shown as it was); its last first poll
+            # names it again.
+            relabel = work.relabel
+            work.names = [
+                n
+                for n in dirty
+                if n in entries and (not readiness.waiting(n) or (relabel and entries[n].rendered))
+            ]
         self.stats.last_accounts = len(work.names)
         self.stats.last_segments = 0
         return work
@@ -539,77 +527,33 @@ class IncrementalRenderer:
                     self._dirty_segments.add((f, blk))
         self.stats.accounts_rendered += len(names)
 
+    def _sample_formats(self) -> dict[Family, tuple[int, str, str]]:
+        """Per account family: its segment, its samples' name and the template of their labels
+        with the current static label names (families with the same labels share it)."""
+        templates: dict[tuple[str, ...], str] = {}
+        formats = {}
+        for slot, family in enumerate(ACCOUNT_FAMILIES):
+            names = (*family.labels, *self._extra)
+            template = templates.setdefault(names, label_template(names))
+            formats[family] = (slot, family.sample_name, template)
+        return formats
+
     def _account_chunks(self, state: AccountState, now: float) -> tuple[list[bytes], float]:
         """One account's sample lines per family, and until when they stay true."""
         lines: list[list[str]] = [[] for _ in range(N_FAMILIES)]
-        account = state.account
-        own = account.labels
-        ext = [(k, escape_label_value(own.get(k, ""))) for k in self._extra]
-        base = [
-            ("provider", escape_label_value(state.provider.label)),
-            ("account", escape_label_value(state.name)),
-        ]
-
-        def fmt(pairs: list[tuple[str, str]]) -> str:
-            pairs.sort()
-            return "{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "} "
-
-        def add(f: int, labels: str, value: float) -> None:
-            name, kind = ACCOUNT_FAMILIES[f]
-            suffix = "_total" if kind == COUNTER else ""
-            lines[f].append(f"{name}{suffix}{labels}{floatToGoString(value)}\n")
-
-        merged = state.merged(now)
-        acct_labels = fmt([*base, *ext])
-        for pool, values in merged.pools.items():
-            p = ("pool", escape_label_value(pool))
-            labels = fmt([*base, p, *ext])
-            if values.remaining is not None:
-                add(REMAINING, labels, values.remaining)
-            if values.used is not None:
-                add(USED, labels, values.used)
-            if values.limit is not None:
-                add(LIMIT, labels, values.limit)
-            t = account.threshold_for(pool)
-            if t is not None:
-                add(THRESHOLD, labels, t)
-            windows = merged.consumption.get(pool, {})
-            for window, value in windows.items():
-                w = ("window", escape_label_value(window))
-                add(CONSUMPTION, fmt([*base, p, w, *ext]), value)
-            runway = runway_seconds(values.remaining, windows.get("7d"))
-            if runway is not None:
-                add(RUNWAY, labels, runway)
-        for f, maybe in (
-            (EXPIRY, merged.expiry_timestamp),
-            (CYCLE_START, merged.cycle_start_timestamp),
-            (CYCLE_END, merged.cycle_end_timestamp),
-            (SEATS, merged.seats),
-        ):
-            if maybe is not None:
-                add(f, acct_labels, maybe)
-        valid_until = math.inf
-        if state.fresh_readings(now):
-            for pool, counter in sorted(list(state.counters.items())):
-                add(CONSUMED, fmt([*base, ("pool", escape_label_value(pool)), *ext]), counter.total)
-        staleness = account.effective_max_staleness
-        for endpoint, ep in state.endpoints.items():
-            e = ("api_endpoint", escape_label_value(endpoint))
-            labels = fmt([*base, e, *ext])
-            if ep.up is not None:
-                add(UP, labels, 1.0 if ep.up else 0.0)
-            if ep.last_success is not None:
-                add(LAST_SUCCESS, labels, ep.last_success)
-                stale_at = ep.last_success + staleness
-                if ep.reading is not None and now <= stale_at < valid_until:
-                    valid_until = stale_at + 1e-3
-            if ep.last_duration is not None:
-                add(DURATION, labels, ep.last_duration)
-            add(POLLS, labels, ep.polls_total)
-            for reason in Reason:
-                count = ep.errors_total.get(reason)
-                if count:
-                    add(ERRORS, fmt([*base, e, ("reason", reason.value), *ext]), count)
+        own = state.account.labels
+        ext = [escape_label_value(own.get(k, "")) for k in self._extra]
+        formats = self._formats
+        last: tuple[str, ...] = ()
+        last_template = label_text = ""
+        for family, labels, value in account_samples(state, now):
+            slot, name, template = formats[family]
+            if labels is not last or template is not last_template:
+                last, last_template = labels, template
+                label_text = template.format(*map(escape_label_value, labels), *ext)
+            lines[slot].append(f"{name}{label_text}{floatToGoString(value)}\n")
+        stale_at = state.stale_at(now)
+        valid_until = math.inf if stale_at is None else stale_at + 1e-3
         return ["".join(x).encode() for x in lines], valid_until
 
     # ------------------------------------------------------------------ globals
@@ -617,33 +561,8 @@ class IncrementalRenderer:
     def _render_globals(self, *, om: bool = False) -> bytes:
         """The exporter's own families."""
         store = self.store
-        out = [
-            self._header(BUILD_INFO, GAUGE, om=om),
-            f'{BUILD_INFO}{{python_version="{escape_label_value(platform.python_version())}",'
-            f'version="{escape_label_value(__version__)}"}} 1.0\n',
-            self._header(RELOAD_OK, GAUGE, om=om),
-            f"{RELOAD_OK} {floatToGoString(1.0 if store.reload_successful else 0.0)}\n",
-        ]
-        if store.reload_success_timestamp is not None:
-            out.append(self._header(RELOAD_TS, GAUGE, om=om))
-            out.append(f"{RELOAD_TS} {floatToGoString(store.reload_success_timestamp)}\n")
-        return "".join(out).encode()
-
-    # ------------------------------------------------------------------ headers
-
-    def _header(self, name: str, kind: str, *, om: bool) -> str:
-        doc = self._help(name).replace("\\", r"\\").replace("\n", r"\n")
-        if om:
-            doc = doc.replace('"', r"\"")
-            mname = name
-        else:
-            mname = f"{name}_total" if kind == COUNTER else name
-        return f"# HELP {mname} {doc}\n# TYPE {mname} {kind}\n"
-
-    def _headers(self) -> tuple[list[bytes], list[bytes]]:
-        text = [self._header(n, k, om=False).encode() for n, k in ACCOUNT_FAMILIES]
-        om = [self._header(n, k, om=True).encode() for n, k in ACCOUNT_FAMILIES]
-        return text, om
+        samples = exporter_samples(store.reload_successful, store.reload_success_timestamp)
+        return sample_lines(samples, om=om).encode()
 
     # ------------------------------------------------------------------ assembly
 

@@ -1,19 +1,17 @@
-"""Keep Python's cycle collector off the start-up and off the mass of long-lived objects.
+"""Keep Python's cycle collector off the daemon's start-up and off its long-lived objects.
 
 With 10,000 accounts the process holds a few hundred thousand long-lived objects (the config,
 the store, the readings). A full (generation 2) collection walks all of them and holds the
 event loop for a few hundred milliseconds, again and again while the process grows at
-start-up. So:
+start-up. So the daemon, and nothing else, brackets its start-up with a :class:`StartupGc`:
 
-- :func:`pause_for_startup` (the command line does it first thing) turns automatic collection
-  off while the config loads and every account is polled the first time; that alone takes a
-  tenth off the start-up of 1,000 accounts;
-- :func:`freeze` before the polling loops start moves the config and the store into the
-  permanent generation, which collections skip;
-- :func:`end_startup`, once every account was polled (or after :data:`STARTUP_LIMIT`
-  seconds), freezes what the first polls left and turns collection back on.
+- :meth:`StartupGc.start` turns automatic collection off while the config is parsed and every
+  account is polled the first time;
+- :meth:`StartupGc.stop`, once every account was polled (or after :data:`STARTUP_LIMIT`
+  seconds, or when the daemon stops first), moves every object alive into the permanent
+  generation, which collections skip, and turns collection back on.
 
-Neither collects first: a full collection then walks every object (25 ms for 1,000 accounts,
+It does not collect first: a full collection then walks every object (25 ms for 1,000 accounts,
 ten times that for 10,000) to find a few thousand objects of garbage that importing, parsing
 and the first polls left in reference cycles (2,000 and 400 for 1,000 accounts, well under a
 megabyte), which thus stay frozen once and for all.
@@ -26,7 +24,6 @@ collected, and freezes the survivors after the next full collection.
 from __future__ import annotations
 
 import gc
-import time
 from typing import Any
 
 from .log import get_logger
@@ -37,46 +34,39 @@ log = get_logger("exporter.gc")
 #: accounts must not let garbage pile up without end).
 STARTUP_LIMIT = 60.0
 
-_paused_until: float | None = None
 
+class StartupGc:
+    """Automatic collection off from :meth:`start` to :meth:`stop` (which freezes what start-up
+    left). Collection that was off before :meth:`start` stays off."""
 
-def pause_for_startup() -> None:
-    global _paused_until
-    gc.disable()
-    _paused_until = time.monotonic() + STARTUP_LIMIT
+    def __init__(self) -> None:
+        self._running = False
+        self._reenable = False
 
+    def start(self) -> None:
+        """Start-up begins (a second call does nothing)."""
+        if self._running:
+            return
+        self._running = True
+        self._reenable = gc.isenabled()
+        gc.disable()
 
-def in_startup() -> bool:
-    return _paused_until is not None
-
-
-def startup_overdue() -> bool:
-    return _paused_until is not None and time.monotonic() > _paused_until
-
-
-def freeze(why: str, *, collect: bool = False) -> None:
-    """Move every object alive into the permanent generation (``collect``: collect first,
-    so that no garbage is frozen with them)."""
-    if collect:
-        gc.collect()
-    gc.freeze()  # moves whole lists: O(1) (get_freeze_count() would walk them all)
-    log.debug("objects frozen", why=why)
-
-
-def end_startup() -> None:
-    """Start-up is over: freeze what it left, collect automatically again (without a paused
-    start-up, e.g. an in-process daemon, just freeze)."""
-    global _paused_until
-    freeze("start-up over")
-    if _paused_until is not None:
-        _paused_until = None
-        gc.enable()
+    def stop(self) -> None:
+        """Start-up is over (a second call does nothing)."""
+        if not self._running:
+            return
+        self._running = False
+        gc.freeze()  # moves whole lists: O(1) (get_freeze_count() would walk them all)
+        log.debug("objects frozen", why="start-up over")
+        if self._reenable:
+            gc.enable()
 
 
 def _refreeze_after_full_collection(phase: str, info: dict[str, Any]) -> None:
     if phase == "stop" and info.get("generation") == 2:
         gc.callbacks.remove(_refreeze_after_full_collection)
-        freeze("after the full collection that followed a reload")
+        gc.freeze()
+        log.debug("objects frozen", why="after the full collection that followed a reload")
 
 
 def thaw() -> None:

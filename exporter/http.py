@@ -262,7 +262,9 @@ def interpret(
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(headers.get("retry-after"))
-        raise PollError(reason, msg, status=status, retry_after=retry_after)
+        raise PollError(
+            reason, msg, status=status, retry_after=retry_after, provider_text=bool(detail)
+        )
 
     if not parsed:
         ctype = headers.get("content-type", "no content type").split(";")[0]

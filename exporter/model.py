@@ -14,7 +14,8 @@ from .redaction import MAX_MESSAGE, clean
 
 
 class Reason(StrEnum):
-    """Why a poll failed: the ``reason`` label of ``credits_poll_errors_total``."""
+    """Why a poll failed: the ``reason`` label of the poll errors counter
+    (:data:`exporter.catalogue.ERRORS`)."""
 
     AUTH = "auth"
     PAYMENT_REQUIRED = "payment_required"
@@ -56,6 +57,7 @@ class PollError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        provider_text: bool = False,
     ) -> None:
         # One line, always, with each quote of the response cut short: messages end up in log
         # lines and on the status page.
@@ -64,6 +66,9 @@ class PollError(Exception):
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
+        #: The message carries the provider's own error text (from its response body): fit for
+        #: the log, not for a page anyone who reaches the exporter may read.
+        self.provider_text = provider_text
         # What the message quotes, uncut, until the key is known (see redacted()).
         self._quoting = message if self.message != message else None
 
@@ -73,7 +78,13 @@ class PollError(Exception):
         :data:`~exporter.redaction.MAX_MESSAGE` characters. A detached copy: no traceback
         keeps the failed call's frames (and its response) alive."""
         text = clean(self._quoting or self.message, (key,), MAX_MESSAGE)
-        return PollError(self.reason, text, status=self.status, retry_after=self.retry_after)
+        return PollError(
+            self.reason,
+            text,
+            status=self.status,
+            retry_after=self.retry_after,
+            provider_text=self.provider_text,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +101,7 @@ class Reading:
     """What one successful poll of one endpoint said.
 
     ``daily_consumption`` maps pool -> {day key (ISO date of the provider's bucket) -> credits
-    consumed that day}: the raw history the store turns into ``credits_consumed_total``. It
+    consumed that day}: the raw history the store turns into its consumed-credits counters. It
     holds every day the provider was asked about, 0 for a day its answer did not list.
     ``consumption`` maps pool -> {window ("1d", "7d", "30d") -> credits consumed}.
     ``notes`` maps a pool (or a topic such as ``consumption``) to why the reading leaves a
@@ -106,14 +117,3 @@ class Reading:
     consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     daily_consumption: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
-
-
-WEEK_SECONDS = 7 * 86400
-
-
-def runway_seconds(remaining: float | None, consumed_7d: float | None) -> float | None:
-    """``credits_runway_seconds``: how long ``remaining`` lasts at the average burn of the last
-    7 days (remaining / (consumed_7d / 7 days)). None without a balance or without a burn."""
-    if remaining is None or not consumed_7d:
-        return None
-    return remaining / consumed_7d * WEEK_SECONDS

@@ -24,7 +24,6 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from . import gcpolicy
 from .accounts import AccountBase
 from .config import Config
 from .http import AccountClient, HttpClient
@@ -159,10 +158,6 @@ class Scheduler:
         self.tasks = {key: t for key, t in self.tasks.items() if key[0] not in removed}
         in_flight = [task for loop in stopping if (task := loop.cancel()) is not None]
         await asyncio.gather(*in_flight, return_exceptions=True)
-        if len(started) > START_BATCH and not removed:
-            # Thousands of accounts (config, states) are here to stay: keep the cycle
-            # collector off them before the loops start (see exporter.gcpolicy).
-            gcpolicy.freeze("accounts loaded")
         for i, name in enumerate(started, 1):
             state = self.store.accounts.get(name)
             if state is not None:

@@ -55,9 +55,8 @@ BLOCK_ROWS = 128
 COMPRESS_LEVEL = 6
 #: The rows' HTML is kept compressed at this (fast) level: a quarter of the memory.
 HTML_LEVEL = 1
-#: The first rendering waits at most this long for start-up to be over (checked this often).
+#: The first rendering waits at most this long for start-up to be over.
 STARTUP_WAIT = 5.0
-STARTUP_POLL = 0.05
 #: A page's ages are to the minute: it is put together again at least this often.
 TICK = 60.0
 #: Views other than the two prepared ones kept per rendering.
@@ -279,10 +278,6 @@ class Rendering:
         rows = fill_times(b"".join(r.html for r in selected[start:end]), self.generated_at)
         return b"".join([head.encode(), rows, tail.encode()])
 
-    def api_json(self, query: Query) -> bytes:
-        head, frags, tail = self.json_parts(query)
-        return b"".join([head, b",".join(frags), tail])
-
     def api_parts(self, query: Query) -> tuple[bytes, ...]:
         """``/api/status`` for ``query`` as parts: its accounts' fragments are not copied."""
         head, frags, tail = self.json_parts(query)
@@ -351,11 +346,8 @@ class StatusCache:
         *,
         clock: Callable[[], float] | None = None,
         min_interval: float = MIN_INTERVAL,
-        started: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
-        #: Whether start-up is over (by default: every account polled once).
-        self.started = started or store.ready
         self.clock = clock or store.clock
         self.min_interval = min_interval
         self.stats = StatusStats()
@@ -423,10 +415,11 @@ class StatusCache:
 
     async def run(self) -> None:
         """Re-render on changes, when due and every :data:`TICK`, until cancelled. The first
-        rendering waits for start-up to be over (:attr:`started`, at most :data:`STARTUP_WAIT`),
-        so that the first poll wave is rendered once, and not while /metrics renders it."""
+        rendering waits for start-up to be over (/readyz would say ready, at most
+        :data:`STARTUP_WAIT`), so that the first poll wave is rendered once, and not while
+        /metrics renders it."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready(), STARTUP_WAIT)
+            await asyncio.wait_for(self.store.readiness.wait_ready(), STARTUP_WAIT)
         await asyncio.to_thread(warm_up)
         while True:
             due = min(self.next_due, self._tick_at) - self.clock()
@@ -440,12 +433,6 @@ class StatusCache:
                 log.error("status render failed", exc_info=True)
                 self._feed.touch()
             await asyncio.sleep(self.min_interval)
-
-    async def _ready(self) -> None:
-        await asyncio.sleep(0)  # the daemon sets its accounts after the app starts
-        # No event says when /metrics serves the first polls: look every 50 ms, 5 s at most.
-        while not self.started():  # noqa: ASYNC110
-            await asyncio.sleep(STARTUP_POLL)
 
     @property
     def next_due(self) -> float:

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import PollError, PoolValues, Reason, runway_seconds
+from .catalogue import PoolFigures, pool_figures
+from .model import PollError, Reason
 from .redaction import public
 from .store import HISTORY_SPAN, AccountState
 
@@ -110,30 +111,27 @@ class AccountStatus:
 def public_error(error: PollError, secret: str | None = None) -> ErrorInfo:
     """What the page and ``/api/status`` may say about a failed poll.
 
-    For an HTTP error status: the reason and ``HTTP <status>`` only (the provider's own message
+    For an HTTP error status, or an error the provider reported in its answer (e.g. an
+    ``"error"`` beside a 200): the reason and ``HTTP <status>`` only (the provider's own message
     comes from its response body; the log has it). Otherwise the exporter's own message, with
     anything quoted (fragments of the response) elided, URLs cut to scheme and host, the key
     removed, and the length capped.
     """
-    if error.status is not None and error.status >= 400 and error.reason in _HTTP_REASONS:
+    http_error = error.status is not None and error.status >= 400 and error.reason in _HTTP_REASONS
+    if error.status is not None and (http_error or error.provider_text):
         message = f"HTTP {error.status}"
     else:
         message = public(error.message, (secret,) if secret else (), MAX_MESSAGE)
     return ErrorInfo(reason=error.reason.value, status=error.status, message=message)
 
 
-def runway_days(remaining: float | None, consumed_7d: float | None) -> float | None:
-    """``credits_runway_seconds`` in days; absent with no burn."""
-    seconds = runway_seconds(remaining, consumed_7d)
-    return None if seconds is None else seconds / 86400
-
-
 def burn_from_history(points: Sequence[tuple[float, float]]) -> float | None:
     """Credits a day from the fall of the balance over ``points`` (time, remaining), the way
-    the ``credits_remaining:decrease1d`` recording rule counts it: each step between two points
-    counts ``max(0, before - after)``, so a rise (top-up, cycle reset, refund) counts 0 instead
-    of cancelling earlier falls. None until the points span :data:`HISTORY_RUNWAY_MIN_SPAN` or
-    when the balance never fell (a flat line has no runway, not an infinite one)."""
+    the daily-decrease recording rule (prometheus/rules.yaml) counts it: each step between
+    two points counts ``max(0, before - after)``, so a rise (top-up, cycle reset, refund)
+    counts 0 instead of cancelling earlier falls. None until the points span
+    :data:`HISTORY_RUNWAY_MIN_SPAN` or when the balance never fell (a flat line has no runway,
+    not an infinite one)."""
     if len(points) < 2:
         return None
     span = points[-1][0] - points[0][0]
@@ -148,16 +146,13 @@ def burn_from_history(points: Sequence[tuple[float, float]]) -> float | None:
     return fall / span * 86400 if fall > 0 else None
 
 
-def _pool_status(
-    state: AccountState,
-    pool: str,
-    values: PoolValues,
-    consumption: Mapping[str, Mapping[str, float]],
-    now: float,
-) -> PoolStatus:
+def _pool_status(state: AccountState, figures: PoolFigures, now: float) -> PoolStatus:
+    """The pool as the page shows it: the figures /metrics publishes (the same runway), and
+    what the page adds (low, the share used, the runway from the balance history)."""
+    pool = figures.pool
     units = state.provider.units()
-    threshold = state.account.threshold_for(pool)
-    remaining, used, limit = values.remaining, values.used, values.limit
+    threshold = figures.threshold
+    remaining, used, limit = figures.remaining, figures.used, figures.limit
     # The CreditsLow alert: remaining < threshold, unless the limit is a known 0.
     low = (
         threshold is not None
@@ -170,13 +165,14 @@ def _pool_status(
         spent = used if used is not None else (limit - remaining if remaining is not None else None)
         if spent is not None:
             used_ratio = max(0.0, spent / limit)
-    week = consumption.get(pool, {}).get("7d")
+    week = figures.consumption.get("7d")
     points = state.history.get(pool, ())
     history = tuple((t, v) for t, v in points if now - t <= HISTORY_SPAN)
     if week:
         burn: float | None = week / 7
         source: str | None = "consumption"
-        runway = runway_days(remaining, week)  # credits_runway_seconds, in days
+        seconds = figures.runway_seconds  # the runway /metrics publishes, shown in days
+        runway = None if seconds is None else seconds / 86400
     else:
         burn = burn_from_history(history)
         source = "balance_history" if burn is not None else None
@@ -220,21 +216,8 @@ def account_status(state: AccountState, now: float) -> AccountStatus:
         status = "never_polled"
     else:
         status = "ok"
-    pools = tuple(
-        _pool_status(state, pool, values, merged.consumption, now)
-        for pool, values in merged.pools.items()
-    )
+    pools = tuple(_pool_status(state, figures, now) for figures in pool_figures(state, merged))
     severity = "low" if status == "ok" and any(p.low for p in pools) else status
-    stale_at = min(
-        (
-            ep.last_success + staleness
-            for ep in endpoints
-            if ep.reading is not None
-            and ep.last_success is not None
-            and ep.last_success + staleness >= now
-        ),
-        default=None,
-    )
 
     def days(ts: float | None) -> float | None:
         return None if ts is None else (ts - now) / 86400
@@ -257,7 +240,7 @@ def account_status(state: AccountState, now: float) -> AccountStatus:
         seats=merged.seats,
         interval_seconds=state.account.effective_interval,
         max_staleness_seconds=staleness,
-        stale_at=stale_at,
+        stale_at=state.stale_at(now),
         pools=pools,
         notes=dict(merged.notes),
     )

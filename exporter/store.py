@@ -1,11 +1,12 @@
 """Latest good readings and poll health per (account, endpoint).
 
-The scheduler writes here; the collector and the status page read. Every change bumps
+The scheduler writes here; /metrics and the status page read. Every change bumps
 ``version`` and sets ``changed`` so the exposition cache knows to re-render; the names of the
 accounts that changed collect in a set the renderer takes (:meth:`Store.take_dirty`), so it
 re-renders only those; other readers (the status page) follow the same changes through a
 :class:`ChangeFeed` of their own (:meth:`Store.feed`). A failed poll never
 removes a value: the last good reading stays until ``max_staleness`` passes without a success.
+First polls are reported to the store's :class:`~exporter.readiness.Readiness`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .accounts import AccountBase
 from .model import PollError, PoolValues, Reading, Reason
 from .providers import Provider, create_provider
 from .providers.base import merge_pools
+from .readiness import Readiness
 
 #: Sparkline history: at most this many points per pool (24 h at one point per 5 minutes).
 HISTORY_POINTS = 288
@@ -94,7 +96,8 @@ class EndpointState:
 
 @dataclass(slots=True)
 class ConsumedCounter:
-    """``credits_consumed_total`` for one pool, from the provider's daily buckets.
+    """The consumed-credits counter of one pool (:data:`exporter.catalogue.CONSUMED`), from
+    the provider's daily buckets.
 
     The first reading only sets the baseline (no jump at start-up); afterwards a day that grows
     adds its growth, a new day adds its value, a day that shrinks or leaves the provider's
@@ -189,9 +192,20 @@ class AccountState:
         )
         return self.provider.derive(merged, by_endpoint)
 
-    @property
-    def polled_once(self) -> bool:
-        return all(ep.polls_total > 0 for ep in self.endpoints.values())
+    def stale_at(self, now: float) -> float | None:
+        """When the next of its fresh readings passes ``max_staleness`` (its values then drop
+        from the exposition); None when none will."""
+        staleness = self.account.effective_max_staleness
+        return min(
+            (
+                ep.last_success + staleness
+                for ep in self.endpoints.values()
+                if ep.reading is not None
+                and ep.last_success is not None
+                and ep.last_success + staleness >= now
+            ),
+            default=None,
+        )
 
     @property
     def up(self) -> bool | None:
@@ -256,13 +270,7 @@ class Store:
         self._dirty: set[str] = set()
         self._feeds: list[ChangeFeed] = []
         self.history_points = HISTORY_POINTS  # for pools that start a history now
-        self._unpolled = 0  # endpoints not polled yet: ready() at no cost for 10,000 accounts
-        self._unpolled_accounts = 0
-        self.ready_event = asyncio.Event()
-        self.ready_event.set()
-        #: The version at which the store last became ready: an exposition of an older version
-        #: lacks some first poll.
-        self.ready_version = 0
+        self.readiness = Readiness()
 
     def _bump(self, name: str | None = None) -> None:
         self.version += 1
@@ -297,7 +305,7 @@ class Store:
         """Make the store hold exactly ``accounts``.
 
         An account whose identity (provider, base_url, what it polls) is unchanged keeps its
-        state: last values, ``credits_consumed_total``, history and error counters. If anything
+        state: last values, consumed-credits counters, history and error counters. If anything
         else changed (key, interval, timeout, thresholds, labels...), its state moves to a new
         :class:`AccountState` with the new config and a provider built from it, so the next
         poll uses them; a new or re-identified account starts fresh."""
@@ -307,9 +315,8 @@ class Store:
             new = wanted.get(name)
             old = self.accounts[name]
             if new is None or new.identity() != old.account.identity():
-                gone = self.accounts.pop(name)
-                self._unpolled -= sum(1 for ep in gone.endpoints.values() if ep.polls_total == 0)
-                self._unpolled_accounts -= not gone.polled_once
+                del self.accounts[name]
+                self.readiness.forget(name)
                 applied.removed.append(name)
             elif new != old.account:
                 self.accounts[name] = dataclasses.replace(
@@ -329,23 +336,13 @@ class Store:
                 )
                 applied.started.append(name)
                 self._mark_dirty(name)
-                self._unpolled += len(provider.endpoints)
-                self._unpolled_accounts += bool(provider.endpoints)
+                self.readiness.expect(name, len(provider.endpoints))
         # Keep config order (for stable output).
         self.accounts = {name: self.accounts[name] for name in wanted}
         self.history_points = history_points(len(self.accounts))
-        self._update_ready()
         self._bump()
+        self.readiness.accounts_set(self.version)
         return applied
-
-    def _update_ready(self) -> None:
-        """Call just before the version bump of the change that may have made us ready."""
-        if self._unpolled == 0:
-            if not self.ready_event.is_set():
-                self.ready_version = self.version + 1
-            self.ready_event.set()
-        else:
-            self.ready_event.clear()
 
     def set_reload_result(self, ok: bool) -> None:
         self.reload_successful = ok
@@ -363,8 +360,6 @@ class Store:
         ep = state.endpoints[endpoint]
         first = ep.polls_total == 0
         ep.polls_total += 1
-        if first:
-            self._first_poll(state)
         ep.up = True
         ep.last_attempt = now
         ep.last_success = now
@@ -378,6 +373,8 @@ class Store:
         ep.reading = reading
         self._record_history(state, now)
         self._bump(name)
+        if first:
+            self.readiness.first_poll(name, self.version)
 
     def record_failure(self, name: str, endpoint: str, error: PollError, duration: float) -> None:
         state = self.accounts.get(name)
@@ -387,8 +384,6 @@ class Store:
         ep = state.endpoints[endpoint]
         first = ep.polls_total == 0
         ep.polls_total += 1
-        if first:
-            self._first_poll(state)
         ep.errors_total[error.reason] = ep.errors_total.get(error.reason, 0) + 1
         ep.up = False
         ep.last_attempt = now
@@ -396,6 +391,8 @@ class Store:
         ep.last_error = error
         ep.consecutive_failures += 1
         self._bump(name)
+        if first:
+            self.readiness.first_poll(name, self.version)
 
     def _record_history(self, state: AccountState, now: float) -> None:
         pools = state.pools(now)
@@ -417,19 +414,3 @@ class Store:
             points.append((now, values.remaining))
             while points and now - points[0][0] > HISTORY_SPAN:
                 points.popleft()
-
-    # -- readiness
-
-    def _first_poll(self, state: AccountState) -> None:
-        self._unpolled -= 1
-        if state.polled_once:
-            self._unpolled_accounts -= 1
-        self._update_ready()
-
-    def unpolled_accounts(self) -> int:
-        """Accounts with an endpoint not polled yet."""
-        return self._unpolled_accounts
-
-    def ready(self) -> bool:
-        """Every endpoint of every account polled at least once (``ready_event`` is set)."""
-        return self._unpolled == 0

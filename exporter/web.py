@@ -82,19 +82,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-def serving_ready(store: Store, cache: ExpositionCache) -> bool:
-    """Every account was polled AND /metrics serves those results (``/readyz``)."""
-    exp = cache.current
-    return exp.ready and store.ready() and exp.version >= store.ready_version
-
-
 async def readyz(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    if serving_ready(store, request.app[CACHE_KEY]):
+    """200 once /metrics serves every account's first poll (:mod:`exporter.readiness`)."""
+    readiness = request.app[STORE_KEY].readiness
+    if readiness.ready:
         return web.Response(text="ready\n")
-    waiting = store.unpolled_accounts()
-    why = f"{waiting} account(s) not polled yet" if waiting else "first results not rendered yet"
-    return web.Response(status=503, text=f"not ready: {why}\n")
+    return web.Response(status=503, text=f"not ready: {readiness.reason()}\n")
 
 
 async def reload(request: web.Request) -> web.Response:

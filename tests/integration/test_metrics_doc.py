@@ -21,6 +21,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import catalogue
 from exporter.model import Reason
 from exporter.simulator import DEMO_ACCOUNTS, Simulator, SimulatorThread
 from support import ROOT, ManagedProcess, exporter_command, free_port, require_tool, wait_for
@@ -156,6 +157,15 @@ def test_doc_table_parses() -> None:
         frozenset({"provider", "account", "api_endpoint", "reason"}),
     )
     assert docs["credits_exporter_config_last_reload_successful"] == ("gauge", frozenset())
+
+
+def test_doc_table_is_the_catalogue() -> None:
+    """Every family the exporter declares, with its type and labels, and nothing else."""
+    declared = {
+        f.sample_name: (f.type, frozenset(f.labels))
+        for f in (*catalogue.ACCOUNT_FAMILIES, *catalogue.EXPORTER_FAMILIES)
+    }
+    assert documented() == declared
 
 
 def compare(emitted: dict[str, Emitted], *, complete: bool) -> None:

@@ -37,6 +37,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.config import parse_config
+from exporter.daemon import Daemon
 from exporter.http import AccountClient, HttpClient
 from exporter.ratelimit import KeyLimiter, RateLimits
 from exporter.scheduler import PollLoop, Scheduler
@@ -502,3 +503,28 @@ def present(samples: Samples, name: str, **labels: str) -> float:
     found = value(samples, name, **labels)
     assert found is not None, f"no sample {name}{labels}"
     return found
+
+
+@contextlib.asynccontextmanager
+async def daemon_polling(gate: asyncio.Event) -> AsyncIterator[Daemon]:
+    """A started daemon with one account whose first poll is answered once ``gate`` is set."""
+
+    async def credits(request: web.Request) -> web.Response:
+        await gate.wait()
+        return web.json_response({"balance": 12.5})
+
+    app = web.Application()
+    app.router.add_get("/account/credits", credits)
+    async with TestServer(app) as upstream:
+        config = parse_config(
+            f"accounts: [{{name: a, provider: fullenrich, api_key: k, "
+            f"base_url: '{upstream.make_url('')}'}}]",
+            env={},
+        )
+        daemon = Daemon(config, listen_address="127.0.0.1:0")
+        await daemon.start()
+        try:
+            yield daemon
+        finally:
+            await daemon.stop()
+            gate.set()

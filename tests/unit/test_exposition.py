@@ -1,4 +1,5 @@
-"""The incremental renderer against the reference: prometheus_client rendering StoreCollector.
+"""The incremental renderer against the reference: prometheus_client rendering the store through
+a collector of its own (tests/reference.py).
 
 Every step of a store's life (first polls, failures, one account changing, time passing,
 staleness, a reload adding, changing and removing accounts and label names) must give the same
@@ -15,14 +16,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.catalogue import ACCOUNT_FAMILIES, account_samples
 from exporter.config import parse_config
 from exporter.exposition import (
     BLOCK_ACCOUNTS,
@@ -31,9 +30,10 @@ from exporter.exposition import (
     deflate_segment,
     gzip_from_segments,
 )
-from exporter.metrics import ExpositionCache, StoreCollector, _help
+from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import Store
+from reference import reference
 
 T0 = 1_800_000_000.0
 
@@ -61,12 +61,6 @@ def accounts_yaml(n: int, *, labels: bool = True, suffix: str = "") -> str:
             f"  - {{name: acct-{i}{suffix}, provider: {provider}, api_key: key-{i}{extra}}}"
         )
     return "\n".join(lines) + "\n"
-
-
-def reference(store: Store, clock: Clock) -> tuple[bytes, bytes]:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, clock))
-    return generate_latest(registry), generate_openmetrics(registry)  # type: ignore[no-untyped-call]
 
 
 def families(text: str, om: bool) -> list[tuple[str, str, str, list[Any]]]:
@@ -137,7 +131,7 @@ def test_every_step_matches_the_reference() -> None:
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(40), env={}).accounts)
     store.set_reload_result(True)
-    renderer = IncrementalRenderer(store, _help, clock=clock, block_accounts=8)
+    renderer = IncrementalRenderer(store, clock=clock, block_accounts=8)
     # Nothing polled yet: start-up renders an account once all its endpoints answered.
     exp = renderer.render()
     assert b"account=" not in exp.text and not exp.ready
@@ -181,7 +175,7 @@ def test_only_changed_accounts_are_rendered_again() -> None:
     clock = Clock()
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(300, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     rng = random.Random(1)
     for name in list(store.accounts):
         poll(store, name, rng, clock)
@@ -209,7 +203,7 @@ def test_time_alone_rerenders_only_accounts_that_depend_on_it() -> None:
     clock = Clock()
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(30, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     rng = random.Random(2)
     for i, name in enumerate(list(store.accounts)):
         for endpoint, reading in balance(rng, store.accounts[name].account.provider, clock).items():
@@ -238,7 +232,7 @@ async def test_async_render_matches_and_yields_to_the_loop() -> None:
     rng = random.Random(3)
     for name in list(store.accounts):
         poll(store, name, rng, clock)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     import asyncio
 
     ticks = 0
@@ -285,7 +279,7 @@ def test_block_boundaries() -> None:
     store = Store(clock)
     n = BLOCK_ACCOUNTS * 2 + 3
     store.set_accounts(parse_config(accounts_yaml(n, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     rng = random.Random(4)
     for name in list(store.accounts):
         poll(store, name, rng, clock)
@@ -311,7 +305,7 @@ def test_any_label_value_and_number_matches(label_value: str, remaining: float, 
         "accounts: [{name: a, provider: fullenrich, api_key: k}]", env={}
     ).accounts[0]
     store.set_accounts([account.model_copy(update={"labels": {"team": label_value}})])
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     store.record_success("a", "balance", Reading(pools={pool: PoolValues(remaining)}), 0.25)
     exp = renderer.render()
     ref_text, ref_om = reference(store, clock)
@@ -323,7 +317,7 @@ def test_start_up_renders_each_account_once_when_all_its_endpoints_answered() ->
     clock = Clock()
     store = Store(clock)
     store.set_accounts(parse_config(accounts_yaml(30, labels=False), env={}).accounts)
-    renderer = IncrementalRenderer(store, _help, clock=clock)
+    renderer = IncrementalRenderer(store, clock=clock)
     renderer.render()  # nothing polled: nothing to render yet
     assert renderer.stats.accounts_rendered == 0
     rng = random.Random(9)
@@ -344,3 +338,24 @@ def test_start_up_renders_each_account_once_when_all_its_endpoints_answered() ->
     assert exp.ready
     assert renderer.stats.accounts_rendered == 10 + 20  # each account once
     assert_same(exp, store, clock)
+
+
+def test_samples_carry_their_family_labels() -> None:
+    """Every kind of sample comes with one label value per label name of its family (the
+    serializer adds the static labels), provider and account first."""
+    clock = Clock()
+    store = Store(clock)
+    store.set_accounts(parse_config(accounts_yaml(12), env={}).accounts)
+    rng = random.Random(5)
+    for _ in range(3):
+        for name in list(store.accounts):
+            poll(store, name, rng, clock)
+    seen = set()
+    for state in store.accounts.values():
+        for family, labels, value in account_samples(state, clock.t):
+            assert family in ACCOUNT_FAMILIES
+            assert len(labels) == len(family.labels), family.name
+            assert labels[:2] == (state.provider.label, state.name)
+            assert isinstance(value, int | float)
+            seen.add(family)
+    assert seen == set(ACCOUNT_FAMILIES)

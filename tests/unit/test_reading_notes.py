@@ -27,7 +27,7 @@ def render_page(store: Store) -> bytes:
 
 
 def render_json(store: Store) -> bytes:
-    return StatusCache(store).render().api_json(Query(per_page=None))
+    return b"".join(StatusCache(store).render().api_parts(Query(per_page=None)))
 
 
 KEY = "ws-notes-key-0123456789"

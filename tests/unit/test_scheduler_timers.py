@@ -50,11 +50,11 @@ async def test_idle_loops_are_timers(base: str) -> None:
         )
         await sched.start()
         for _ in range(100):
-            if store.ready():
+            if store.readiness.polled:
                 break
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.05)
-        assert store.ready()
+        assert store.readiness.polled
         assert not polls()  # both polled; nothing runs until the next poll is due
         for loop in sched.tasks.values():
             assert loop.task is None and loop.handle is not None

@@ -142,6 +142,7 @@ def test_history_in_a_snapshot_does_not_move() -> None:
 
 async def test_changes_are_coalesced() -> None:
     store, _ = big_store(20)
+    ExpositionCache(store)  # /metrics serves every first poll: start-up is over
     status = StatusCache(store, min_interval=0.05)
     task = asyncio.create_task(status.run())
     try:
@@ -151,7 +152,9 @@ async def test_changes_are_coalesced() -> None:
             store.record_success(f"Acct-{i % 20:04d}", "balance", fe(float(i)), 0.1)
         for _ in range(200):
             await asyncio.sleep(0.01)
-            data = json.loads(status.current.api_json(Query(account="acct-0019", per_page=None)))
+            data = json.loads(
+                b"".join(status.current.api_parts(Query(account="acct-0019", per_page=None)))
+            )
             if data["accounts"][0]["pools"]["workspace"]["remaining"] == 199.0:
                 break
         else:
@@ -395,7 +398,7 @@ def test_runway_for_a_balance_only_provider() -> None:
     assert (
         "at 1,800 credits/day: the fall of the balance over the last 24 h, top-ups ignored" in html
     )
-    data: dict[str, Any] = json.loads(status.current.api_json(Query(per_page=None)))
+    data: dict[str, Any] = json.loads(b"".join(status.current.api_parts(Query(per_page=None))))
     entry = data["accounts"][0]["pools"]["workspace"]
     assert entry["runway_source"] == "balance_history"
     assert entry["runway_days"] == pytest.approx(11.0)

@@ -19,8 +19,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from exporter import statushtml as sh
 from exporter import statuspage as sp
 from exporter.config import parse_config
+from exporter.http import Exchange, interpret
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.providers import windsurf
 from exporter.statuscache import Rendering, StatusCache
 from exporter.statusquery import Query
 from exporter.store import HISTORY_POINTS, HISTORY_SPAN, Store
@@ -67,7 +69,7 @@ def page(store: Store, query: Query | None = None) -> str:
 
 
 def api(store: Store) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(rendering(store).api_json(Query(per_page=None)))
+    data: dict[str, Any] = json.loads(b"".join(rendering(store).api_parts(Query(per_page=None))))
     return data
 
 
@@ -139,6 +141,21 @@ def test_http_errors_show_reason_and_status_only() -> None:
     assert (info.reason, info.status, info.message) == ("auth", 401, "HTTP 401")
     err = PollError(Reason.SERVER_ERROR, "HTTP 503: <html>upstream body</html>", status=503)
     assert sp.public_error(err).message == "HTTP 503"
+
+
+def test_errors_the_provider_reports_beside_a_200_show_its_status_only() -> None:
+    # Windsurf writes its verdict as {"error": "..."} on a 200: the text is the provider's own.
+    body = json.dumps({"error": "Invalid service key for team acme, group blue"}).encode()
+    with pytest.raises(PollError) as caught:
+        interpret(
+            Exchange(status=200, headers={}, body=body),
+            secret=KEY,
+            error_message=windsurf.error_message,
+            classify=windsurf.classify,
+        )
+    assert "group blue" in caught.value.message  # the log keeps it
+    info = sp.public_error(caught.value.redacted(KEY), KEY)
+    assert (info.reason, info.status, info.message) == ("auth", 200, "HTTP 200")
 
 
 def test_other_errors_are_sanitised() -> None:
@@ -327,7 +344,6 @@ def test_runway_expiry_cycle_and_usage() -> None:
     assert api.runway_days == pytest.approx(70.0)  # 700 / (70 / 7)
     assert api.used_ratio is None  # no limit known
     assert acct.days_until_expiry == pytest.approx(10.0)
-    assert sp.runway_days(10, 0) is None and sp.runway_days(None, 7) is None
     assert (api.runway_source, api.burn_per_day) == ("consumption", 10.0)
 
     store2, _ = make_store("accounts: [{name: ws, provider: windsurf, api_key: k}]")

@@ -6,9 +6,10 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import parse_config
-from exporter.metrics import ExpositionCache, StoreCollector
+from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import ConsumedCounter, Store
+from reference import StoreCollector
 
 
 class Clock:
@@ -67,7 +68,7 @@ accounts:
 """
     )
     store.set_accounts(cfg.accounts)
-    assert not store.ready()
+    assert not store.readiness.polled
     cache = ExpositionCache(store, clock=clock)
     store.record_success(
         "g",
@@ -93,8 +94,8 @@ accounts:
     store.record_success(
         "s", "balance", Reading(pools={"workspace": PoolValues(remaining=12.5)}), 0.1
     )
-    assert store.ready()
-    cache.current = cache._render(store.version)
+    assert store.readiness.polled
+    cache.render()
     s = samples(cache)
     g = (("account", "g"), ("pool", "api"), ("provider", "theirstack"), ("team", "t"))
     assert s[("credits_remaining", g)] == 700
@@ -110,7 +111,7 @@ accounts:
     # A failure keeps the values and flips credits_up; errors are counted by reason.
     store.record_failure("s", "balance", PollError(Reason.AUTH, "HTTP 401"), 0.1)
     clock.t += 60
-    cache.current = cache._render(store.version)
+    cache.render()
     s = samples(cache)
     ep = (("account", "s"), ("api_endpoint", "balance"), ("provider", "fullenrich"), ("team", ""))
     assert s[("credits_remaining", fe)] == 12.5
@@ -120,7 +121,7 @@ accounts:
 
     # After max_staleness without success, value series go, health series stay.
     clock.t += 3600
-    cache.current = cache._render(store.version)
+    cache.render()
     s = samples(cache)
     assert ("credits_remaining", fe) not in s
     assert s[("credits_up", ep)] == 0
@@ -271,7 +272,7 @@ def test_consumption_stands_without_the_balance() -> None:
         ),
         0.1,
     )
-    cache.current = cache._render(store.version)
+    cache.render()
     s = samples(cache)
     api = (("account", "g"), ("pool", "api"), ("provider", "theirstack"))
     assert s[("credits_consumption", (*api, ("window", "7d")))] == 70
@@ -279,6 +280,6 @@ def test_consumption_stands_without_the_balance() -> None:
     assert ("credits_remaining", api) not in s
     bal = (("account", "g"), ("api_endpoint", "balance"), ("provider", "theirstack"))
     assert s[("credits_up", bal)] == 0
-    # The collector (the reference renderer) says the same.
+    # The reference renderer says the same.
     names = {m.name for m in StoreCollector(store, clock).collect() for _ in m.samples}
     assert "credits_consumption" in names

@@ -1,14 +1,17 @@
-"""Store.ready() keeps a count instead of walking 10,000 accounts: it must always agree with
-the definition (every endpoint of every account polled once), through polls and reloads."""
+"""The store's Readiness keeps the accounts still waiting for a first poll instead of walking
+10,000 accounts: it must always agree with the definition (every endpoint of every account
+polled once), through polls and reloads; /readyz waits for /metrics to serve those polls."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from exporter.accounts import AccountBase
 from exporter.config import parse_config
 from exporter.model import PollError, Reading, Reason
 from exporter.store import Store
+from support import daemon_polling
 
 
 def accounts(names: list[str], interval: str = "5m") -> list[AccountBase]:
@@ -24,7 +27,10 @@ def test_ready_agrees_with_its_definition() -> None:
     rng = random.Random(5)
     store = Store()
     pool = [f"t{i}" for i in range(6)] + [f"f{i}" for i in range(6)]
-    assert store.ready() and store.ready_event.is_set()  # nothing to wait for
+    readiness = store.readiness
+    assert not readiness.polled  # the accounts are not known yet
+    store.set_accounts([])
+    assert readiness.polled and readiness.waiting_accounts == 0  # nothing to wait for
     for _ in range(300):
         roll = rng.random()
         if roll < 0.1:
@@ -43,12 +49,15 @@ def test_ready_agrees_with_its_definition() -> None:
                 store.record_success(name, endpoint, Reading(), 0.1)
             else:
                 store.record_failure(name, endpoint, PollError(Reason.TIMEOUT, "t"), 0.1)
-        expected = all(s.polled_once for s in store.accounts.values())
-        assert store.ready() is expected
-        assert store.unpolled_accounts() == sum(
-            1 for s in store.accounts.values() if not s.polled_once
-        )
-        assert store.ready_event.is_set() is expected
+        waiting = {
+            name
+            for name, s in store.accounts.items()
+            if any(ep.polls_total == 0 for ep in s.endpoints.values())
+        }
+        assert readiness.polled is (not waiting)
+        assert readiness.waiting_accounts == len(waiting)
+        assert {name for name in store.accounts if readiness.waiting(name)} == waiting
+        assert readiness._polled.is_set() is (not waiting)  # what wait_polled() waits for
 
 
 async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
@@ -58,7 +67,7 @@ async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
     from exporter.web import create_app
 
     store = Store()
-    cache = ExpositionCache(store)  # rendered with no accounts: vacuously ready
+    cache = ExpositionCache(store)
 
     async def reload() -> list[str]:
         return []
@@ -66,16 +75,38 @@ async def test_readyz_waits_for_an_exposition_of_every_first_poll() -> None:
     client = TestClient(TestServer(create_app(store, cache, reload)))
     await client.start_server()
     try:
-        assert (await client.get("/readyz")).status == 200
+        # Before the accounts are known, nothing says every first poll is in.
+        r = await client.get("/readyz")
+        assert r.status == 503 and "accounts not loaded yet" in await r.text()
+        store.set_accounts([])
+        await cache.refresh()
+        assert (await client.get("/readyz")).status == 200  # no account: nothing to wait for
         # Accounts arrive (start-up, a reload) while /metrics still serves the old rendering.
         store.set_accounts(accounts(["t1", "f1"]))
         assert (await client.get("/readyz")).status == 503
         for name, state in store.accounts.items():
             for endpoint in state.endpoints:
                 store.record_success(name, endpoint, Reading(), 0.1)
-        assert store.ready()
+        assert store.readiness.polled
         assert (await client.get("/readyz")).status == 503  # polled, not yet rendered
         await cache.refresh()
         assert (await client.get("/readyz")).status == 200
     finally:
         await client.close()
+
+
+async def test_status_page_first_renders_once_metrics_serves_every_first_poll() -> None:
+    """The status page's first rendering waits for start-up (it would compete with the first
+    poll wave and /metrics' rendering of it), until /readyz would say ready."""
+    gate = asyncio.Event()
+    async with daemon_polling(gate) as daemon:
+        await asyncio.sleep(0.5)  # start-up: the only poll waits for its answer
+        assert daemon.status.stats.renders == 0 and daemon.status.current.starting
+        gate.set()
+        await asyncio.wait_for(daemon.store.readiness.wait_ready(), 10)
+        for _ in range(500):
+            if daemon.status.stats.renders:
+                break
+            await asyncio.sleep(0.01)
+        (row,) = daemon.status.current.rows
+        assert row.severity == "ok" and daemon.status.stats.renders == 1

@@ -378,7 +378,7 @@ accounts:
 
 async def settled(store: Store) -> None:
     for _ in range(200):
-        if store.ready() and all(
+        if store.readiness.polled and all(
             ep.polls_total for s in store.accounts.values() for ep in s.endpoints.values()
         ):
             return
