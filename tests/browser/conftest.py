@@ -1,4 +1,4 @@
-"""The ``browser`` fixture: headless Chromium drivers (see browser_support)."""
+"""The ``browser`` fixture: headless Chromium drivers (see support.browser)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ the scheduler on virtual time with a recording upstream.
 The other modules of this package: ``monitoring`` (the rules and dashboards of prometheus/ and
 grafana/), ``pipeline`` (simulator, exporter, Prometheus and Alertmanager together),
 ``servers`` (servers in threads, samplers, scrapers, log parsing), ``browser`` (headless
-Chromium), ``demo_data`` (the demo's exporter for the browser tests) and ``provider_samples``
-(documented answers of every provider, for property tests)."""
+Chromium), ``demo_data`` (the demo's exporter for the browser tests), ``provider_samples``
+(documented answers of every provider, for property tests) and ``reference`` (the
+prometheus_client rendering of the store the parity tests hold /metrics to)."""
 
 from __future__ import annotations
 
