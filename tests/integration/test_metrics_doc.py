@@ -24,7 +24,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import catalogue
 from exporter.model import Reason
 from exporter.simulator import DEMO_ACCOUNTS, Simulator, SimulatorThread
-from support import ROOT, ManagedProcess, exporter_command, free_port, require_tool, wait_for
+from support import (
+    ROOT,
+    ManagedProcess,
+    exporter_command,
+    free_port,
+    require_tool,
+    run_exporter,
+    wait_for,
+)
 
 DOC = ROOT / "docs" / "metrics.md"
 STATIC_LABELS = {"team": "growth-team"}
@@ -108,12 +116,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def once_exposition(config_file: Path) -> str:
-    result = subprocess.run(
-        [*exporter_command(), "once", f"--config.file={config_file}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_exporter("once", f"--config.file={config_file}")
     # Exit 1: the revoked account's poll failed, as intended; the exposition is printed anyway.
     assert result.returncode == 1, result.stderr
     assert "credits_remaining" in result.stdout, result.stderr

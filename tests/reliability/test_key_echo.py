@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import string
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from support import ExporterProcess, exporter_command, http_get, wait_for
+from support import ExporterProcess, http_get, run_exporter, wait_for
 from support.servers import AppThread
 
 Body = Callable[[str], Any]
@@ -167,12 +166,7 @@ def test_daemon_log_and_pages_hold_no_fragment(config: Path, tmp_path: Path) -> 
 
 
 def test_once_stderr_holds_no_fragment(config: Path) -> None:
-    result = subprocess.run(
-        [*exporter_command(), "once", f"--config.file={config}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_exporter("once", f"--config.file={config}")
     assert result.returncode == 1, result.stderr
     failed = [x for x in result.stderr.splitlines() if "poll failed" in x]
     assert len(failed) == len(CASES), result.stderr

@@ -156,6 +156,20 @@ def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
+def run_exporter(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``credits-exporter ARGS`` to its end (a minute at most), its output captured."""
+    return subprocess.run(
+        [*exporter_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
 def exporter_command() -> list[str]:
     exe = Path(sys.executable).with_name("credits-exporter")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "exporter"]
@@ -387,6 +401,12 @@ class VirtualTime:
         assert not handle.cancelled(), "the loop's timer was cancelled"
         self.now = max(self.now, handle.when())
         callback(poll_loop)
+
+    async def poll_again(self, scheduler: Scheduler, poll_loop: PollLoop, times: int = 1) -> None:
+        """Fire the loop's timer and let its poll finish, ``times`` times over."""
+        for _ in range(times):
+            self.fire(poll_loop)
+            await self.settle(scheduler)
 
     def _blocked(self, task: asyncio.Task[Any]) -> bool:
         """Whether ``task`` waits for virtual time: asleep, or queued behind a limiter's lock

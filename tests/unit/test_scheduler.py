@@ -57,9 +57,7 @@ async def test_first_poll_immediate_then_interval(rig: Polling) -> None:
     calls = rig.upstream.calls["a-key"]
     assert calls == [t0]  # at once: no timer had fired
     loop = sched.tasks[("a", "balance")]
-    for _ in range(3):
-        rig.time.fire(loop)
-        await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop, 3)
     delays = rig.time.delays[("a", "balance")]
     assert len(calls) == 4 and len(delays) == 4
     low, high = around(10)
@@ -92,18 +90,14 @@ async def test_backoff_then_recovery_resets(rig: Polling) -> None:
     sched = await rig.start(accounts(rig.base, [("a", "64s")]))
     loop = sched.tasks[("a", "balance")]
     await rig.time.settle(sched)
-    for _ in range(2):
-        rig.time.fire(loop)
-        await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop, 2)
     ep = rig.store.accounts["a"].endpoints["balance"]
     assert ep.up is False and ep.errors_total == {Reason.SERVER_ERROR: 3}
     rig.upstream.mode["a-key"] = "ok"
-    rig.time.fire(loop)
-    await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop)
     assert ep.up is True and ep.consecutive_failures == 0
     rig.upstream.mode["a-key"] = "500"  # failing again: the backoff starts over
-    rig.time.fire(loop)
-    await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop)
     bounds = [around(2), around(4), around(8), around(64), around(2)]
     delays = rig.time.delays[("a", "balance")]
     assert len(delays) == len(bounds)
@@ -136,9 +130,7 @@ async def test_bad_response_never_ends_loop(rig: Polling) -> None:
     sched = await rig.start(accounts(rig.base, [("a", "0.5s")]))
     loop = sched.tasks[("a", "balance")]
     await rig.time.settle(sched)
-    for _ in range(2):
-        rig.time.fire(loop)
-        await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop, 2)
     ep = rig.store.accounts["a"].endpoints["balance"]
     assert ep.errors_total == {Reason.BAD_RESPONSE: 3}
     assert rig.time.pending(loop) is not None  # and the next poll is scheduled
@@ -183,9 +175,7 @@ async def test_reload_applies_key_and_interval_in_place(rig: Polling) -> None:
     assert hourly.cancelled()
     low, high = around(0.3)
     assert low <= rig.time.delays[("a", "balance")][-1] <= high
-    for _ in range(2):
-        rig.time.fire(loop)
-        await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop, 2)
     assert len(rig.upstream.calls["old-key"]) == 1
     assert len(rig.upstream.calls["new-key"]) == 2
     assert state.endpoints["balance"].polls_total == 3
@@ -193,8 +183,7 @@ async def test_reload_applies_key_and_interval_in_place(rig: Polling) -> None:
     pending = rig.time.pending(loop)
     await sched.apply(parse_config(config("new-key", "1h"), env={}))
     assert rig.time.pending(loop) is pending
-    rig.time.fire(loop)
-    await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop)
     low, high = around(3600)
     assert low <= rig.time.delays[("a", "balance")][-1] <= high
 
@@ -246,9 +235,7 @@ async def test_a_loop_outlives_any_failure_of_its_own(
     sched = await rig.start(accounts(rig.base, [("a", "0.3s")]))
     loop = sched.tasks[("a", "balance")]
     await rig.time.settle(sched)
-    for _ in range(2):
-        rig.time.fire(loop)
-        await rig.time.settle(sched)
+    await rig.time.poll_again(sched, loop, 2)
     assert len(rig.upstream.calls["a-key"]) == 3
     assert rig.store.accounts["a"].endpoints["balance"].polls_total == 3
     assert rig.time.pending(loop) is not None
