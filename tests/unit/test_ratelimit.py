@@ -14,7 +14,7 @@ from exporter.accounts import parse_rate_limit
 from exporter.config import parse_config
 from exporter.configfile import ConfigError
 from exporter.ratelimit import KeyLimiter, RateLimits, effective_rate, key_of, rate_windows
-from support import Polling, polling
+from support.polling import Polling, polling
 
 
 @pytest.mark.parametrize(

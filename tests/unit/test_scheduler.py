@@ -14,8 +14,8 @@ import pytest
 from exporter.config import parse_config
 from exporter.model import Reason
 from exporter.scheduler import next_delay
-from support import Polling, polling, until
-from support import fullenrich_accounts as accounts
+from support.polling import Polling, polling, until
+from support.polling import fullenrich_accounts as accounts
 
 
 def test_next_delay_success_jitter() -> None:
