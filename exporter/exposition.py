@@ -4,7 +4,8 @@ the accounts that changed.
 What each account's samples are comes from :func:`exporter.catalogue.account_samples`; this
 module writes them in the text and OpenMetrics formats, exactly as prometheus_client would
 (the tests hold the two equal, byte for byte). The cost is the point: each account's sample
-lines are kept per metric family and only the accounts that changed (the store names them), or
+lines are kept per metric family and only the accounts that changed (the store's
+:class:`~exporter.store.ChangeFeed` names them), or
 whose output changes with time alone (value series dropped when a reading passes
 ``max_staleness``), are rendered again. The exposition is then put together by concatenation.
 
@@ -47,7 +48,7 @@ from .catalogue import (
     exporter_samples,
 )
 from .deadlines import Deadlines
-from .store import AccountState, Store
+from .store import AccountState, ChangeFeed, Store
 
 #: Accounts per compressed segment: small enough that one changed account re-deflates little,
 #: large enough (tens of kB of text per family) that compression barely suffers.
@@ -123,6 +124,12 @@ def gzip_from_segments(segments: Iterable[bytes], parts: Iterable[bytes]) -> byt
     for part in parts:
         crc = zlib.crc32(part, crc)
         size += len(part)
+    return gzip_member(segments, crc, size)
+
+
+def gzip_member(segments: Iterable[bytes], crc: int, size: int) -> bytes:
+    """A gzip member from deflate segments whose inflated concatenation has this CRC-32 and
+    size."""
     trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
     return b"".join([_GZIP_HEADER, *segments, _DEFLATE_END, trailer])
 
@@ -195,19 +202,25 @@ def iter_slices(parts: list[bytes], size: int) -> Iterator[bytes]:
 
 
 class Exposition:
-    """One rendering of the store: the bytes every scrape of that version is served."""
+    """One rendering of the store: the bytes every scrape is served until the next."""
 
-    __slots__ = ("_bodies", "ready", "rendered_at", "version")
+    __slots__ = ("_bodies", "rendered_at", "round")
 
-    def __init__(self, version: int, ready: bool, rendered_at: float, bodies: _Bodies) -> None:
-        self.version = version
-        self.ready = ready  # every account had been polled once when this was rendered
+    def __init__(self, round_: int | None, rendered_at: float, bodies: _Bodies) -> None:
+        #: The readiness round it holds every first poll of (None: an account was still
+        #: waiting for one when it was planned): :attr:`exporter.readiness.Readiness.round`.
+        self.round = round_
         self.rendered_at = rendered_at
         self._bodies = bodies
 
-    def with_version(self, version: int, ready: bool) -> Exposition:
-        """The same bytes, for a newer store version that changed nothing in them."""
-        return Exposition(version, ready, self.rendered_at, self._bodies)
+    @property
+    def ready(self) -> bool:
+        """Every account had been polled once when this was planned."""
+        return self.round is not None
+
+    def with_round(self, round_: int | None) -> Exposition:
+        """The same bytes, planned again later without a change in them."""
+        return Exposition(round_, self.rendered_at, self._bodies)
 
     @property
     def text(self) -> bytes:
@@ -355,6 +368,7 @@ class IncrementalRenderer:
         self.block = block_accounts
         self.level = compress_level
         self.stats = RenderStats()
+        self.feed: ChangeFeed = store.feed()
         self._lock = asyncio.Lock()
         self._order: list[str] = []
         self._entries: dict[str, _Entry] = {}
@@ -364,7 +378,7 @@ class IncrementalRenderer:
         self._globals: bytes | None = None
         self._last: Exposition | None = None
         self._due = Deadlines()
-        self._ready = False  # every account polled once at the last planning
+        self._round: int | None = None  # the readiness round at the last planning
         self._formats = self._sample_formats()
         self._text_headers = [family_header(f, om=False).encode() for f in ACCOUNT_FAMILIES]
         self._om_headers = [family_header(f, om=True).encode() for f in ACCOUNT_FAMILIES]
@@ -373,15 +387,16 @@ class IncrementalRenderer:
 
     # ------------------------------------------------------------------ public
 
-    def render(self, version: int | None = None) -> Exposition:
+    def render(self) -> Exposition:
         """Bring everything up to date now, synchronously (tests, ``once``, start-up)."""
         started = time.perf_counter()
         now = self.clock()
         work = self._plan(now)
-        self._render_accounts(work.names, now)
-        return self._finish(version, now, work, started)
+        with self._retry_on_failure(work):
+            self._render_accounts(work.names, now)
+            return self._finish(now, work, started)
 
-    async def render_async(self, version: int | None = None) -> Exposition:
+    async def render_async(self) -> Exposition:
         """The same, without holding the event loop: changed accounts are rendered and their
         segments rebuilt in slices of at most :data:`SLICE_SECONDS` (Python work stays on the
         loop: in a thread it would hold the GIL); segments are deflated and the bodies
@@ -390,32 +405,47 @@ class IncrementalRenderer:
             started = time.perf_counter()
             now = self.clock()
             work = self._plan(now)
-            names = work.names
-            i = 0
-            while i < len(names):
-                deadline = time.perf_counter() + SLICE_SECONDS
-                while i < len(names):
-                    self._render_accounts(names[i : i + 16], now)
-                    i += 16
-                    if time.perf_counter() >= deadline:
-                        break
-                if i < len(names):
-                    await asyncio.sleep(0)
-            if not self._has_changes(work):
-                return self._unchanged(version, started)
-            rebuilt = self._take_dirty_segments()
-            deadline = time.perf_counter() + SLICE_SECONDS
-            for segment in rebuilt:
-                segment.rebuild()
-                if time.perf_counter() >= deadline:
-                    await asyncio.sleep(0)
-                    deadline = time.perf_counter() + SLICE_SECONDS
-            globals_ = self._render_globals()
-            loop = asyncio.get_running_loop()
-            bodies = await loop.run_in_executor(
-                render_executor(), self._assemble, globals_, rebuilt
+            with self._retry_on_failure(work):
+                return await self._render_planned(work, now, started)
+
+    @contextlib.contextmanager
+    def _retry_on_failure(self, work: _Work) -> Iterator[None]:
+        """A render that fails leaves its accounts to the next one, and every segment to
+        deflate again (it may have failed between rebuilding a segment and deflating it)."""
+        try:
+            yield
+        except BaseException:
+            self.feed.put_back(work.names)
+            self._dirty_segments.update(
+                (f, b) for f in range(N_FAMILIES) for b in range(len(self._segments[f]))
             )
-            return self._publish(version, now, started, bodies, globals_)
+            raise
+
+    async def _render_planned(self, work: _Work, now: float, started: float) -> Exposition:
+        names = work.names
+        i = 0
+        while i < len(names):
+            deadline = time.perf_counter() + SLICE_SECONDS
+            while i < len(names):
+                self._render_accounts(names[i : i + 16], now)
+                i += 16
+                if time.perf_counter() >= deadline:
+                    break
+            if i < len(names):
+                await asyncio.sleep(0)
+        if not self._has_changes(work):
+            return self._unchanged(started)
+        rebuilt = self._take_dirty_segments()
+        deadline = time.perf_counter() + SLICE_SECONDS
+        for segment in rebuilt:
+            segment.rebuild()
+            if time.perf_counter() >= deadline:
+                await asyncio.sleep(0)
+                deadline = time.perf_counter() + SLICE_SECONDS
+        globals_ = self._render_globals()
+        loop = asyncio.get_running_loop()
+        bodies = await loop.run_in_executor(render_executor(), self._assemble, globals_, rebuilt)
+        return self._publish(now, started, bodies, globals_)
 
     # ------------------------------------------------------------------ planning
 
@@ -424,7 +454,7 @@ class IncrementalRenderer:
         accounts = self.store.accounts
         entries = self._entries
         work = _Work()
-        dirty = self.store.take_dirty()
+        dirty, other = self.feed.take()
         replaced = False
         for name in dirty:
             entry = entries.get(name)
@@ -433,23 +463,24 @@ class IncrementalRenderer:
                 entry.state = state  # a reload changed its config: render it from scratch
                 entry.rendered = False
                 replaced = True
-        order = list(accounts)
-        if order != self._order:
-            work.structure = True
-            self._restructure(order, dirty)
+        if other:  # accounts may have come, gone or moved
+            order = list(accounts)
+            if order != self._order:
+                work.structure = True
+                self._restructure(order, dirty)
         if work.structure or replaced:
             extra = tuple(sorted({k for s in accounts.values() for k in s.account.labels}))
             if extra != self._extra:
                 self._extra = extra
                 self._formats = self._sample_formats()
-                dirty = set(order)
+                dirty = set(self._order)
                 work.relabel = True
         # Accounts whose output changes with time alone (see _account_chunks).
         entries = self._entries
         dirty.update(name for name in self._due.pop_due(now) if name in entries)
         readiness = self.store.readiness
-        self._ready = readiness.polled
-        if self._ready:
+        self._round = readiness.round
+        if self._round is not None:
             work.names = [n for n in dirty if n in entries]
         else:
             # Start-up (or accounts a reload added): an account is rendered once every
@@ -603,30 +634,24 @@ class IncrementalRenderer:
             gzip_from_segments(zom_parts, om_parts),
         )
 
-    def _finish(self, version: int | None, now: float, work: _Work, started: float) -> Exposition:
+    def _finish(self, now: float, work: _Work, started: float) -> Exposition:
         if not self._has_changes(work):
-            return self._unchanged(version, started)
+            return self._unchanged(started)
         rebuilt = self._take_dirty_segments()
         for segment in rebuilt:
             segment.rebuild()
         globals_ = self._render_globals()
-        return self._publish(version, now, started, self._assemble(globals_, rebuilt), globals_)
+        return self._publish(now, started, self._assemble(globals_, rebuilt), globals_)
 
-    def _unchanged(self, version: int | None, started: float) -> Exposition:
+    def _unchanged(self, started: float) -> Exposition:
         assert self._last is not None
         self.stats.last_seconds = time.perf_counter() - started
-        self._last = self._last.with_version(
-            self.store.version if version is None else version, self._ready
-        )
+        self._last = self._last.with_round(self._round)
         return self._last
 
-    def _publish(
-        self, version: int | None, now: float, started: float, bodies: _Bodies, globals_: bytes
-    ) -> Exposition:
+    def _publish(self, now: float, started: float, bodies: _Bodies, globals_: bytes) -> Exposition:
         self._globals = globals_
         self.stats.renders += 1
         self.stats.last_seconds = time.perf_counter() - started
-        self._last = Exposition(
-            self.store.version if version is None else version, self._ready, now, bodies
-        )
+        self._last = Exposition(self._round, now, bodies)
         return self._last

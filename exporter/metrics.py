@@ -53,16 +53,15 @@ class ExpositionCache:
     def render(self) -> Exposition:
         """Bring the exposition up to date synchronously and publish it (construction,
         ``once``, tests)."""
-        return self._publish(self.renderer.render(self.store.version))
+        return self._publish(self.renderer.render())
 
     async def refresh(self) -> None:
         """Bring the exposition up to date without holding the event loop, and publish it."""
-        self.store.changed.clear()
-        self._publish(await self.renderer.render_async(self.store.version))
+        self._publish(await self.renderer.render_async())
 
     def _publish(self, exposition: Exposition) -> Exposition:
         self.current = exposition
-        self.store.readiness.published(exposition.version, exposition.ready)
+        self.store.readiness.published(exposition.round)
         return exposition
 
     async def run(self) -> None:
@@ -72,14 +71,14 @@ class ExpositionCache:
             due = self.renderer.next_due - self.clock()
             timeout = max(0.0, min(REFRESH_SECONDS, due))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.store.changed.wait(), timeout=timeout)
+                await asyncio.wait_for(self.renderer.feed.wait(), timeout=timeout)
             try:
                 await self.refresh()
             except Exception:
                 # A bug in rendering must not freeze /metrics for good: keep serving the last
-                # exposition and try again after the interval.
+                # exposition and try again after the interval (the renderer kept the changes
+                # it did not render).
                 log.error("render failed", exc_info=True)
-                self.store.changed.set()  # the change that prompted it is still to render
                 await asyncio.sleep(self.min_interval)
                 continue
             if self.current.ready:

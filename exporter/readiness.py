@@ -4,11 +4,13 @@ One :class:`Readiness` per store (:attr:`exporter.store.Store.readiness`) is the
 knows it:
 
 - which accounts still wait for the first poll (success or failure) of one of their endpoints:
-  the store tells it of accounts coming and going and of every first poll, with the store
-  version that published the change (:meth:`Readiness.expect`, :meth:`Readiness.forget`,
-  :meth:`Readiness.accounts_set`, :meth:`Readiness.first_poll`);
-- what /metrics serves: the exposition cache tells it of every rendering it publishes
-  (:meth:`Readiness.published`).
+  the store tells it of accounts coming and going and of every first poll
+  (:meth:`Readiness.expect`, :meth:`Readiness.forget`, :meth:`Readiness.accounts_set`,
+  :meth:`Readiness.first_poll`). Each time the last of them is in, a new *round* begins;
+- what /metrics serves: a rendering takes the current round when it is planned, if every first
+  poll is in then (:attr:`Readiness.round`), and the exposition cache tells it of every
+  rendering it publishes (:meth:`Readiness.published`). /metrics serves every first poll once
+  it publishes a rendering of the current round.
 
 Everyone else asks it: the incremental renderer renders an account once every endpoint of it
 answered (:meth:`Readiness.waiting`) and renders promptly when the last first poll is in
@@ -30,11 +32,10 @@ class Readiness:
         self._waiting: dict[str, int] = {}
         self._loaded = False  # the store's accounts were set
         self._polled = asyncio.Event()
-        #: The store version at which every first poll was last in: an exposition of an older
-        #: version lacks one.
-        self._polled_version = 0
-        self._served_version = -1  # nothing published yet
-        self._served_complete = False
+        #: Counts the times every first poll came in: a rendering planned in an older round
+        #: lacks one.
+        self._round = 0
+        self._served_round: int | None = None  # nothing complete published yet
         self._ready = asyncio.Event()
 
     # -- told by the store
@@ -48,9 +49,8 @@ class Readiness:
         """The account is gone (or starts afresh: :meth:`expect` follows)."""
         self._waiting.pop(name, None)
 
-    def first_poll(self, name: str, version: int) -> None:
-        """One of the account's endpoints answered its first poll, published at store
-        ``version``."""
+    def first_poll(self, name: str) -> None:
+        """One of the account's endpoints answered its first poll."""
         left = self._waiting.get(name)
         if left is None:
             return
@@ -59,29 +59,27 @@ class Readiness:
             return
         del self._waiting[name]
         if not self._waiting:
-            self._settle(version)
+            self._settle()
 
-    def accounts_set(self, version: int) -> None:
+    def accounts_set(self) -> None:
         """The store's accounts were set (after :meth:`expect` and :meth:`forget` for each
-        account that came or went), published at store ``version``."""
+        account that came or went)."""
         self._loaded = True
-        self._settle(version)
+        self._settle()
 
-    def _settle(self, version: int) -> None:
+    def _settle(self) -> None:
         if self._waiting:
             self._polled.clear()
         elif not self._polled.is_set():
-            self._polled_version = version
+            self._round += 1
             self._polled.set()
         self._update()
 
     # -- told by the exposition cache
 
-    def published(self, version: int, complete: bool) -> None:
-        """/metrics now serves the rendering of store ``version``; ``complete``: every account
-        had been polled once when it was rendered."""
-        self._served_version = version
-        self._served_complete = complete
+    def published(self, round_: int | None) -> None:
+        """/metrics now serves a rendering planned in ``round_`` (:attr:`round` then)."""
+        self._served_round = round_
         self._update()
 
     def _update(self) -> None:
@@ -97,6 +95,12 @@ class Readiness:
         """Every endpoint of every account polled at least once."""
         return self._loaded and not self._waiting
 
+    @property
+    def round(self) -> int | None:
+        """The current round when every first poll is in (None while one is missing): what a
+        rendering planned now holds."""
+        return self._round if self.polled else None
+
     def waiting(self, name: str) -> bool:
         """An endpoint of the account has not been polled yet."""
         return name in self._waiting
@@ -108,9 +112,7 @@ class Readiness:
     @property
     def ready(self) -> bool:
         """/metrics serves every account's first poll (what /readyz says)."""
-        return (
-            self._served_complete and self.polled and self._served_version >= self._polled_version
-        )
+        return self._served_round is not None and self._served_round == self.round
 
     async def wait_ready(self) -> None:
         """Until :attr:`ready`."""

@@ -2,19 +2,22 @@
 served like /metrics.
 
 On the event loop, in slices of at most :data:`SLICE_SECONDS`, the accounts that changed (the
-store names them) or whose state changes with time alone (:func:`~exporter.statushtml.
-valid_until`) are snapshotted (:func:`~exporter.statuspage.account_status`: readers never touch
-the live store) and rendered into two fragments each, their ``<tbody>`` (ages and countdowns
-left as marks, written when a page is put together) and their JSON object. A
-:class:`Rendering` then holds every account's fragments in the page's order (problems first),
-the counts by state and by provider, and the two views everyone asks for (the first page, the
-whole JSON) with their gzip form: put together in a thread, deflated in the render thread (C
-code that releases the GIL). The JSON is compressed in blocks of :data:`BLOCK_ROWS` accounts,
-and a block whose fragments did not change keeps its compressed bytes (as /metrics does).
+store's :class:`~exporter.store.ChangeFeed` names them) or whose state changes with time alone
+(:func:`~exporter.statushtml.valid_until`) are snapshotted
+(:func:`~exporter.statuspage.account_status`: readers never touch the live store) and rendered
+into two fragments each, their ``<tbody>`` (ages and countdowns left as marks, written when a
+page is put together) and their JSON object (without the pools' history, which the row keeps as
+the store's own immutable points for ``?history=1``). A :class:`Rendering` then holds the rows
+in the page's order (problems first), the counts by state and by provider, both kinds of
+fragment kept compressed in blocks (:mod:`exporter.statusblocks`: a block whose rows did not
+change keeps its compressed bytes), and the two views everyone asks for with their gzip form:
+the first page, and the whole JSON, whose gzip form is the blocks themselves. The blocks are
+built in the render thread (C code that releases the GIL), the rest in a thread.
 
-Any other view (filters, another page) is a slice of the same fragments inside the page's
-shell, made on the first request for it and kept with the rendering. Every view has an ETag;
-``If-None-Match`` gets a 304 without any work.
+Any other view (filters, another page, the plain whole JSON) is made on the first request for
+it from the blocks it needs (:mod:`exporter.web` bounds how many are made at once); a rendering
+keeps the views asked for twice. Every view has an ETag; ``If-None-Match`` gets a 304 without
+any work.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ import secrets
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
 from . import __version__
 from .deadlines import Deadlines
-from .exposition import deflate_segment, gzip_from_segments, render_executor
+from .exposition import deflate_segment, gzip_from_segments, gzip_member, render_executor
 from .log import get_logger
+from .statusblocks import Fragments, build, pack
 from .statushtml import (
     REFRESH_SECONDS,
     fill_times,
@@ -42,68 +47,74 @@ from .statushtml import (
     valid_until,
     warm_up,
 )
-from .statuspage import SEVERITY_RANK, SEVERITY_TEXT, account_json, account_status
+from .statuspage import (
+    SEVERITY_RANK,
+    SEVERITY_TEXT,
+    account_json,
+    account_status,
+    add_history,
+)
 from .statusquery import PAGE_PER_PAGE, PER_PAGE_CHOICES, Query
-from .store import HISTORY_SPAN, AccountState, Store
+from .store import HISTORY_SPAN, Points, Store
 
 log = get_logger("exporter.status")
 
 SLICE_SECONDS = 0.005
 #: Renders at most this often: the page refreshes every 30 s, the JSON is read by scripts.
 MIN_INTERVAL = 2.0
-BLOCK_ROWS = 128
 COMPRESS_LEVEL = 6
-#: The rows' HTML is kept compressed at this (fast) level: a quarter of the memory.
+#: The rows' HTML blocks are compressed at this (fast) level.
 HTML_LEVEL = 1
+LEVELS = (COMPRESS_LEVEL, HTML_LEVEL)  # of the JSON's blocks, of the HTML's
+#: Views made on request are compressed at this (fast) level: most are asked for once.
+VIEW_LEVEL = 1
 #: The first rendering waits at most this long for start-up to be over.
 STARTUP_WAIT = 5.0
 #: A page's ages are to the minute: it is put together again at least this often.
 TICK = 60.0
-#: Views other than the two prepared ones kept per rendering.
-VIEWS_KEPT = 64
-#: Bodies at least this large are compressed in the render thread, not on the loop.
-THREAD_COMPRESS = 32 << 10
+#: Views made on request that a rendering keeps (from their second request on), and how many
+#: views asked for once it remembers.
+VIEWS_KEPT = 16
+VIEWS_SEEN = 256
+PAGE_QUERY = Query()
+API_QUERY = Query(per_page=None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Row:
-    """One account as readers see it: what the filters and counts need, and its two rendered
-    fragments (the snapshot they were rendered from is not kept: its history alone would weigh
-    more than both)."""
+    """One account as readers see it: what the filters and counts need, and its pools' history
+    (the store's own points, shared) for ``?history=1``. Its two fragments are in the
+    rendering's blocks, at its place in the page's order. Compared and hashed by identity: an
+    account rendered again is a new row."""
 
     account: str
     provider: str
     severity: str
     rank: int
     pools: int
-    html_z: bytes  # compressed (zlib): a page shows a hundred rows, memory holds them all
-    json: bytes
-    search: str  # the name, lower case (the ``account`` filter)
-
-    @property
-    def html(self) -> bytes:
-        return zlib.decompress(self.html_z)
+    histories: tuple[Points, ...]  # in the order of its JSON's pools
 
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """A view's bytes: kept as parts (the whole JSON is never joined into one copy) with its
-    ETag and, once asked for, its gzip form."""
+    """A view's bytes: plain, as parts (the whole JSON is never joined with its ends into one
+    copy), and gzipped; each made on the first request that wants it."""
 
-    parts: tuple[bytes, ...]
     etag: str
+    parts: tuple[bytes, ...] | None = None
     gzip: bytes | None = None
 
     @property
     def size(self) -> int:
-        return sum(map(len, self.parts))
+        return sum(map(len, self.parts or ()))
 
     def joined(self) -> bytes:
-        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        parts = self.parts or (b"",)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def gzip_body(data: bytes) -> bytes:
-    return gzip_from_segments([deflate_segment(data, COMPRESS_LEVEL)], [data])
+def gzip_body(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
+    return gzip_from_segments([deflate_segment(data, level)], [data])
 
 
 def _interleave(frags: list[bytes]) -> list[bytes]:
@@ -113,15 +124,9 @@ def _interleave(frags: list[bytes]) -> list[bytes]:
     return out
 
 
-@dataclass(slots=True)
-class _Block:
-    rows: tuple[bytes, ...]
-    z: bytes
-
-
 class Rendering:
-    """Everything readers need, immutable once published: the rows in page order, the counts,
-    and the views made so far."""
+    """Everything readers need, immutable once published: the rows in page order with their
+    fragments, the counts, and the views made so far."""
 
     def __init__(
         self,
@@ -131,7 +136,9 @@ class Rendering:
         generated_at: float,
         reload_successful: bool,
         reload_success_timestamp: float | None,
-        rows: tuple[Row, ...],
+        rows: tuple[Row, ...] = (),
+        json_fragments: Fragments | None = None,
+        html_fragments: Fragments | None = None,
         waiting: int = 0,
         starting: bool = False,
     ) -> None:
@@ -141,16 +148,18 @@ class Rendering:
         self.reload_successful = reload_successful
         self.reload_success_timestamp = reload_success_timestamp
         self.rows = rows
+        self.json = json_fragments or Fragments(sep=b",")
+        self.html = html_fragments or Fragments()
         self.waiting = waiting
         self.starting = starting  # before the first rendering of the accounts
-        self.by_state: dict[str, list[Row]] = {s: [] for s in SEVERITY_RANK}
-        self.by_provider: dict[str, list[Row]] = {}
+        self.by_state: dict[str, list[int]] = {s: [] for s in SEVERITY_RANK}
+        self.by_provider: dict[str, list[int]] = {}
         self.provider_counts: dict[str, dict[str, int]] = {}
         self.pools = 0
-        for row in rows:
+        for i, row in enumerate(rows):
             sev, provider = row.severity, row.provider
-            self.by_state[sev].append(row)
-            self.by_provider.setdefault(provider, []).append(row)
+            self.by_state[sev].append(i)
+            self.by_provider.setdefault(provider, []).append(i)
             counts = self.provider_counts.get(provider)
             if counts is None:
                 counts = self.provider_counts[provider] = dict.fromkeys(SEVERITY_RANK, 0)
@@ -158,7 +167,9 @@ class Rendering:
             self.pools += row.pools
         self.counts = {sev: len(members) for sev, members in self.by_state.items()}
         self.providers = sorted(self.by_provider)
+        self._prepared: dict[tuple[str, str], Body] = {}
         self._views: OrderedDict[tuple[str, str], Body] = OrderedDict()
+        self._seen: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ selecting
 
@@ -166,9 +177,9 @@ class Rendering:
         view = zlib.crc32(f"{kind}?{query.key()}".encode())
         return f'W/"{self.token}-{self.generation}-{view:08x}"'
 
-    def select(self, query: Query) -> list[Row]:
-        """The rows the filters let through, in page order."""
-        candidates: list[list[Row]] = []
+    def select(self, query: Query) -> list[int]:
+        """The places (in page order) of the rows the filters let through."""
+        candidates: list[list[int]] = []
         if query.states:
             candidates.append(self._union(self.by_state, query.states))
         if query.providers:
@@ -176,34 +187,49 @@ class Rendering:
         needle = query.account.lower()
         if len(candidates) == 1 and not needle:
             return candidates[0]  # an index answers one kind of filter exactly
-        rows = min(candidates, key=len) if candidates else self.rows
-        states, providers = set(query.states), set(query.providers)
+        places = min(candidates, key=len) if candidates else range(len(self.rows))
+        states, providers, rows = set(query.states), set(query.providers), self.rows
         return [
-            r
-            for r in rows
-            if (not states or r.severity in states)
-            and (not providers or r.provider in providers)
-            and needle in r.search
+            i
+            for i in places
+            if (not states or rows[i].severity in states)
+            and (not providers or rows[i].provider in providers)
+            and needle in rows[i].account.lower()
         ]
 
-    def _union(self, index: dict[str, list[Row]], keys: tuple[str, ...]) -> list[Row]:
+    @staticmethod
+    def _union(index: dict[str, list[int]], keys: tuple[str, ...]) -> list[int]:
         if len(keys) == 1:
             return index.get(keys[0], [])
-        keep = {id(r) for k in keys for r in index.get(k, ())}
-        return [r for r in self.rows if id(r) in keep] if keep else []
+        return sorted({i for k in keys for i in index.get(k, ())})
 
     # ------------------------------------------------------------------ the views
 
     def cached(self, kind: str, query: Query) -> Body | None:
-        body = self._views.get((kind, query.key()))
-        if body is not None:
-            self._views.move_to_end((kind, query.key()))
+        key = (kind, query.key())
+        body = self._prepared.get(key)
+        if body is None:
+            body = self._views.get(key)
+            if body is not None:
+                self._views.move_to_end(key)
         return body
 
-    def keep(self, kind: str, query: Query, body: Body) -> Body:
-        self._views[(kind, query.key())] = body
-        while len(self._views) > VIEWS_KEPT:
-            self._views.popitem(last=False)
+    def keep(self, kind: str, query: Query, body: Body, *, prepared: bool = False) -> Body:
+        """``body`` for the next requests of this view: always for the two prepared views,
+        for another from its second request on (most are asked for once: they are not worth
+        their memory)."""
+        key = (kind, query.key())
+        if prepared or key in self._prepared:
+            self._prepared[key] = body
+        elif key in self._views or key in self._seen:
+            self._views[key] = body
+            self._views.move_to_end(key)
+            while len(self._views) > VIEWS_KEPT:
+                self._views.popitem(last=False)
+        else:
+            if len(self._seen) >= VIEWS_SEEN:
+                self._seen.clear()
+            self._seen.add(key)
         return body
 
     def title(self) -> str:
@@ -220,7 +246,7 @@ class Rendering:
         total = len(selected)
         pages = query.pages(total)
         if query.page > pages:
-            query = Query(query.states, query.providers, query.account, pages, query.per_page)
+            query = replace(query, page=pages)
         start, end = query.window(total)
 
         def state_href(sev: str, provider: str | None = None) -> str:
@@ -275,18 +301,29 @@ class Rendering:
             pager=pager,
             json_href="/api/status" + json_query.href(default_per_page=None).rstrip("?"),
         )
-        rows = fill_times(b"".join(r.html for r in selected[start:end]), self.generated_at)
+        rows = fill_times(b"".join(self.html.get(selected[start:end])), self.generated_at)
         return b"".join([head.encode(), rows, tail.encode()])
 
     def api_parts(self, query: Query) -> tuple[bytes, ...]:
-        """``/api/status`` for ``query`` as parts: its accounts' fragments are not copied."""
-        head, frags, tail = self.json_parts(query)
-        return (head, *_interleave(frags), tail)
-
-    def json_parts(self, query: Query) -> tuple[bytes, list[bytes], bytes]:
-        """``/api/status`` for ``query``: (head, account fragments, tail)."""
+        """``/api/status`` for ``query`` as parts (the whole JSON: its ends and the accounts)."""
         selected = self.select(query)
         start, end = query.window(len(selected))
+        head, tail = self.json_ends(query, len(selected))
+        if end - start == len(self.rows) and not query.history:  # every account, in order
+            return (head, self.json.joined(), tail)
+        frags = self.json.get(selected[start:end])
+        if query.history:
+            frags = [
+                json.dumps(
+                    add_history(json.loads(frag), self.rows[i].histories), separators=(",", ":")
+                ).encode()
+                for i, frag in zip(selected[start:end], frags, strict=True)
+            ]
+        return (head, *_interleave(frags), tail)
+
+    def json_ends(self, query: Query, total: int) -> tuple[bytes, bytes]:
+        """What comes before and after the accounts of ``/api/status`` for ``query`` (of
+        ``total`` matching accounts)."""
         head = {
             "version": __version__,
             "generated_at": self.generated_at,
@@ -302,16 +339,12 @@ class Rendering:
                 "provider": list(query.providers),
                 "account": query.account,
             },
-            "total": len(selected),
+            "total": total,
             "page": query.page,
             "per_page": query.per_page,
         }
         text = json.dumps(head, separators=(",", ":"))
-        return (
-            text[:-1].encode() + b',"accounts":[',
-            [r.json for r in selected[start:end]],
-            b"]}",
-        )
+        return text[:-1].encode() + b',"accounts":[', b"]}"
 
 
 @dataclass
@@ -320,12 +353,6 @@ class StatusStats:
     accounts_rendered: int = 0
     blocks_deflated: int = 0
     last_seconds: float = 0.0
-
-
-@dataclass(slots=True)
-class _Entry:
-    state: AccountState
-    row: Row
 
 
 @dataclass
@@ -354,15 +381,18 @@ class StatusCache:
         self._feed = store.feed()
         self._token = secrets.token_hex(4)
         self._lock = asyncio.Lock()
-        self._entries: dict[str, _Entry] = {}
+        self._rows: dict[str, Row] = {}
         self._order: list[str] = []
+        #: The fragments of the rows rendered since the last rendering was published (packed).
+        self._fresh: dict[Row, bytes] = {}
         self._due = Deadlines()
         self._tick_at = math.inf
-        self._blocks: list[_Block] = []
         self._generation = 0
+        self.current = self._empty()
         # With accounts already there (tests, a cache made late) render them now; an empty
         # store (the daemon's start) costs nothing and compiles no template.
-        self.current = self.render() if store.accounts else self._empty()
+        if store.accounts:
+            self.render()
 
     # ------------------------------------------------------------------ public
 
@@ -370,10 +400,11 @@ class StatusCache:
         """Bring everything up to date now, synchronously (construction, tests)."""
         started = time.perf_counter()
         now = self.clock()
-        plan = self._plan(now)
-        self._render_rows(plan.names, now)
-        assembled = self._assemble(*self._collect(now))
-        self._publish(assembled[0], self._compress(*assembled), started)
+        names = self._plan(now).names
+        with self._retry_on_failure(names):
+            self._render_rows(names, now)
+            rows, waiting, info = self._collect(now)
+            self._publish(*self._assemble(self._build(rows), waiting, info), started)
         return self.current
 
     def _empty(self) -> Rendering:
@@ -384,7 +415,6 @@ class StatusCache:
             generated_at=self.clock(),
             reload_successful=self.store.reload_successful,
             reload_success_timestamp=self.store.reload_success_timestamp,
-            rows=(),
             starting=True,
         )
 
@@ -398,20 +428,31 @@ class StatusCache:
             if not plan.names and not plan.other and now < self._tick_at:
                 return
             names = plan.names
-            deadline = time.perf_counter() + SLICE_SECONDS
-            for i in range(0, len(names), 16):
-                self._render_rows(names[i : i + 16], now)
-                if time.perf_counter() >= deadline:
-                    await asyncio.sleep(0)
-                    deadline = time.perf_counter() + SLICE_SECONDS
-            # Ordering, counting and putting the two views together is Python work: in a thread
-            # of normal priority (the GIL passes to the loop every few milliseconds). The
-            # compression, mostly C that releases the GIL, in the render thread, below the
-            # loop's priority.
-            assembled = await asyncio.to_thread(self._assemble, *self._collect(now))
-            loop = asyncio.get_running_loop()
-            bodies = await loop.run_in_executor(render_executor(), self._compress, *assembled)
-            self._publish(assembled[0], bodies, started)
+            with self._retry_on_failure(names):
+                deadline = time.perf_counter() + SLICE_SECONDS
+                for i in range(0, len(names), 16):
+                    self._render_rows(names[i : i + 16], now)
+                    if time.perf_counter() >= deadline:
+                        await asyncio.sleep(0)
+                        deadline = time.perf_counter() + SLICE_SECONDS
+                rows, waiting, info = self._collect(now)
+                # The blocks, mostly compression (C that releases the GIL), in the render
+                # thread, below the loop's priority; ordering, counting and putting the page
+                # together, Python work, in a thread of normal priority (the GIL passes to
+                # the loop every few milliseconds).
+                loop = asyncio.get_running_loop()
+                built = await loop.run_in_executor(render_executor(), self._build, rows)
+                assembled = await asyncio.to_thread(self._assemble, built, waiting, info)
+                self._publish(*assembled, started)
+
+    @contextlib.contextmanager
+    def _retry_on_failure(self, names: list[str]) -> Iterator[None]:
+        """A render that fails leaves its accounts to the next one."""
+        try:
+            yield
+        except BaseException:
+            self._feed.put_back(names)
+            raise
 
     async def run(self) -> None:
         """Re-render on changes, when due and every :data:`TICK`, until cancelled. The first
@@ -428,10 +469,9 @@ class StatusCache:
             try:
                 await self.refresh()
             except Exception:
-                # Keep serving the last rendering; the change that prompted this one is still
-                # to render.
+                # Keep serving the last rendering; the changes that prompted this one are
+                # still to render.
                 log.error("status render failed", exc_info=True)
-                self._feed.touch()
             await asyncio.sleep(self.min_interval)
 
     @property
@@ -443,33 +483,28 @@ class StatusCache:
 
     def _plan(self, now: float) -> _Plan:
         """Sync with the store's accounts; collect the accounts to render again."""
-        accounts, entries = self.store.accounts, self._entries
+        accounts, rows = self.store.accounts, self._rows
         dirty, other = self._feed.take()
         plan = _Plan(other=other)
         if other:
             order = list(accounts)
             if order != self._order:
                 self._order = order
-                for name in [n for n in entries if n not in accounts]:
-                    del entries[name]
-                dirty.update(n for n in order if n not in entries)
+                for name in [n for n in rows if n not in accounts]:
+                    del rows[name]
+                dirty.update(n for n in order if n not in rows)
         dirty.update(self._due.pop_due(now))
         plan.names = [n for n in dirty if n in accounts]
         return plan
 
     def _render_rows(self, names: list[str], now: float) -> None:
         """Snapshot and render these accounts (on the loop: it reads the live store)."""
-        accounts, entries = self.store.accounts, self._entries
+        accounts = self.store.accounts
         for name in names:
             state = accounts.get(name)
             if state is None:
                 continue  # removed since planning
             status = account_status(state, now)
-            html = zlib.compress(render_account(status, now).encode(), HTML_LEVEL)
-            data = json.dumps(account_json(status), separators=(",", ":")).encode()
-            old = entries.get(name)
-            if old is not None and old.row.json == data:
-                data = old.row.json  # unchanged: the same object, so its JSON block is kept
             self._due.set(name, valid_until(status, now))
             row = Row(
                 account=status.account,
@@ -477,17 +512,22 @@ class StatusCache:
                 severity=status.severity,
                 rank=status.rank,
                 pools=len(status.pools),
-                html_z=html,
-                json=data,
-                search=name.lower(),
+                histories=tuple(p.history for p in status.pools),
             )
-            entries[name] = _Entry(state, row)
+            superseded = self._rows.get(name)
+            if superseded is not None:  # if rendered since the last rendering: never shown
+                self._fresh.pop(superseded, None)
+            self._fresh[row] = pack(
+                json.dumps(account_json(status), separators=(",", ":")).encode(),
+                render_account(status, now).encode(),
+            )
+            self._rows[name] = row
         self.stats.accounts_rendered += len(names)
 
     def _collect(self, now: float) -> tuple[list[Row], int, dict[str, object]]:
         """What the next rendering is made of, taken on the loop."""
-        entries, store = self._entries, self.store
-        rows = [entries[n].row for n in self._order if n in entries]
+        rows, store = self._rows, self.store
+        listed = [rows[n] for n in self._order if n in rows]
         ts = store.reload_success_timestamp
         self._tick_at = now + TICK
         self._generation += 1
@@ -498,57 +538,49 @@ class StatusCache:
             "reload_successful": store.reload_successful,
             "reload_success_timestamp": ts,
         }
-        return rows, len(store.accounts) - len(rows), info
+        return listed, len(store.accounts) - len(listed), info
 
-    # ------------------------------------------------------------------ the two prepared views
+    # ------------------------------------------------------------------ the rendering
+
+    def _build(self, rows: list[Row]) -> tuple[list[Row], Fragments, Fragments]:
+        """The rows in page order and their fragments' blocks (the render thread): a block
+        whose rows did not change is kept, compressed as it was."""
+        rows.sort(key=attrgetter("rank"))  # stable: config order within a rank
+        old = self.current
+        built = build(rows, self._fresh, (old.json, old.html), old.rows, levels=LEVELS)
+        self.stats.blocks_deflated += built.deflated
+        json_fragments, html_fragments = built.fragments
+        return rows, json_fragments, html_fragments
 
     def _assemble(
-        self, rows: list[Row], waiting: int, info: dict[str, object]
-    ) -> tuple[Rendering, bytes, tuple[bytes, ...], list[bytes]]:
-        """The rendering (rows in page order, counts), its first page and the parts of the whole
-        JSON (a thread: Python work)."""
-        rows.sort(key=lambda r: r.rank)  # stable: config order within a rank
-        rendering = Rendering(rows=tuple(rows), waiting=waiting, **info)  # type: ignore[arg-type]
-        page = rendering.page_html(Query())
-        head, frags, tail = rendering.json_parts(Query(per_page=None))
-        return rendering, page, (head, tail), frags
-
-    def _compress(
         self,
-        rendering: Rendering,
-        page: bytes,
-        ends: tuple[bytes, ...],
-        frags: list[bytes],
-    ) -> tuple[Body, Body]:
-        """The first page and the whole JSON with their gzip (the render thread). The JSON is
-        deflated in blocks; a block whose fragments are the same objects as last time keeps its
-        compressed bytes."""
-        blocks = []
-        for b, i in enumerate(range(0, len(frags), BLOCK_ROWS)):
-            chunk = tuple(frags[i : i + BLOCK_ROWS])
-            block = self._blocks[b] if b < len(self._blocks) else None
-            if (
-                block is None
-                or len(block.rows) != len(chunk)
-                or any(x is not y for x, y in zip(block.rows, chunk, strict=True))
-            ):
-                sep = b"," if i else b""
-                block = _Block(chunk, deflate_segment(sep + b",".join(chunk), COMPRESS_LEVEL))
-                self.stats.blocks_deflated += 1
-            blocks.append(block)
-        self._blocks = blocks
-        head, tail = ends
-        parts = (head, *_interleave(frags), tail)
-        z = [deflate_segment(head), *(b.z for b in blocks), deflate_segment(tail)]
-        page_body = Body((page,), rendering.etag("page", Query()), gzip_body(page))
-        api_query = Query(per_page=None)
-        api = Body(parts, rendering.etag("api", api_query), gzip_from_segments(z, parts))
-        return page_body, api
+        built: tuple[list[Row], Fragments, Fragments],
+        waiting: int,
+        info: dict[str, object],
+    ) -> tuple[Rendering, Body, Body]:
+        """The rendering (counts, indexes), its first page and the whole JSON's gzip, which is
+        the JSON's blocks between its two ends (a thread)."""
+        rows, json_fragments, html_fragments = built
+        rendering = Rendering(
+            rows=tuple(rows),
+            json_fragments=json_fragments,
+            html_fragments=html_fragments,
+            waiting=waiting,
+            **info,  # type: ignore[arg-type]
+        )
+        page = rendering.page_html(PAGE_QUERY)
+        page_body = Body(rendering.etag("page", PAGE_QUERY), (page,), gzip_body(page))
+        head, tail = rendering.json_ends(API_QUERY, len(rows))
+        crc = zlib.crc32(tail, json_fragments.crc(zlib.crc32(head)))
+        size = len(head) + json_fragments.size + len(tail)
+        segments = [deflate_segment(head), *json_fragments.segments(), deflate_segment(tail)]
+        api_body = Body(rendering.etag("api", API_QUERY), gzip=gzip_member(segments, crc, size))
+        return rendering, page_body, api_body
 
-    def _publish(self, rendering: Rendering, bodies: tuple[Body, Body], started: float) -> None:
-        page, api = bodies
-        rendering.keep("page", Query(), page)
-        rendering.keep("api", Query(per_page=None), api)
+    def _publish(self, rendering: Rendering, page: Body, api: Body, started: float) -> None:
+        rendering.keep("page", PAGE_QUERY, page, prepared=True)
+        rendering.keep("api", API_QUERY, api, prepared=True)
         self.current = rendering
+        self._fresh = {}  # in the rendering's blocks now
         self.stats.renders += 1
         self.stats.last_seconds = time.perf_counter() - started

@@ -21,7 +21,7 @@ from typing import Any
 from .catalogue import PoolFigures, pool_figures
 from .model import PollError, Reason
 from .redaction import public
-from .store import HISTORY_SPAN, AccountState
+from .store import HISTORY_SPAN, AccountState, Points
 
 DEFAULT_UNIT = "credits"
 MAX_MESSAGE = 120
@@ -75,7 +75,7 @@ class PoolStatus:
     burn_per_day: float | None
     runway_source: str | None
     runway_days: float | None
-    history: tuple[tuple[float, float], ...]
+    history: Points
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +166,9 @@ def _pool_status(state: AccountState, figures: PoolFigures, now: float) -> PoolS
         if spent is not None:
             used_ratio = max(0.0, spent / limit)
     week = figures.consumption.get("7d")
-    points = state.history.get(pool, ())
-    history = tuple((t, v) for t, v in points if now - t <= HISTORY_SPAN)
+    kept = state.history.get(pool)
+    # The store's own points (never changed once made): shared, not copied.
+    history = kept.points.since(now - HISTORY_SPAN) if kept is not None else Points()
     if week:
         burn: float | None = week / 7
         source: str | None = "consumption"
@@ -251,7 +252,8 @@ def _num(value: float | None) -> float | None:
 
 
 def account_json(a: AccountStatus) -> dict[str, Any]:
-    """One entry of ``/api/status``'s ``accounts``."""
+    """One entry of ``/api/status``'s ``accounts``, without the pools' ``history``
+    (:func:`add_history`)."""
     return {
         "account": a.account,
         "provider": a.provider,
@@ -288,8 +290,15 @@ def account_json(a: AccountStatus) -> dict[str, Any]:
                 "burn_per_day": _num(p.burn_per_day),
                 "runway_days": _num(p.runway_days),
                 "runway_source": p.runway_source,
-                "history": [[round(t), v] for t, v in p.history],
             }
             for p in a.pools
         },
     }
+
+
+def add_history(entry: dict[str, Any], histories: Sequence[Points]) -> dict[str, Any]:
+    """An entry of :func:`account_json` (as parsed back) with each pool's ``history``:
+    ``histories`` in the order of its pools (``/api/status?history=1``)."""
+    for pool, points in zip(entry["pools"].values(), histories, strict=True):
+        pool["history"] = points.as_json()
+    return entry

@@ -4,7 +4,8 @@ checked, and turned back into links.
 ``state`` (failing, stale, never_polled, low, ok: the page's State column) and ``provider``
 may be given several times or comma-separated; ``account`` matches names containing it (case
 ignored); ``page`` counts from 1; ``per_page`` is 1 to :data:`MAX_PER_PAGE` (the page shows
-:data:`PAGE_PER_PAGE` by default, ``/api/status`` every matching account).
+:data:`PAGE_PER_PAGE` by default, ``/api/status`` every matching account). ``history=1`` adds
+the pools' sparkline history to ``/api/status`` (left out by default: it is most of the JSON).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Query:
     page: int = 1
     #: None: every matching account (``/api/status`` without ``per_page``).
     per_page: int | None = PAGE_PER_PAGE
+    #: ``/api/status`` with each pool's ``history``.
+    history: bool = False
 
     @property
     def filtered(self) -> bool:
@@ -52,6 +55,8 @@ class Query:
             pairs.append(("per_page", "all" if self.per_page is None else self.per_page))
         if every or self.page != 1:
             pairs.append(("page", self.page))
+        if self.history:
+            pairs.append(("history", 1))
         return urlencode(pairs)
 
     def href(self, default_per_page: int | None = PAGE_PER_PAGE, **changes: Any) -> str:
@@ -85,10 +90,13 @@ def _positive(text: str, name: str, most: int) -> int:
     return int(text)
 
 
-def parse_query(params: Mapping[str, str] | Any, *, default_per_page: int | None) -> Query:
+def parse_query(
+    params: Mapping[str, str] | Any, *, default_per_page: int | None, history: bool = False
+) -> Query:
     """A :class:`Query` from a request's query parameters (an aiohttp ``MultiDict``, or any
-    mapping). Unknown parameters are ignored, as browsers and proxies add their own; a bad
-    value raises :class:`QueryError`."""
+    mapping); ``history``: the view may include the pools' history (``/api/status``). Unknown
+    parameters are ignored, as browsers and proxies add their own; a bad value raises
+    :class:`QueryError`."""
     states = tuple(dict.fromkeys(_values(params, "state")))
     for s in states:
         if s not in SEVERITY_RANK:
@@ -108,4 +116,13 @@ def parse_query(params: Mapping[str, str] | Any, *, default_per_page: int | None
         per_page = _positive(per_page_text, "per_page", MAX_PER_PAGE)
     page_text = str(params.get("page", "")).strip()
     page = _positive(page_text, "page", 10**9) if page_text else 1
-    return Query(states, providers, account, page, per_page)
+    with_history = False
+    if history:
+        flag = str(params.get("history", "")).strip().lower()
+        if flag not in _FLAGS:
+            raise QueryError(f"history: expected 1 or 0 (true or false), got {flag!r}")
+        with_history = _FLAGS[flag]
+    return Query(states, providers, account, page, per_page, with_history)
+
+
+_FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}

@@ -1,22 +1,28 @@
 """Latest good readings and poll health per (account, endpoint).
 
-The scheduler writes here; /metrics and the status page read. Every change bumps
-``version`` and sets ``changed`` so the exposition cache knows to re-render; the names of the
-accounts that changed collect in a set the renderer takes (:meth:`Store.take_dirty`), so it
-re-renders only those; other readers (the status page) follow the same changes through a
-:class:`ChangeFeed` of their own (:meth:`Store.feed`). A failed poll never
-removes a value: the last good reading stays until ``max_staleness`` passes without a success.
-First polls are reported to the store's :class:`~exporter.readiness.Readiness`.
+The scheduler writes here; /metrics and the status page read. Each reader follows the changes
+through a :class:`ChangeFeed` of its own (:meth:`Store.feed`): the names of the accounts that
+changed, whether anything else changed (accounts added or removed, the reload state), and an
+event to wait on. So the /metrics renderer and the status cache re-render only the accounts
+that changed. A failed poll never removes a value: the last good reading stays until
+``max_staleness`` passes without a success. First polls are reported to the store's
+:class:`~exporter.readiness.Readiness`.
+
+A pool's sparkline history is immutable once taken (:class:`Points`): a reader keeps the points
+it was given while the store moves on to new ones, so snapshots share them instead of copying.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
+import math
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from .accounts import AccountBase
 from .model import PollError, PoolValues, Reading, Reason
@@ -37,20 +43,20 @@ def history_points(accounts: int) -> int:
     return max(24, min(HISTORY_POINTS, HISTORY_BUDGET // max(1, 2 * accounts)))
 
 
-class History:
-    """One pool's (time, remaining) points, oldest first, at most ``maxlen``.
+class Points(Sequence[tuple[float, float]]):
+    """One pool's (time, remaining) points, oldest first, never changed once made: whoever holds
+    them (a status snapshot) keeps them as they were while the store moves on.
 
-    Kept in two arrays (whole seconds as 32-bit integers, values as 64-bit floats): 12 bytes a
-    point instead of about 100 for a deque of float tuples, which at 10,000 accounts and a day
-    of points is the difference between tens and hundreds of megabytes. Iterating and
-    indexing give ``(time, value)`` tuples, like the deque it replaces."""
+    Two arrays (whole seconds as 32-bit integers, values as 64-bit floats): 12 bytes a point
+    instead of about 100 for a tuple of float pairs, which at 10,000 accounts and a day of
+    points is the difference between tens and hundreds of megabytes. Iterating and indexing
+    give ``(time, value)`` tuples."""
 
-    __slots__ = ("_t", "_v", "maxlen")
+    __slots__ = ("_t", "_v")
 
-    def __init__(self, maxlen: int = HISTORY_POINTS) -> None:
-        self.maxlen = maxlen
-        self._t = array("I")
-        self._v = array("d")
+    def __init__(self, t: array[int] | None = None, v: array[float] | None = None) -> None:
+        self._t = array("I") if t is None else t
+        self._v = array("d") if v is None else v
 
     def __len__(self) -> int:
         return len(self._v)
@@ -58,22 +64,69 @@ class History:
     def __iter__(self) -> Iterator[tuple[float, float]]:
         return zip(map(float, self._t), self._v, strict=True)
 
-    def __getitem__(self, i: int) -> tuple[float, float]:
+    @overload
+    def __getitem__(self, i: int) -> tuple[float, float]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Points: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[float, float] | Points:
+        if isinstance(i, slice):
+            return Points(self._t[i], self._v[i])
         return float(self._t[i]), self._v[i]
 
-    def __setitem__(self, i: int, point: tuple[float, float]) -> None:
-        self._t[i], self._v[i] = int(point[0]), point[1]
+    def since(self, start: float) -> Points:
+        """The points from ``start`` on (themselves when none is older)."""
+        first = bisect.bisect_left(self._t, math.ceil(start))
+        return self if first == 0 else Points(self._t[first:], self._v[first:])
+
+    def appended(self, point: tuple[float, float], maxlen: int) -> Points:
+        """These points and ``point``, the oldest dropped beyond ``maxlen``."""
+        drop = max(0, len(self) + 1 - maxlen)
+        t, v = array("I", [int(point[0])]), array("d", [point[1]])
+        return Points(self._t[drop:] + t, self._v[drop:] + v)
+
+    def with_last(self, point: tuple[float, float]) -> Points:
+        """These points with ``point`` instead of the newest."""
+        return Points(self._t[:-1], self._v[:-1]).appended(point, len(self))
+
+    def as_json(self) -> list[list[float]]:
+        """``[[time, value], ...]``: /api/status' ``history``."""
+        return [[t, v] for t, v in zip(self._t, self._v, strict=True)]
+
+    def __repr__(self) -> str:
+        return f"Points({list(self)!r})"
+
+
+class History:
+    """A pool's history in the store: at most ``maxlen`` :class:`Points`, replaced by new ones
+    (a copy of a few kilobytes) at each change, so that the points a reader took never move."""
+
+    __slots__ = ("maxlen", "points")
+
+    def __init__(self, maxlen: int = HISTORY_POINTS) -> None:
+        self.maxlen = maxlen
+        self.points = Points()
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        return iter(self.points)
+
+    def __getitem__(self, i: int) -> tuple[float, float]:
+        return self.points[i]
 
     def append(self, point: tuple[float, float]) -> None:
-        if len(self._v) >= self.maxlen:
-            self.popleft()
-        self._t.append(int(point[0]))
-        self._v.append(point[1])
+        """Add the newest point; beyond ``maxlen`` the oldest goes."""
+        self.points = self.points.appended(point, self.maxlen)
 
-    def popleft(self) -> tuple[float, float]:
-        point = self[0]
-        del self._t[0], self._v[0]
-        return point
+    def replace_last(self, point: tuple[float, float]) -> None:
+        self.points = self.points.with_last(point)
+
+    def drop_before(self, start: float) -> None:
+        """Forget the points older than ``start``."""
+        self.points = self.points.since(start)
 
     def __repr__(self) -> str:
         return f"History({list(self)!r}, maxlen={self.maxlen})"
@@ -244,6 +297,12 @@ class ChangeFeed:
         self._event.clear()
         return names, other
 
+    def put_back(self, names: Iterable[str]) -> None:
+        """Changes taken but not rendered (the render failed): still to render."""
+        self._names.update(names)
+        self._other = True
+        self._event.set()
+
     async def wait(self) -> None:
         await self._event.wait()
 
@@ -263,27 +322,14 @@ class Store:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.accounts: dict[str, AccountState] = {}
-        self.version = 0
-        self.changed = asyncio.Event()
         self.reload_successful = True
         self.reload_success_timestamp: float | None = None
-        self._dirty: set[str] = set()
         self._feeds: list[ChangeFeed] = []
         self.history_points = HISTORY_POINTS  # for pools that start a history now
         self.readiness = Readiness()
 
-    def _bump(self, name: str | None = None) -> None:
-        self.version += 1
-        if name is None:
-            for feed in self._feeds:
-                feed.touch()
-        else:
-            self._mark_dirty(name)
-        self.changed.set()
-
-    def _mark_dirty(self, name: str) -> None:
-        """``name`` changed: for the exposition renderer and every other reader's feed."""
-        self._dirty.add(name)
+    def _changed(self, name: str | None = None) -> None:
+        """Tell every reader: account ``name`` changed (None: something else did)."""
         for feed in self._feeds:
             feed.touch(name)
 
@@ -292,12 +338,6 @@ class Store:
         feed = ChangeFeed()
         self._feeds.append(feed)
         return feed
-
-    def take_dirty(self) -> set[str]:
-        """Names of the accounts whose state changed since the last call (one consumer: the
-        exposition renderer). Accounts added or removed show in :attr:`accounts` itself."""
-        dirty, self._dirty = self._dirty, set()
-        return dirty
 
     # -- accounts
 
@@ -325,7 +365,7 @@ class Store:
                 applied.reconfigured[name] = {
                     ep: old.provider.poll_interval(ep) for ep in old.endpoints
                 }
-                self._mark_dirty(name)
+                self._changed(name)
         for name, account in wanted.items():
             if name not in self.accounts:
                 provider = create_provider(account)
@@ -335,20 +375,20 @@ class Store:
                     endpoints={ep: EndpointState() for ep in provider.endpoints},
                 )
                 applied.started.append(name)
-                self._mark_dirty(name)
+                self._changed(name)
                 self.readiness.expect(name, len(provider.endpoints))
         # Keep config order (for stable output).
         self.accounts = {name: self.accounts[name] for name in wanted}
         self.history_points = history_points(len(self.accounts))
-        self._bump()
-        self.readiness.accounts_set(self.version)
+        self._changed()
+        self.readiness.accounts_set()
         return applied
 
     def set_reload_result(self, ok: bool) -> None:
         self.reload_successful = ok
         if ok:
             self.reload_success_timestamp = self.clock()
-        self._bump()
+        self._changed()
 
     # -- poll results
 
@@ -372,9 +412,9 @@ class Store:
             reading = dataclasses.replace(reading, daily_consumption={})
         ep.reading = reading
         self._record_history(state, now)
-        self._bump(name)
+        self._changed(name)
         if first:
-            self.readiness.first_poll(name, self.version)
+            self.readiness.first_poll(name)
 
     def record_failure(self, name: str, endpoint: str, error: PollError, duration: float) -> None:
         state = self.accounts.get(name)
@@ -390,9 +430,9 @@ class Store:
         ep.last_duration = duration
         ep.last_error = error
         ep.consecutive_failures += 1
-        self._bump(name)
+        self._changed(name)
         if first:
-            self.readiness.first_poll(name, self.version)
+            self.readiness.first_poll(name)
 
     def _record_history(self, state: AccountState, now: float) -> None:
         pools = state.pools(now)
@@ -406,11 +446,10 @@ class Store:
             points = state.history.get(pool)
             if points is None:
                 points = state.history[pool] = History(self.history_points)
-            # One point per STEP: while the point before the newest is younger than a step,
+            # One point per step: while the point before the newest is younger than a step,
             # the newest is overwritten, so fast polling cannot push the history out.
             if len(points) > 1 and now - points[-2][0] < HISTORY_SPAN / points.maxlen:
-                points[-1] = (now, values.remaining)
+                points.replace_last((now, values.remaining))
                 continue
             points.append((now, values.remaining))
-            while points and now - points[0][0] > HISTORY_SPAN:
-                points.popleft()
+            points.drop_before(now - HISTORY_SPAN)

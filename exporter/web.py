@@ -1,5 +1,11 @@
 """The aiohttp app: /metrics (cached bytes, never calls upstream), the status page and
-/api/status (cached views, exporter/statuscache.py), /healthz, /readyz and POST /-/reload."""
+/api/status (cached views, exporter/statuscache.py), /healthz, /readyz and POST /-/reload.
+
+A status view that is not ready-made (another filter or page, the plain whole JSON) is made on
+request from the rendering's blocks. A small one is made at once on the loop; a large one in a
+thread, at most :data:`VIEW_BUILDS` at a time: beyond that, the answer is 429 with
+``Retry-After`` (every distinct query would otherwise select over every account and compress
+what it found, and scrapes share the machine)."""
 
 from __future__ import annotations
 
@@ -11,10 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .exposition import JOIN_LIMIT, iter_slices, render_executor
+from .exposition import JOIN_LIMIT, iter_slices
 from .metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, ExpositionCache
 from .negotiate import wants_gzip, wants_openmetrics
-from .statuscache import THREAD_COMPRESS, Body, Rendering, StatusCache, gzip_body
+from .statuscache import VIEW_LEVEL, Body, Rendering, StatusCache, gzip_body
 from .statushtml import PAGE_HEADERS
 from .statusquery import PAGE_PER_PAGE, Query, QueryError, parse_query
 from .store import Store
@@ -26,6 +32,11 @@ STORE_KEY = web.AppKey("store", Store)
 CACHE_KEY = web.AppKey("cache", ExpositionCache)
 RELOAD_KEY = web.AppKey("reload", object)
 STATUS_KEY = web.AppKey("status", StatusCache)
+BUILDS_KEY = web.AppKey("view_builds", asyncio.Semaphore)
+
+#: Large status views made at once, at most (each in a thread).
+VIEW_BUILDS = 2
+RETRY_AFTER_SECONDS = 1
 
 
 #: Bodies larger than this are written in slices of about this size: a single write of a 14 MB
@@ -109,63 +120,95 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
 async def _status_view(
     request: web.Request,
     kind: str,
-    build: Callable[[Rendering, Query], tuple[bytes, ...]],
-    default_per_page: int | None,
+    make: Callable[[Rendering, Query], tuple[bytes, ...]],
+    query: Query,
     headers: dict[str, str],
 ) -> web.StreamResponse:
     """A view of the status (the page or the JSON): from the current rendering's views, made
-    from its fragments on the first request for it; 304 when the client has it already."""
-    try:
-        query = parse_query(request.query, default_per_page=default_per_page)
-    except QueryError as exc:
-        return web.Response(status=400, text=f"bad request: {exc}\n")
+    from its blocks on request; 304 when the client has it already."""
     rendering = request.app[STATUS_KEY].current
     etag = rendering.etag(kind, query)
     headers = {**headers, "ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if etag_matches(request.headers.get("If-None-Match", ""), etag):
         return web.Response(status=304, headers=headers)
-    body = rendering.cached(kind, query)
-    if body is None:
-        if (query.per_page or math.inf) > PAGE_PER_PAGE:
-            # Up to every account: put together in a thread (the loop stays free).
-            parts = await asyncio.to_thread(build, rendering, query)
-        else:
-            parts = build(rendering, query)
-        body = rendering.keep(kind, query, Body(parts, etag))
-    if not wants_gzip(request.headers.get("Accept-Encoding", "")):
-        size = body.size
-        if size <= STREAM_SLICE or request.method != "GET":
-            return web.Response(body=body.joined(), headers=headers)
-        return await _stream(request, iter_slices(list(body.parts), STREAM_SLICE), size, headers)
-    if body.gzip is None:
-        if body.size >= THREAD_COMPRESS:
-            loop = asyncio.get_running_loop()
-            z = await loop.run_in_executor(render_executor(), _gzip_parts, body.parts)
-        else:
-            z = gzip_body(body.joined())
-        body = rendering.keep(kind, query, Body(body.parts, etag, z))
-    assert body.gzip is not None
-    return await send_bytes(request, body.gzip, {**headers, "Content-Encoding": "gzip"})
+    gz = wants_gzip(request.headers.get("Accept-Encoding", ""))
+    body = rendering.cached(kind, query) or Body(etag)
+    if (body.gzip if gz else body.parts) is None:
+        made = await _make_view(request, rendering, kind, make, query, body, gz)
+        if made is None:
+            return web.Response(
+                status=429,
+                text="too many status views being made at once: retry shortly\n",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        body = made
+    if gz:
+        assert body.gzip is not None
+        return await send_bytes(request, body.gzip, {**headers, "Content-Encoding": "gzip"})
+    size = body.size
+    if size <= STREAM_SLICE or request.method != "GET":
+        return web.Response(body=body.joined(), headers=headers)
+    assert body.parts is not None
+    return await _stream(request, iter_slices(list(body.parts), STREAM_SLICE), size, headers)
 
 
-def _gzip_parts(parts: tuple[bytes, ...]) -> bytes:
-    return gzip_body(b"".join(parts))
+async def _make_view(
+    request: web.Request,
+    rendering: Rendering,
+    kind: str,
+    make: Callable[[Rendering, Query], tuple[bytes, ...]],
+    query: Query,
+    body: Body,
+    gz: bool,
+) -> Body | None:
+    """``body`` with what the request wants (its plain parts, or its gzip form), kept if the
+    rendering keeps the view; None when too many large views are being made already."""
+
+    def complete() -> Body:
+        parts = body.parts if body.parts is not None else make(rendering, query)
+        z = body.gzip
+        if gz and z is None:
+            z = gzip_body(b"".join(parts), VIEW_LEVEL)
+        return Body(body.etag, parts, z)
+
+    small = not query.history and (query.per_page or math.inf) <= PAGE_PER_PAGE
+    if small:
+        return rendering.keep(kind, query, complete())
+    builds = request.app[BUILDS_KEY]
+    if builds.locked():
+        return None
+    async with builds:
+        made = await asyncio.to_thread(complete)
+    return rendering.keep(kind, query, made)
 
 
 def _page_parts(rendering: Rendering, query: Query) -> tuple[bytes, ...]:
     return (rendering.page_html(query),)
 
 
+def _bad_query(exc: QueryError) -> web.Response:
+    return web.Response(status=400, text=f"bad request: {exc}\n")
+
+
 async def api_status(request: web.Request) -> web.StreamResponse:
-    """``/api/status``: every matching account unless ``per_page`` is given."""
+    """``/api/status``: every matching account unless ``per_page`` is given; the pools'
+    history with ``history=1``."""
+    try:
+        query = parse_query(request.query, default_per_page=None, history=True)
+    except QueryError as exc:
+        return _bad_query(exc)
     headers = {"Content-Type": "application/json"}
-    return await _status_view(request, "api", Rendering.api_parts, None, headers)
+    return await _status_view(request, "api", Rendering.api_parts, query, headers)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
     """The status page: :data:`~exporter.statusquery.PAGE_PER_PAGE` accounts a page."""
+    try:
+        query = parse_query(request.query, default_per_page=PAGE_PER_PAGE)
+    except QueryError as exc:
+        return _bad_query(exc)
     headers = {"Content-Type": "text/html; charset=utf-8", **PAGE_HEADERS}
-    return await _status_view(request, "page", _page_parts, PAGE_PER_PAGE, headers)
+    return await _status_view(request, "page", _page_parts, query, headers)
 
 
 def create_app(
@@ -181,6 +224,7 @@ def create_app(
     app[CACHE_KEY] = cache
     app[RELOAD_KEY] = reload_fn
     app[STATUS_KEY] = status if status is not None else StatusCache(store)
+    app[BUILDS_KEY] = asyncio.Semaphore(VIEW_BUILDS)
 
     async def keep_rendering(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(app[STATUS_KEY].run(), name="status-render")

@@ -21,7 +21,8 @@ from exporter import statushtml as sh
 from exporter.config import parse_config
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
-from exporter.statuscache import BLOCK_ROWS, StatusCache
+from exporter.statusblocks import BLOCK_ROWS
+from exporter.statuscache import StatusCache
 from exporter.statuspage import HISTORY_RUNWAY_MIN_SPAN, account_status, burn_from_history
 from exporter.statusquery import MAX_PER_PAGE, Query, QueryError, parse_query
 from exporter.store import AccountState, Store
@@ -135,12 +136,16 @@ async def test_snapshots_are_taken_on_the_event_loop(
 
 
 def test_history_in_a_snapshot_does_not_move() -> None:
+    """A snapshot shares the store's points (no copy) and keeps them as they were while the
+    store moves on to new ones."""
     store, clock = big_store(5)
+    live = store.accounts["Acct-0003"].history["workspace"]
     before = account_status(store.accounts["Acct-0003"], clock.t).pools[0].history
+    assert before is live.points
     clock.t += 600
     store.record_success("Acct-0003", "balance", fe(1.0), 0.1)
-    assert isinstance(before, tuple) and len(before) == 1  # copied on the loop
-    assert len(store.accounts["Acct-0003"].history["workspace"]) == 2
+    assert list(before) == [(T0, 1003.0)]
+    assert list(live) == [(T0, 1003.0), (T0 + 600, 1.0)]
 
 
 async def test_changes_are_coalesced() -> None:
@@ -181,7 +186,8 @@ async def test_gzip_from_the_kept_copy(served: Served) -> None:
         kept = status.current.cached(kind, query)
         assert kept is not None and raw == kept.gzip
         plain = await (await client.get(path, headers={"Accept-Encoding": "identity"})).read()
-        assert gzip.decompress(raw) == plain == kept.joined()
+        kept = status.current.cached(kind, query)  # the plain form made once asked for, kept
+        assert kept is not None and gzip.decompress(raw) == plain == kept.joined()
     api = status.current.cached("api", Query(per_page=None))
     assert api is not None and api.gzip is not None
     data = json.loads(gzip.decompress(api.gzip))
@@ -196,8 +202,13 @@ async def test_only_changed_json_blocks_are_compressed_again(served: Served) -> 
     assert status.stats.blocks_deflated == deflated + 1
     body = status.current.cached("api", Query(per_page=None))
     assert body is not None and body.gzip is not None
-    assert gzip.decompress(body.gzip) == body.joined()
-    assert N > 2 * BLOCK_ROWS
+    data = json.loads(gzip.decompress(body.gzip))
+    assert {a["account"]: a for a in data["accounts"]}["Acct-0299"]["pools"]["workspace"] == (
+        json.loads(b"".join(status.current.api_parts(Query(account="acct-0299"))))["accounts"][
+            0
+        ]["pools"]["workspace"]
+    )
+    assert len(data["accounts"]) == N > 2 * BLOCK_ROWS
 
 
 async def test_etag_and_not_modified(served: Served) -> None:

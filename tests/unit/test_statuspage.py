@@ -26,7 +26,7 @@ from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.providers import windsurf
 from exporter.statuscache import Rendering, StatusCache
 from exporter.statusquery import Query
-from exporter.store import HISTORY_POINTS, HISTORY_SPAN, Store
+from exporter.store import HISTORY_POINTS, HISTORY_SPAN, History, Store
 from exporter.web import create_app
 
 KEY = "sk-statuspage-secret-0123456789"
@@ -185,8 +185,7 @@ def spark_svg(points: list[tuple[float, float]], now: float) -> ET.Element | Non
     """The sparkline the page draws for a pool with this history (None: not drawn yet)."""
     store, clock = make_store("accounts: [{name: a, provider: fullenrich, api_key: k}]")
     store.record_success("a", "balance", fe(1), 0.1)
-    history = store.accounts["a"].history["workspace"]
-    history.popleft()
+    history = store.accounts["a"].history["workspace"] = History()
     for point in points:
         history.append(point)
     clock.t = now
@@ -576,7 +575,7 @@ async def test_page_over_http(
 async def test_api_status_contract(
     client: tuple[TestClient[web.Request, web.Application], Store, Clock],
 ) -> None:
-    c, _, _ = client
+    c, store, _ = client
     data: dict[str, Any] = await (await c.get("/api/status")).json()
     # Keys from before the status page: still there, same meaning.
     assert data["version"] and data["config_reload_successful"] is True
@@ -599,10 +598,21 @@ async def test_api_status_contract(
     }
     low = by["low"]["pools"]["workspace"]
     assert low["remaining"] == 99.5 and low["low"] is True and low["low_threshold"] == 100
-    assert low["unit"] == "credits" and len(low["history"]) == 1
+    assert low["unit"] == "credits" and "history" not in low  # only when asked for
     assert by["waiting"]["state"] == "never_polled" and by["waiting"]["pools"] == {}
     assert data["counts"]["ok"] == 2 and data["severity_rank"]["failing"] == 0
     assert KEY not in repr(data)
+    # ?history=1: the same accounts, each pool with its history (whole seconds, values).
+    full: dict[str, Any] = await (await c.get("/api/status?history=1")).json()
+    low_history = {a["account"]: a for a in full["accounts"]}["low"]["pools"]["workspace"]
+    store_points = list(store.accounts["low"].history["workspace"])
+    assert low_history["history"] == [[int(t), v] for t, v in store_points] != []
+    for entry, plain in zip(full["accounts"], data["accounts"], strict=True):
+        pools = entry["pools"]
+        assert all(isinstance(pools[p].pop("history"), list) for p in pools)
+        assert entry == plain
+    r = await c.get("/api/status?history=maybe")
+    assert r.status == 400 and "history: expected 1 or 0" in await r.text()
 
 
 def _theme_colours() -> dict[str, dict[str, str]]:

@@ -184,6 +184,8 @@ def test_reload_keeps_state_when_key_or_schedule_change() -> None:
         "accounts: [{name: a, provider: theirstack, api_key: new-key, interval: 1h, timeout: 3s,"
         " low_credit_threshold: 50, labels: {team: growth}}]"
     )
+    feed = store.feed()
+    feed.take()
     applied = store.set_accounts(config(rotated).accounts)
     assert list(applied.reconfigured) == ["a"] and not applied.started and not applied.removed
     state = store.accounts["a"]
@@ -194,7 +196,7 @@ def test_reload_keeps_state_when_key_or_schedule_change() -> None:
     assert list(state.history["api"])[-1] == (clock(), 900.0)
     assert state.endpoints["balance"].errors_total == {Reason.TIMEOUT: 1}
     assert state.endpoints["balance"].polls_total == 2
-    assert "a" in store.take_dirty()  # the renderer re-renders it (labels may have changed)
+    assert "a" in feed.take()[0]  # the renderer re-renders it (labels may have changed)
     # The new key is refused: credits_up 0 beside the last good values.
     store.record_failure("a", "balance", PollError(Reason.AUTH, "HTTP 401"), 0.1)
     assert state.pools(clock()) == {"api": PoolValues(remaining=900, used=100)}
@@ -230,13 +232,13 @@ async def test_render_failure_does_not_stop_the_render_loop() -> None:
     store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
     cache = ExpositionCache(store, min_interval=0.01, clock=store.clock)
     real = cache.renderer.render_async
-    failures: list[int | None] = []
+    failures: list[str] = []
 
-    async def flaky(version: int | None = None) -> Exposition:
+    async def flaky() -> Exposition:
         if not failures:
-            failures.append(version)
+            failures.append("render bug")
             raise RuntimeError("render bug")
-        return await real(version)
+        return await real()
 
     cache.renderer.render_async = flaky  # type: ignore[method-assign]  # a bug on the first render
     task = asyncio.create_task(cache.run())

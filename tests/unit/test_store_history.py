@@ -1,4 +1,5 @@
-"""The compact sparkline history: deque-like behaviour at a fraction of the memory."""
+"""The compact sparkline history: a bounded run of points at a fraction of the memory of a
+deque of tuples, whose points never move once a reader has them."""
 
 from __future__ import annotations
 
@@ -16,10 +17,28 @@ def test_behaves_like_a_bounded_deque_of_points() -> None:
     assert len(h) == 3
     assert list(h) == [(1_800_000_002.0, 3.0), (1_800_000_003.0, 4.5), (1_800_000_004.0, 6.0)]
     assert h[0] == (1_800_000_002.0, 3.0) and h[-1] == (1_800_000_004.0, 6.0)
-    h[-1] = (1_800_000_009.2, 1e15 + 0.5)  # values keep full precision
-    assert h[-1] == (1_800_000_009.0, 1e15 + 0.5)
-    assert h.popleft() == (1_800_000_002.0, 3.0)
-    assert len(h) == 2
+    h.replace_last((1_800_000_009.2, 1e15 + 0.5))  # values keep full precision
+    assert h[-1] == (1_800_000_009.0, 1e15 + 0.5) and len(h) == 3
+    h.drop_before(1_800_000_002.5)
+    assert list(h) == [(1_800_000_003.0, 4.5), (1_800_000_009.0, 1e15 + 0.5)]
+    assert h.points.as_json() == [[1_800_000_003, 4.5], [1_800_000_009, 1e15 + 0.5]]
+
+
+def test_points_a_reader_holds_never_move() -> None:
+    """A status snapshot shares the store's points instead of copying them: what it holds
+    stays as it was while the store appends, replaces and drops."""
+    h = History(maxlen=3)
+    for i in range(3):
+        h.append((1_800_000_000.0 + i, float(i)))
+    held = h.points
+    before = list(held)
+    h.append((1_800_000_010.0, 10.0))
+    h.replace_last((1_800_000_011.0, 11.0))
+    h.drop_before(1_800_000_002.0)
+    assert list(held) == before
+    assert list(h) == [(1_800_000_002.0, 2.0), (1_800_000_011.0, 11.0)]
+    assert held.since(1_800_000_001.0).as_json() == [[1_800_000_001, 1.0], [1_800_000_002, 2.0]]
+    assert held.since(0) is held  # nothing older: no copy
 
 
 def test_a_day_of_points_takes_a_tenth_of_a_deque_of_tuples() -> None:
