@@ -76,6 +76,9 @@ TICK = 60.0
 #: views asked for once it remembers.
 VIEWS_KEPT = 16
 VIEWS_SEEN = 256
+#: ... and the bytes they may hold together (plain and gzip): a view of every account with its
+#: history, at 10,000 accounts after a day, is tens of megabytes.
+VIEWS_BYTES = 16 << 20
 PAGE_QUERY = Query()
 API_QUERY = Query(per_page=None)
 
@@ -107,6 +110,11 @@ class Body:
     @property
     def size(self) -> int:
         return sum(map(len, self.parts or ()))
+
+    @property
+    def held(self) -> int:
+        """The bytes it holds (plain and gzip)."""
+        return self.size + len(self.gzip or b"")
 
     def joined(self) -> bytes:
         parts = self.parts or (b"",)
@@ -217,15 +225,19 @@ class Rendering:
     def keep(self, kind: str, query: Query, body: Body, *, prepared: bool = False) -> Body:
         """``body`` for the next requests of this view: always for the two prepared views,
         for another from its second request on (most are asked for once: they are not worth
-        their memory)."""
+        their memory), the least recently asked for going first beyond :data:`VIEWS_KEPT`
+        views or :data:`VIEWS_BYTES` (a view larger than that is made on every request)."""
         key = (kind, query.key())
         if prepared or key in self._prepared:
             self._prepared[key] = body
+        elif body.held > VIEWS_BYTES:
+            self._views.pop(key, None)  # made again on each request
         elif key in self._views or key in self._seen:
             self._views[key] = body
             self._views.move_to_end(key)
-            while len(self._views) > VIEWS_KEPT:
-                self._views.popitem(last=False)
+            held = sum(b.held for b in self._views.values())
+            while len(self._views) > VIEWS_KEPT or held > VIEWS_BYTES:
+                held -= self._views.popitem(last=False)[1].held
         else:
             if len(self._seen) >= VIEWS_SEEN:
                 self._seen.clear()

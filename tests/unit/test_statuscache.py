@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from exporter import statuscache
 from exporter import statushtml as sh
 from exporter.config import parse_config
 from exporter.metrics import ExpositionCache
@@ -26,7 +27,7 @@ from exporter.statuscache import StatusCache
 from exporter.statuspage import HISTORY_RUNWAY_MIN_SPAN, account_status, burn_from_history
 from exporter.statusquery import MAX_PER_PAGE, Query, QueryError, parse_query
 from exporter.store import AccountState, Store
-from exporter.web import STATUS_KEY, create_app
+from exporter.web import BUILDS_KEY, STATUS_KEY, VIEW_BUILDS, create_app
 
 T0 = 1_790_000_000.0
 N = 300  # three JSON blocks
@@ -204,9 +205,9 @@ async def test_only_changed_json_blocks_are_compressed_again(served: Served) -> 
     assert body is not None and body.gzip is not None
     data = json.loads(gzip.decompress(body.gzip))
     assert {a["account"]: a for a in data["accounts"]}["Acct-0299"]["pools"]["workspace"] == (
-        json.loads(b"".join(status.current.api_parts(Query(account="acct-0299"))))["accounts"][
-            0
-        ]["pools"]["workspace"]
+        json.loads(b"".join(status.current.api_parts(Query(account="acct-0299"))))["accounts"][0][
+            "pools"
+        ]["workspace"]
     )
     assert len(data["accounts"]) == N > 2 * BLOCK_ROWS
 
@@ -242,6 +243,45 @@ async def test_a_quiet_store_keeps_its_etag(served: Served) -> None:
     await status.refresh()  # nothing changed, nothing due
     r = await client.get("/api/status", headers={"If-None-Match": etag})
     assert r.status == 304
+
+
+async def test_large_views_made_at_once_are_bounded(served: Served) -> None:
+    """Views of more than a page's accounts are made in a thread, VIEW_BUILDS at a time: one
+    more is answered 429 with Retry-After, a small view and the prepared ones are still served."""
+    client, _, _, _ = served
+    builds = client.app[BUILDS_KEY]
+    for _ in range(VIEW_BUILDS):
+        await builds.acquire()  # as many large views being made as allowed
+    r = await client.get("/api/status?state=ok")
+    assert r.status == 429 and r.headers["Retry-After"] == "1"
+    assert "too many status views" in await r.text()
+    assert (await client.get("/api/status?history=1&per_page=5")).status == 429
+    assert (await client.get("/?state=ok&per_page=10")).status == 200
+    r = await client.get("/api/status", headers={"Accept-Encoding": "gzip"})
+    assert r.status == 200  # the prepared whole JSON: its gzip form is ready
+    builds.release()
+    data = await (await client.get("/api/status?state=ok")).json()
+    assert data["total"] == len(data["accounts"]) == N - N // 10 - 1  # not low, not failing
+
+
+async def test_kept_views_are_bounded_in_bytes(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view is kept from its second request on, while the kept views fit in VIEWS_BYTES;
+    a larger one is made again on each request (and is the same)."""
+    client, _, _, status = served
+    small, large = Query(per_page=5), Query(per_page=None, history=True)
+    first = await (await client.get("/api/status?per_page=5")).read()
+    assert status.current.cached("api", small) is None  # asked for once: not kept
+    assert await (await client.get("/api/status?per_page=5")).read() == first
+    kept = status.current.cached("api", small)
+    assert kept is not None and kept.joined() == first
+    monkeypatch.setattr(statuscache, "VIEWS_BYTES", 4 * len(first))
+    for _ in range(3):
+        body = await (await client.get("/api/status?history=1")).read()
+        assert len(body) > 4 * len(first) and status.current.cached("api", large) is None
+    assert len(json.loads(body)["accounts"]) == N
+    assert status.current.cached("api", small) is not None  # the small one stayed
 
 
 # --------------------------------------------------------------------------- filters and paging
@@ -442,3 +482,28 @@ async def test_the_app_keeps_rendering() -> None:
             pytest.fail("the change never showed")
     finally:
         await client.close()
+
+
+async def test_a_failed_render_leaves_its_changes_to_the_next(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render that fails after taking the store's changes puts them back: the next render
+    shows them although nothing changed since."""
+    client, store, _, status = served
+    real = status._render_rows
+    calls: list[list[str]] = []
+
+    def failing_once(names: list[str], now: float) -> None:
+        calls.append(list(names))
+        if len(calls) == 1:
+            raise RuntimeError("render bug")
+        real(names, now)
+
+    monkeypatch.setattr(status, "_render_rows", failing_once)
+    store.record_success("Acct-0001", "balance", fe(4242.0), 0.1)
+    with pytest.raises(RuntimeError):
+        await status.refresh()
+    await status.refresh()
+    assert calls == [["Acct-0001"], ["Acct-0001"]]
+    data = await (await client.get("/api/status?account=acct-0001")).json()
+    assert data["accounts"][0]["pools"]["workspace"]["remaining"] == 4242.0

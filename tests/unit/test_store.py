@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import parse_config
@@ -256,6 +257,40 @@ async def test_render_failure_does_not_stop_the_render_loop() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_failed_render_leaves_its_changes_to_the_next() -> None:
+    """A render that fails after taking the store's changes (here while writing the accounts'
+    lines) puts them back: the next render has them although nothing changed since."""
+    store = Store(Clock())
+    store.set_accounts(
+        config(
+            "accounts: [{name: a, provider: fullenrich, api_key: k},"
+            " {name: b, provider: fullenrich, api_key: k2}]"
+        ).accounts
+    )
+    for name in ("a", "b"):
+        store.record_success(name, "balance", Reading(pools={"workspace": PoolValues(1)}), 0.1)
+    cache = ExpositionCache(store, clock=store.clock)
+    renderer = cache.renderer
+    real = renderer._render_accounts
+    failed: list[list[str]] = []
+
+    def failing_once(names: list[str], now: float) -> None:
+        if not failed:
+            failed.append(list(names))
+            raise RuntimeError("render bug")
+        real(names, now)
+
+    renderer._render_accounts = failing_once  # type: ignore[method-assign]
+    store.record_success("b", "balance", Reading(pools={"workspace": PoolValues(77)}), 0.1)
+    with pytest.raises(RuntimeError, match="render bug"):
+        await cache.refresh()
+    assert failed == [["b"]]
+    await cache.refresh()
+    assert b'credits_remaining{account="b",pool="workspace",provider="fullenrich"} 77.0' in (
+        b"".join(cache.current.text_parts)
+    )
 
 
 def test_consumption_stands_without_the_balance() -> None:
