@@ -232,9 +232,10 @@ def reserved_label(name: str) -> str | None:
 
 class AccountBase(Strict):
     """Fields every account takes. After loading, ``interval``/``timeout``/``max_staleness``
-    (and ``max_response_size``) hold the effective value (the account's own, else the
-    defaults') and ``api_key`` holds the secret whether it came inline or from
-    ``api_key_file``."""
+    hold the effective value (the account's own, else the defaults'), ``max_response_size``
+    the account's own or the one the defaults set (None: each endpoint's default, see
+    :meth:`~exporter.providers.base.Provider.max_response_size`), and ``api_key`` holds the
+    secret whether it came inline or from ``api_key_file``."""
 
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
     provider: str
@@ -288,11 +289,6 @@ class AccountBase(Strict):
     def effective_max_staleness(self) -> float:
         assert self.max_staleness is not None
         return self.max_staleness
-
-    @property
-    def effective_max_response_size(self) -> int:
-        """The largest response body this account accepts, in bytes."""
-        return self.max_response_size or DEFAULT_MAX_RESPONSE_SIZE
 
     def threshold_for(self, pool: str) -> float | None:
         t = self.low_credit_threshold

@@ -26,6 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.config import parse_config
+from exporter.credentials import key_forms
 from exporter.daemon import Daemon
 from exporter.http import AccountClient, HttpClient
 from exporter.ratelimit import KeyLimiter
@@ -47,7 +48,7 @@ def account_client(
     pacing of its own; headers and 429s still hold its limiter)."""
     return AccountClient(
         HttpClient(session),
-        secret=secret,
+        secrets=key_forms(secret),
         timeout=timeout,
         max_body_bytes=max_body_bytes,
         limiter=KeyLimiter(math.inf),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..accounts import AccountBase
+from ..credentials import Credential, bearer
 from ..http import AccountClient
 from ..model import PoolValues, Reading
 from .base import Provider, require_number, require_object
@@ -30,6 +31,10 @@ class FullEnrich(Provider):
 
     account: FullEnrichAccount
 
+    @classmethod
+    def credential(cls, account: AccountBase) -> Credential:
+        return bearer(account.secret)
+
     @property
     def endpoints(self) -> tuple[str, ...]:
         return ("balance",)
@@ -38,7 +43,7 @@ class FullEnrich(Provider):
         resp = await client.request_json(
             "GET",
             f"{self.base_url}/account/credits",
-            headers={"Authorization": f"Bearer {self.account.secret}"},
+            headers={"Authorization": self.credential(self.account).value},
             error_message=error_message,
         )
         return self.parse_balance(resp.data)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..accounts import AccountBase, Strict
+from ..credentials import Credential, bearer
 from ..http import AccountClient
 from ..model import PoolValues, Reading
 from .base import (
@@ -71,6 +72,10 @@ class TheirStack(Provider):
         super().__init__(account)
         self.tz = zoneinfo.ZoneInfo(account.consumption.timezone)
 
+    @classmethod
+    def credential(cls, account: AccountBase) -> Credential:
+        return bearer(account.secret)
+
     @property
     def endpoints(self) -> tuple[str, ...]:
         if self.account.consumption.enabled:
@@ -78,7 +83,7 @@ class TheirStack(Provider):
         return ("balance",)
 
     async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
-        headers = {"Authorization": f"Bearer {self.account.secret}"}
+        headers = {"Authorization": self.credential(self.account).value}
         if endpoint == "balance":
             resp = await client.request_json(
                 "GET",

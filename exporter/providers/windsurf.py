@@ -45,6 +45,7 @@ from .base import (
 from .daily import DailyHistory, bucket_day
 
 _AUTH_MESSAGES = ("invalid service key", "insufficient permission", "unauthorized", "forbidden")
+_RATE_MESSAGES = ("rate limit", "rate-limit", "ratelimit", "too many requests")
 _BALANCE_FIELDS = ("promptCreditsPerSeat", "numSeats", "addOnCreditsAvailable", "addOnCreditsUsed")
 _CYCLE_FIELDS = ("billingCycleStart", "billingCycleEnd")
 
@@ -63,6 +64,11 @@ TEAM_NO_CYCLE_NOTE = (
 #: Upstream refreshes analytics every 3 hours: polling CascadeAnalytics more often than this
 #: costs requests and finds nothing new.
 CONSUMPTION_MIN_INTERVAL = 1800.0
+#: CascadeAnalytics' body cap unless the config sets max_response_size: it answers a row per
+#: day, model, mode and conversation (about 200 bytes each) over the lookback, so a team of a
+#: few hundred people passes 1 MiB within days. 32 MiB holds about 160,000 rows; reading one
+#: such answer takes the body and, while it is parsed, about four times as much again.
+CONSUMPTION_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 
 
 class WindsurfConsumption(Strict):
@@ -117,12 +123,15 @@ def error_message(data: Any) -> str | None:
 
 
 def classify(status: int, data: Any) -> Reason | None:
-    """Windsurf does not document its auth status codes: trust the error text."""
+    """Windsurf does not document its auth or rate-limit status codes: trust the error text."""
     text = error_text(data)
     if text is None:
         return None
-    if any(m in text.lower() for m in _AUTH_MESSAGES):
+    lowered = text.lower()
+    if any(m in lowered for m in _AUTH_MESSAGES):
         return Reason.AUTH
+    if any(m in lowered for m in _RATE_MESSAGES):
+        return Reason.RATE_LIMITED
     # An error on a 2xx is still an error.
     return Reason.BAD_RESPONSE if status < 400 else None
 
@@ -201,6 +210,11 @@ class Windsurf(Provider):
             *(("consumption",) if self.account.consumption.enabled else ()),
         )
 
+    def default_max_response_size(self, endpoint: str) -> int:
+        if endpoint == "consumption":
+            return CONSUMPTION_MAX_RESPONSE_SIZE
+        return super().default_max_response_size(endpoint)
+
     def poll_interval(self, endpoint: str) -> float:
         interval = self.account.effective_interval
         if endpoint == "consumption":
@@ -208,7 +222,7 @@ class Windsurf(Provider):
         return interval
 
     async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
-        body: dict[str, Any] = {"service_key": self.account.secret}
+        body: dict[str, Any] = {"service_key": self.credential(self.account).value}
         now = datetime.now(UTC)
         if endpoint == "consumption":
             path = "CascadeAnalytics"

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.credentials import key_forms
 from exporter.model import PollError, Reason
 from exporter.providers import base
 from exporter.providers.http_json import pool_name, read_number, read_timestamp
@@ -19,7 +20,6 @@ from exporter.redaction import (
     MIN_FRAGMENT,
     REDACTED,
     clean,
-    key_forms,
     quote,
     redact,
 )
@@ -146,6 +146,7 @@ def test_key_forms_cover_the_query_string_aiohttp_sends() -> None:
 @pytest.mark.parametrize("form", key_forms(URL_KEY))
 def test_clean_removes_every_form_of_the_key(form: str) -> None:
     text = f"GET /account.json?api_key={form}&x=1 was refused"
-    assert clean(text, [URL_KEY]) == f"GET /account.json?api_key={REDACTED}&x=1 was refused"
-    error = PollError(Reason.CLIENT_ERROR, f"HTTP 400: {quote(text)}").redacted(URL_KEY)
+    forms = key_forms(URL_KEY)
+    assert clean(text, forms) == f"GET /account.json?api_key={REDACTED}&x=1 was refused"
+    error = PollError(Reason.CLIENT_ERROR, f"HTTP 400: {quote(text)}").redacted(*forms)
     assert form not in error.message and REDACTED in error.message

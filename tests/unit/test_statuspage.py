@@ -149,7 +149,7 @@ def test_errors_the_provider_reports_beside_a_200_show_its_status_only() -> None
     with pytest.raises(PollError) as caught:
         interpret(
             Exchange(status=200, headers={}, body=body),
-            secret=KEY,
+            secrets=(KEY,),
             error_message=windsurf.error_message,
             classify=windsurf.classify,
         )

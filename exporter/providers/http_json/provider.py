@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...accounts import AccountBase
+from ...credentials import Credential, basic, bearer, plain, scheme
 from ...http import AccountClient
 from ...model import PoolValues, Reading
 from ..base import ABSURD, Provider, bad, json_type
@@ -70,8 +70,24 @@ class HttpJson(Provider):
         self._units = dict(self._static_units)
         #: Reads the API's own error text out of an error body.
         self.error_message = error_message_reader(account.error_message)
+        #: Every form of the key on the wire: a pool name holding one is refused.
+        self._secrets = self.credential(account).forms
         #: The call to make, built once: key included, so never log or show it.
         self.request = self._build_request()
+
+    @classmethod
+    def credential(cls, account: AccountBase) -> Credential:
+        """The key as the account's ``auth`` sends it."""
+        assert isinstance(account, HttpJsonAccount)
+        auth, key = account.auth, account.secret
+        if auth.type == "bearer":
+            return bearer(key)
+        if auth.type == "header" and auth.scheme:
+            return scheme(auth.scheme, key)
+        if auth.type == "basic":
+            assert auth.username is not None
+            return basic(render(auth.username, account.params), key)
+        return plain(key)  # a header of its own, a query parameter, a JSON body's string
 
     @classmethod
     def documented_rate(cls, account: AccountBase) -> float | None:
@@ -90,21 +106,21 @@ class HttpJson(Provider):
 
     def _build_request(self) -> _Request:
         account = self.account
-        secret = account.secret
+        secret = self.credential(account).value
         params = account.params
         headers = {k: render(v, params) for k, v in account.request.headers.items()}
         body = render_json(account.request.body, params) if account.request.body else None
         query: dict[str, str] | None = None
         auth = account.auth
-        if auth.type == "bearer":
-            headers["Authorization"] = f"Bearer {secret}"
+        if auth.type in ("bearer", "basic"):
+            headers["Authorization"] = secret
         elif auth.type == "header":
             assert auth.name is not None
-            headers[auth.name] = f"{auth.scheme} {secret}" if auth.scheme else secret
+            headers[auth.name] = secret
         elif auth.type == "query":
             assert auth.name is not None
             query = {auth.name: secret}
-        elif auth.type == "body":
+        else:
             assert auth.field is not None
             body = body if isinstance(body, dict) else {}
             node = body
@@ -112,10 +128,6 @@ class HttpJson(Provider):
             for part in parents:
                 node = node.setdefault(part, {})
             node[last] = secret
-        else:
-            assert auth.username is not None
-            pair = f"{render(auth.username, params)}:{secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         if account.request.method == "POST" and body is None:
             body = {}
         return _Request(account.request.method, self.url, headers, query, body)
@@ -173,9 +185,8 @@ class HttpJson(Provider):
             try:
                 name = key
                 if spec.name is not None:
-                    name = pool_name(
-                        _not_null(resolve(data, spec.name), spec.name, spec), spec.name
-                    )
+                    raw = _not_null(resolve(data, spec.name), spec.name, spec)
+                    name = pool_name(raw, spec.name, self._secrets)
                 values = self._values(data, spec, "")
             except MissingPath as exc:
                 if spec.optional:
@@ -198,7 +209,8 @@ class HttpJson(Provider):
             where = f"{spec.for_each}[{i}]" if spec.for_each != "$" else f"[{i}]"
             try:
                 shown = join_path(where, spec.name)
-                name = pool_name(_not_null(resolve(item, spec.name, where), shown, spec), shown)
+                raw = _not_null(resolve(item, spec.name, where), shown, spec)
+                name = pool_name(raw, shown, self._secrets)
                 values = self._values(item, spec, where)
             except MissingPath:
                 if spec.optional:
