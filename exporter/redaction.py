@@ -139,7 +139,8 @@ def clean(text: str, secrets: Iterable[str] = (), limit: int | None = None) -> s
     :attr:`exporter.credentials.Credential.forms`) or any run of MIN_FRAGMENT+ of their
     characters, in any case; each :func:`quote` cut to EXCERPT characters after that; on one
     line; and cut to ``limit`` characters (None: no cut but the quotes')."""
-    keys = tuple(dict.fromkeys(s for s in secrets if s))
+    # Longest first: a form that holds another (``Basic <token>``) goes whole.
+    keys = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
     if _OPEN in text:
         text = _cut_quotes(text, keys)
     text = _MARKS.sub("", text)

@@ -18,6 +18,7 @@ from support import (
     value,
     wait_for,
 )
+from support.leaks import find_secrets, wire_forms
 
 FE_KEY = "cli-fullenrich-key-0001"
 
@@ -122,7 +123,7 @@ def test_once_prints_exposition_and_exit_codes(simulator: SimulatorThread, tmp_p
     events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
     failed = [e for e in events if e["event"] == "poll failed"]
     assert failed and failed[0]["reason"] == "auth" and failed[0]["account"] == "s"
-    assert FE_KEY not in r.stdout + r.stderr
+    assert find_secrets(r.stdout + r.stderr, wire_forms(FE_KEY)) == []
 
 
 def test_daemon_stops_cleanly_on_sigterm(simulator: SimulatorThread, tmp_path: Path) -> None:

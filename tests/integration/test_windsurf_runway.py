@@ -13,6 +13,7 @@ import pytest
 
 from exporter.simulator import SimulatorThread
 from support import ExporterProcess, http_get, sample_values, value, wait_for
+from support.leaks import find_secrets, wire_forms
 
 KEY = "it-windsurf-consumption-key-0007"
 WS = {"provider": "windsurf", "account": "engineering"}
@@ -173,4 +174,4 @@ def test_windsurf_burn_runway_and_counter(simulator: SimulatorThread, start_expo
 
     assert exp.stop() == 0
     for text in [*pages, exp.logs()]:
-        assert KEY not in text and KEY[:12] not in text
+        assert find_secrets(text, wire_forms(KEY)) == []

@@ -39,7 +39,8 @@ import yaml
 from exporter.model import Reason
 from exporter.simulator import Simulator, SimulatorThread
 from support import ExporterProcess, http_get, http_post, present, sample_values, value, wait_for
-from support.servers import CallSampler, Recorder, Scraper, find_secrets, logfmt
+from support.leaks import find_secrets
+from support.servers import CallSampler, Recorder, Scraper, logfmt
 
 INTERVAL = 1.0
 TIMEOUT = 1.5

@@ -1,5 +1,5 @@
 """Helpers shared by the reliability tests: servers in threads, a sampler of upstream calls, a
-background scraper, logfmt parsing and a leak scanner."""
+background scraper that checks every body for leaks (:mod:`support.leaks`), logfmt parsing."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from exporter.simulator import SimulatorThread
+
+from .leaks import find_secrets
 
 
 class AppThread:
@@ -202,14 +204,3 @@ def logfmt(line: str) -> dict[str, str]:
     for key, value in _LOGFMT.findall(line):
         out[key] = value[1:-1] if value.startswith('"') else value
     return out
-
-
-def find_secrets(text: str, secrets: Iterable[str]) -> list[str]:
-    """Which of ``secrets`` occur in ``text``, whole or as a telling fragment: any 12
-    consecutive characters of a key (so a key cut, wrapped or half-masked still counts)."""
-    found = []
-    for secret in secrets:
-        fragments = {secret[i : i + 12] for i in range(max(1, len(secret) - 11))}
-        if any(f in text for f in fragments):
-            found.append(secret)
-    return found
