@@ -465,7 +465,7 @@ def test_issue14_presets_end_to_end(sim: SimulatorThread, start_exporter: Any) -
         # (preset, pool): (remaining, used, limit)
         ("serpapi", "searches"): (5958, 24042, 30000),
         ("serpapi", "extra_credits"): (250, None, None),
-        ("telnyx", "usd"): (300, None, None),
+        ("telnyx", "usd"): (400, None, None),  # available_credit: balance + credit line
         ("firecrawl", "credits"): (1000, None, 500000),
         ("sendgrid", "emails"): (160, 40, 200),
         ("vonage", "balance"): (10.28, None, None),

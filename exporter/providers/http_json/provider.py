@@ -22,6 +22,11 @@ from .values import body_error, error_message_reader, pool_name, read_number, re
 
 MAX_POOLS = 50
 """More pools than this from one response is a bad response (a label-cardinality guard)."""
+NO_REMAINING_NOTE = (
+    "remaining not in the answer ({path}): no credits_remaining for this pool, so CreditsLow "
+    "and CreditsExhausted cannot fire for it"
+)
+"""The note of a pool whose optional ``remaining`` the answer left out (Hunter's older plans)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,14 +159,17 @@ class HttpJson(Provider):
             raise error
         pools: dict[str, PoolValues] = {}
         units: dict[str, str] = {}
+        notes: dict[str, str] = {}
         skipped: list[str] = []
         for key, spec in self.account.pools.items():
-            for name, values in self._read_pools(data, key, spec, skipped):
+            for name, values, left_out in self._read_pools(data, key, spec, skipped):
                 if name in pools:
                     raise bad(f'two pools are named "{name}" (pools.{key})')
                 if len(pools) >= MAX_POOLS:
                     raise bad(f"more than {MAX_POOLS} pools in one response")
                 pools[name] = values
+                if left_out is not None:
+                    notes[name] = NO_REMAINING_NOTE.format(path=left_out)
                 unit = self._pool_units[key]
                 if unit is not None:
                     units[name] = name if unit == "{pool}" else unit
@@ -174,26 +182,29 @@ class HttpJson(Provider):
             expiry_timestamp=self._time(data, account.expiry),
             cycle_start_timestamp=self._time(data, account.cycle_start),
             cycle_end_timestamp=self._time(data, account.cycle_end),
+            notes=notes,
         )
         self._units = {**self._static_units, **units}
         return reading
 
     def _read_pools(
         self, data: Any, key: str, spec: PoolSpec, skipped: list[str]
-    ) -> Iterator[tuple[str, PoolValues]]:
+    ) -> Iterator[tuple[str, PoolValues, str | None]]:
+        """Each pool the rule finds: its name, its values, and the path of its optional
+        ``remaining`` when the answer left it out (None: read, or not declared)."""
         if spec.for_each is None:
             try:
                 name = key
                 if spec.name is not None:
                     raw = _not_null(resolve(data, spec.name), spec.name, spec)
                     name = pool_name(raw, spec.name, self._secrets)
-                values = self._values(data, spec, "")
+                values, left_out = self._values(data, spec, "")
             except MissingPath as exc:
                 if spec.optional:
                     skipped.append(exc.message)
                     return
                 raise
-            yield name, values
+            yield name, values, left_out
             return
         try:
             items = resolve(data, spec.for_each)
@@ -211,15 +222,19 @@ class HttpJson(Provider):
                 shown = join_path(where, spec.name)
                 raw = _not_null(resolve(item, spec.name, where), shown, spec)
                 name = pool_name(raw, shown, self._secrets)
-                values = self._values(item, spec, where)
+                values, left_out = self._values(item, spec, where)
             except MissingPath:
                 if spec.optional:
                     continue
                 raise
-            yield name, values
+            yield name, values, left_out
 
     @staticmethod
-    def _values(data: Any, spec: PoolSpec, where: str) -> PoolValues:
+    def _values(data: Any, spec: PoolSpec, where: str) -> tuple[PoolValues, str | None]:
+        """The pool's values, and the path of its optional ``remaining`` if the answer left
+        it out."""
+        left_out: list[str] = []
+
         def number(ref: ValueField | None, sentinels: tuple[Sentinel, ...]) -> float | None:
             if ref is None:
                 return None
@@ -228,6 +243,7 @@ class HttpJson(Provider):
                 raw = resolve(data, ref.path, where)
             except MissingPath:
                 if ref.optional:
+                    left_out.append(shown)
                     return None
                 raise
             if None not in sentinels:
@@ -241,11 +257,12 @@ class HttpJson(Provider):
             return scaled
 
         remaining = number(spec.remaining, spec.unlimited)
+        gone = left_out[0] if left_out else None  # remaining's, read first
         used = number(spec.used, ())
         limit = number(spec.limit, spec.unlimited)
         if spec.remaining is None and limit is not None and used is not None:
             remaining = limit - used
-        return PoolValues(remaining=remaining, used=used, limit=limit)
+        return PoolValues(remaining=remaining, used=used, limit=limit), gone
 
     @staticmethod
     def _time(data: Any, ref: TimeField | None) -> float | None:
