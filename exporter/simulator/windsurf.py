@@ -96,7 +96,7 @@ class WindsurfSimAccount(SimAccount):
     """See :data:`~exporter.simulator.cascade.DAY_FORMS`."""
     cascade_conversations: int = 1
     """Conversations per 3 hours of a day with consumption, a row per model each: a larger
-    team's answer (e.g. 40 passes 1 MiB over 30 busy days)."""
+    team's answer (about 200 bytes a row: 60 pass 1 MiB over 30 busy days)."""
     cascade_buckets: dict[int, int] = field(default_factory=dict)
     """Consumption history: UTC start of a 15-minute bucket -> hundredths of a credit consumed
     in it (prompt and add-on credits alike)."""

@@ -226,7 +226,7 @@ async def test_stored_errors_hold_no_frames(upstream: Upstream) -> None:
 
 
 #: Windsurf conversations per busy day: CascadeAnalytics answers a row per day, model, mode and
-#: conversation, so a team this busy answers 30 days in about 1.3 MB, past the 1 MiB default.
+#: conversation, so a team this busy answers 30 days in about 1.2 MB, past the 1 MiB default.
 BUSY = 70
 
 

@@ -181,9 +181,8 @@ def test_hunter_remaining_as_given() -> None:
     # Nothing to alert on without a remaining: the log and the status page say so.
     assert older.notes == {
         pool: (
-            f"remaining not in the answer (data.requests.{pool}.remaining): no "
-            "credits_remaining for this pool, so CreditsLow and CreditsExhausted cannot fire "
-            "for it"
+            f"remaining not in the answer (data.requests.{pool}.remaining): none is published "
+            "for this pool, so CreditsLow and CreditsExhausted cannot fire for it"
         )
         for pool in ("searches", "verifications")
     }

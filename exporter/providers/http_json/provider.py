@@ -23,7 +23,7 @@ from .values import body_error, error_message_reader, pool_name, read_number, re
 MAX_POOLS = 50
 """More pools than this from one response is a bad response (a label-cardinality guard)."""
 NO_REMAINING_NOTE = (
-    "remaining not in the answer ({path}): no credits_remaining for this pool, so CreditsLow "
+    "remaining not in the answer ({path}): none is published for this pool, so CreditsLow "
     "and CreditsExhausted cannot fire for it"
 )
 """The note of a pool whose optional ``remaining`` the answer left out (Hunter's older plans)."""
