@@ -20,7 +20,7 @@ from support import (
 )
 from support.leaks import find_secrets, wire_forms
 
-FE_KEY = "cli-fullenrich-key-0001"
+FE_KEY = "cli-fe-5d3c-key-0001"
 
 
 def test_check_config_ok_and_errors(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from exporter.simulator import SimulatorThread
 from support import ExporterProcess, http_get, http_post, present, sample_values, value, wait_for
 from support.leaks import find_secrets, wire_forms
 
-TS_KEY = "it-theirstack-key-0001"
-WS_KEY = "it-windsurf-key-0002"
-FE_KEY = "it-fullenrich-key-0003"
-FE2_KEY = "it-fullenrich-key-0004"
+TS_KEY = "it-ts-4c2e-key-0001"
+WS_KEY = "it-ws-8d1f-key-0002"
+FE_KEY = "it-fe-2b7a-key-0003"
+FE2_KEY = "it-fe-2b7a-key-0004"
 KEYS = (TS_KEY, WS_KEY, FE_KEY, FE2_KEY)
 
 

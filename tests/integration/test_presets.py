@@ -16,16 +16,16 @@ from exporter.simulator import Simulator, SimulatorThread
 from support import ExporterProcess, http_get, sample_values, value, wait_for
 from support.leaks import find_secrets, wire_forms
 
-OR_KEY = "sk-or-v1-it-openrouter-0001"
-DL_KEY = "it-deepl-pro-key-0002"
-DLF_KEY = "it-deepl-free-key-0003:fx"
-EL_KEY = "it-elevenlabs-key-0004"
-HU_KEY = "it-hunter-key-0005"
-HU_BAD_KEY = "it-hunter-key-revoked-0006"
-TW_TOKEN = "it-twilio-auth-token-0007"
+OR_KEY = "sk-or-v1-it-0r7f3a-0001"
+DL_KEY = "it-dl-pro-7c1e-0002"
+DLF_KEY = "it-dl-free-9a2c-0003:fx"
+EL_KEY = "it-el-9b4d-key-0004"
+HU_KEY = "it-hu-5e2a-key-0005"
+HU_BAD_KEY = "it-hu-5e2a-rvk-0006"
+TW_TOKEN = "it-tw-6a8d-token-0007"
 TW_SID = "AC0123456789abcdef0123456789abcdef"
-DS_KEY = "sk-it-deepseek-0008"
-DS_BAD_KEY = "sk-it-deepseek-broken-0009"
+DS_KEY = "sk-it-ds-3b9f-0008"
+DS_BAD_KEY = "sk-it-ds-3b9f-brk-0009"
 ACME_KEY = "acme/secret+key=0010"  # characters that change when URL-encoded
 KEYS = (OR_KEY, DL_KEY, DLF_KEY, EL_KEY, HU_KEY, HU_BAD_KEY, TW_TOKEN, DS_KEY, DS_BAD_KEY, ACME_KEY)
 
@@ -354,22 +354,22 @@ def test_presets_and_an_unknown_api_end_to_end(sim: SimulatorThread, start_expor
 # --------------------------------------------------------------------------- issue 14's presets
 
 KEYS14 = {
-    "serpapi": "it-serpapi/key+0011=",  # in the query string: characters a URL encodes
-    "telnyx": "KEY-it-telnyx-0012",
-    "firecrawl": "fc-it-firecrawl-0013",
-    "sendgrid": "SG.it-sendgrid.0014",
-    "vonage": "it-vonage-secret-0015",
-    "plivo": "it-plivo-auth-token-0016",
-    "moonshot": "sk-it-moonshot-0017",
-    "zerobounce": "it-zerobounce-key-0018",
-    "crustdata": "it-crustdata-key-0019",
-    "lusha": "it-lusha-key-0020",
-    "boldsign": "it-boldsign-key-0021",
-    "dropcontact": "it-dropcontact-key-0022",
-    "anticaptcha": "it-anticaptcha-key-0023",
+    "serpapi": "it-srp/key+0011=",  # in the query string: characters a URL encodes
+    "telnyx": "KEY-it-tlx-0012",
+    "firecrawl": "fc-it-fcr-0013",
+    "sendgrid": "SG.it-sgd.0014",
+    "vonage": "it-vng-secret-0015",
+    "plivo": "it-plv-token-0016",
+    "moonshot": "sk-it-msh-0017",
+    "zerobounce": "it-zbn-key-0018",
+    "crustdata": "it-csd-key-0019",
+    "lusha": "it-lsh-key-0020",
+    "boldsign": "it-bsg-key-0021",
+    "dropcontact": "it-dct-key-0022",
+    "anticaptcha": "it-acp-key-0023",
 }
-ZB_BAD_KEY = "it-zerobounce-revoked-0024"
-AC_BROKE_KEY = "it-anticaptcha-broke-0025"
+ZB_BAD_KEY = "it-zbn-rvk-0024"
+AC_BROKE_KEY = "it-acp-brk-0025"
 PLIVO_ID = "MA2025RK4E639VJFZAGV"
 VONAGE_KEY = "abcd1234"
 MOUNTS = {"telnyx": "/telnyx/v2"}

@@ -15,7 +15,7 @@ from exporter.simulator import SimulatorThread
 from support import ExporterProcess, http_get, sample_values, value, wait_for
 from support.leaks import find_secrets, wire_forms
 
-KEY = "it-windsurf-consumption-key-0007"
+KEY = "it-ws-cons-6e4b-key-0007"
 WS = {"provider": "windsurf", "account": "engineering"}
 WEEK = 7 * 86400
 

@@ -15,7 +15,7 @@ import pytest
 from support import exporter_command, free_port
 from support.leaks import find_secrets
 
-KEY = "sk_config_safety_0123456789abcdef"
+KEY = "sk_c5f_8e2d4a6b0c1f3e5d7a9b"
 ENV = {"CE_TEST_KEY": KEY}
 
 
