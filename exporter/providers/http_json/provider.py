@@ -257,7 +257,7 @@ class HttpJson(Provider):
             return scaled
 
         remaining = number(spec.remaining, spec.unlimited)
-        gone = left_out[0] if left_out else None  # remaining's, read first
+        gone = left_out[0] if left_out else None  # only remaining was read so far
         used = number(spec.used, ())
         limit = number(spec.limit, spec.unlimited)
         if spec.remaining is None and limit is not None and used is not None:
