@@ -240,14 +240,24 @@ def test_page_without_javascript(
 
 def submit(driver: Driver) -> None:
     """Submit the filter form and wait for the new page (a form submission navigates after the
-    click returns)."""
+    click returns): until the old page's root is gone. Chromedriver says so with a stale
+    element, or, when it asks just as the document is replaced, with "Node with given id does
+    not belong to the document": gone either way."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+
+    def replaced(_: Driver) -> bool:
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 10).until(replaced)
 
 
 def test_filtered_and_paged_view(
