@@ -215,7 +215,7 @@ def test_every_recording_rule_is_unit_tested() -> None:
 MUTATIONS = {
     "runningOutDays": "8",
     "expiringSoonDays": "15",
-    "dataStaleSeconds": "7000",
+    "dataStaleSeconds": "14000",
     "exporterJobRegex": "credits-exporter",
 }
 

@@ -150,7 +150,7 @@ table; tests/helm/test_chart.py fails when the two differ.
 {{- define "credits-exporter.thresholdTable" -}}
 runningOutDays: {alert: CreditsRunningOut, default: 7, token: "< 7"}
 expiringSoonDays: {alert: CreditsExpiringSoon, default: 14, token: "< 14"}
-dataStaleSeconds: {alert: CreditsDataStale, default: 7200, token: "> 7200"}
+dataStaleSeconds: {alert: CreditsDataStale, default: 14400, token: "> 14400"}
 exporterJobRegex: {alert: CreditsExporterDown, default: ".*credits-exporter.*", token: 'job=~".*credits-exporter.*"'}
 {{- end }}
 
