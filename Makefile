@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 CONFIG ?= config.yaml
 
-.PHONY: demo run test lint typecheck unit bench screenshot clean
+.PHONY: demo run test lint typecheck imports unit bench screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,13 @@ lint: $(DEVSTAMP)
 	$(BIN)/ruff check exporter tests $(wildcard bench)
 	$(BIN)/ruff format --check exporter tests $(wildcard bench)
 
-typecheck: $(DEVSTAMP)
-	$(BIN)/mypy --strict exporter
+typecheck: $(DEVSTAMP)   ## mypy --strict on the package, its tests and the benchmarks
+	$(BIN)/mypy --strict exporter tests $(wildcard bench)
 
-test: lint typecheck   ## every test: lint, types, unit, integration
+imports: $(DEVSTAMP)     ## the import contracts of pyproject.toml (docs/architecture.md's floors)
+	$(BIN)/lint-imports
+
+test: lint typecheck imports   ## every test: lint, types, import contracts, unit, integration
 	$(BIN)/pytest -q -rs $(PYTEST_ARGS)
 
 unit: $(DEVSTAMP)

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +134,7 @@ def exporter(
     workdir: Path,
     *,
     probe: Path | None = None,
-    args: list[str] = (),
+    args: Sequence[str] = (),
     env: dict[str, str] | None = None,
 ) -> Iterator[Proc]:
     port = free_port()

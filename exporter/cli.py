@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import Config, ConfigError, load_config, parse_config
+from .config import Config, load_config, parse_config
+from .configfile import ConfigError
 from .daemon import Daemon, new_session
 from .http import HttpClient
 from .listen import add_web_flags, parse_listen_address

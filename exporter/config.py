@@ -17,20 +17,12 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError
 
 from .accounts import AccountBase, Defaults, RateLimit, Strict
+from .configfile import ConfigError, read_config_text
 from .providers import PROVIDERS
 from .safefile import FileProblem, KiB, MiB, read_file
 from .yamldoc import DocumentError, load_mapping
 
 # --------------------------------------------------------------------------- errors
-
-
-class ConfigError(Exception):
-    """A config that cannot be used; ``errors`` lists every problem as ``location: message``."""
-
-    def __init__(self, source: str, errors: list[str]) -> None:
-        self.source = source
-        self.errors = errors
-        super().__init__(f"{source}: {len(errors)} error(s):\n" + "\n".join(errors))
 
 
 def format_location(loc: tuple[int | str, ...]) -> str:
@@ -295,10 +287,5 @@ def _parse_config(text: str, source: str, env: Mapping[str, str], base_dir: Path
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the config file at ``path``."""
     p = Path(path)
-    try:
-        text = read_file(p, MAX_CONFIG_FILE).decode("utf-8")
-    except FileProblem as exc:
-        raise ConfigError(str(p), [f"(file): {exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(p), [f"(file): cannot be read: {type(exc).__name__}"]) from None
+    text = read_config_text(p, MAX_CONFIG_FILE)
     return parse_config(text, source=str(p), env=env, base_dir=p.parent.resolve())

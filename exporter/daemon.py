@@ -18,7 +18,8 @@ import aiohttp
 from aiohttp import web
 
 from . import __version__, gcpolicy
-from .config import Config, ConfigError
+from .config import Config
+from .configfile import ConfigError
 from .http import HttpClient
 from .listen import parse_listen_address
 from .log import LoopErrorLogger, get_logger, redactor

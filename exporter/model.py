@@ -29,7 +29,9 @@ class Reason(StrEnum):
 
 
 def reason_for_status(status: int) -> Reason:
-    """Classify an HTTP error status the way DESIGN.md says."""
+    """The reason an HTTP error status is counted under (docs/metrics.md lists the reasons):
+    401/403 ``auth``, 402 ``payment_required``, 429 ``rate_limited``, other 4xx ``client_error``,
+    5xx ``server_error``; anything else that is not a success is ``bad_response``."""
     if status in (401, 403):
         return Reason.AUTH
     if status == 402:

@@ -123,7 +123,6 @@ class KeyLimiter:
         "_spacing",
         "_waiting",
         "clock",
-        "holds",
         "label",
         "sleep",
     )
@@ -146,7 +145,6 @@ class KeyLimiter:
         self._hold_until = -math.inf  # nobody goes before this (headers, 429)
         self._pace = 0.0  # spacing the headers asked for ...
         self._pace_until = -math.inf  # ... until their window resets
-        self.holds = 0  # how often headers or a 429 held the key
 
     @property
     def rate(self) -> float:
@@ -189,7 +187,6 @@ class KeyLimiter:
             if seconds >= 1.0:
                 log.debug("rate limit hold", key=self.label, seconds=round(seconds, 3), why=why)
             self._hold_until = until
-            self.holds += 1
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         now = self.clock()

@@ -101,10 +101,6 @@ class Readiness:
         """An endpoint of the account has not been polled yet."""
         return name in self._waiting
 
-    @property
-    def waiting_accounts(self) -> int:
-        return len(self._waiting)
-
     async def wait_polled(self) -> None:
         """Until :attr:`polled`."""
         await self._polled.wait()

@@ -21,7 +21,6 @@ PAGE_PER_PAGE = 100
 PER_PAGE_CHOICES = (25, 100, 500, 1000)
 MAX_PER_PAGE = 1000
 MAX_ACCOUNT_FILTER = 200
-PARAMS = ("state", "provider", "account", "page", "per_page")
 
 
 class QueryError(ValueError):

@@ -27,7 +27,6 @@ from .readiness import Readiness
 #: Sparkline history: at most this many points per pool (24 h at one point per 5 minutes).
 HISTORY_POINTS = 288
 HISTORY_SPAN = 86400.0
-HISTORY_STEP = HISTORY_SPAN / HISTORY_POINTS
 #: At most about this many points in all (12 bytes each: 24 MB). Above ~3,500 accounts each
 #: pool keeps fewer points, further apart, over the same 24 hours.
 HISTORY_BUDGET = 2_000_000

@@ -53,7 +53,7 @@ from typing import Any
 import bcrypt
 from aiohttp import web
 
-from .config import ConfigError
+from .configfile import ConfigError, read_config_text
 from .log import get_logger
 from .safefile import FileProblem, MiB, read_file
 from .yamldoc import DocumentError, load_mapping
@@ -335,12 +335,7 @@ def parse_web_config(text: str, *, source: str = "<web config>", base_dir: Path)
 
 def load_web_config(path: str | Path) -> WebConfig:
     p = Path(path)
-    try:
-        text = read_file(p, MAX_TLS_FILE).decode("utf-8")
-    except FileProblem as exc:
-        raise ConfigError(str(p), [f"(file): {exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(p), [f"(file): cannot be read: {type(exc).__name__}"]) from None
+    text = read_config_text(p, MAX_TLS_FILE)
     return parse_web_config(text, source=str(p), base_dir=p.parent.resolve())
 
 
@@ -362,7 +357,6 @@ class BasicAuth:
         self._pending = 0  # checks running or waiting for their turn
         self._long_password_logged: set[str] = set()
         self.busy_refused = 0
-        self.bcrypt_checks = 0
 
     @property
     def enabled(self) -> bool:
@@ -391,7 +385,6 @@ class BasicAuth:
         return self._dummy
 
     def _bcrypt(self, password: bytes, hashed: bytes | None) -> bool:
-        self.bcrypt_checks += 1
         ok = bcrypt.checkpw(password, hashed or self._dummy_hash())
         return ok and hashed is not None
 

@@ -1,4 +1,4 @@
-"""The ``browser`` fixture: headless Chromium drivers (see browser_support)."""
+"""The ``browser`` fixture: headless Chromium drivers (see support.browser)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
-from browser_support import Driver, chrome
 
 from support import require_tool
+from support.browser import Driver, chrome
 
 
 @pytest.fixture(scope="module")

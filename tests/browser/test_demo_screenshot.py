@@ -11,9 +11,6 @@ import os
 import shutil
 from collections.abc import Callable
 
-from browser_support import ARTIFACTS, Driver, console_errors, full_page_screenshot
-from demo_data import demo_exporter
-
 from exporter.config import Config
 from exporter.daemon import new_session
 from exporter.http import HttpClient
@@ -23,6 +20,8 @@ from exporter.statushtml import format_number
 from exporter.statuspage import account_status
 from exporter.store import Store
 from support import ROOT
+from support.browser import ARTIFACTS, Driver, console_errors, full_page_screenshot
+from support.demo_data import demo_exporter
 
 README_IMAGE = ROOT / "docs" / "img" / "status-page.png"
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS, Driver, console_errors, full_page_screenshot
 
 from exporter.simulator import SimulatorThread
 from support import ExporterProcess, http_get, sample_values, value, wait_for
+from support.browser import ARTIFACTS, Driver, console_errors, full_page_screenshot
 
 SECRET_PREFIX = "browser-test-key-"
 WEIRD = "r&d<lab>"  # an account name that needs escaping
@@ -113,7 +113,8 @@ def status(exporter: ExporterProcess) -> dict[str, Any]:
 
 
 def account(data: dict[str, Any], name: str) -> dict[str, Any]:
-    (hit,) = [a for a in data["accounts"] if a["account"] == name]
+    hits: list[dict[str, Any]] = [a for a in data["accounts"] if a["account"] == name]
+    (hit,) = hits
     return hit
 
 

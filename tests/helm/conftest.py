@@ -1,14 +1,12 @@
 """Shared fixtures of the deployment tests: the real Helm engine (helm-python-sdk), Kubernetes
 schemas (kubernetes-validate) and the programs the image recipe needs.
 
-A missing tool skips its tests, unless REQUIRE_INTEGRATION=1 (CI), where it fails them.
+A missing tool skips its tests, unless REQUIRE_INTEGRATION=1 (CI), where it fails them
+(support.require_tool, support.require_module).
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,35 +15,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT, require_module, require_tool
+
 CHART_DIR = ROOT / "helm" / "credits-exporter"
-
-
-def missing(what: str) -> None:
-    """Skip, or fail when REQUIRE_INTEGRATION=1: a CI run must not pass by skipping."""
-    if os.environ.get("REQUIRE_INTEGRATION") == "1":
-        pytest.fail(f"{what} (required because REQUIRE_INTEGRATION=1)")
-    pytest.skip(what)
-
-
-def require_module(name: str, package: str) -> ModuleType:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        missing(f"{name} is not importable ({exc}); pip install {package}")
-        raise AssertionError("unreachable") from exc
-
-
-def find_program(name: str) -> str:
-    """A program from the running venv's bin/ (pip-installed tools), else from PATH."""
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        missing(f"{name} not found next to {sys.executable} or on PATH")
-        raise AssertionError("unreachable")
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -68,12 +40,12 @@ def chart(helm: ModuleType) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def hadolint() -> str:
-    return find_program("hadolint")
+    return require_tool("hadolint")
 
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    return find_program("promtool")
+    return require_tool("promtool")
 
 
 @pytest.fixture(scope="session")

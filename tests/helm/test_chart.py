@@ -15,19 +15,21 @@ from typing import Any
 import pytest
 import yaml
 
+from support import ROOT
+from support.monitoring import DASHBOARD_DIR
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "helm" / "credits-exporter"
 CI_FILES = sorted((CHART_DIR / "ci").glob("*-values.yaml"))
+#: The rule files as the chart ships them: the alerts, then the recording rules.
 RULE_FILES = [ROOT / "prometheus" / "alerts.yaml", ROOT / "prometheus" / "rules.yaml"]
-DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a pinned recent one.
 KUBE_VERSIONS = ("1.25", "1.33")
 RELEASE, NAMESPACE = "credits", "monitoring"
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
-ACCOUNTS = [
+ACCOUNTS: list[dict[str, Any]] = [
     {"name": "growth", "provider": "theirstack", "low_credit_threshold": {"api": 1000, "ui": 50}},
     {"name": "engineering", "provider": "windsurf", "interval": "30m"},
     {"name": "sales", "provider": "fullenrich", "labels": {"team": "sales"}},
@@ -57,7 +59,7 @@ def render(chart: Any, values: dict[str, Any] | None = None) -> dict[str, str]:
 
 
 def manifests(rendered: dict[str, str]) -> list[dict[str, Any]]:
-    docs = []
+    docs: list[dict[str, Any]] = []
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt"):
             continue
@@ -954,7 +956,7 @@ def test_per_alert_override_of_an_unknown_alert_fails(chart: Any, helm: Any) -> 
 
 
 def test_extra_rules_are_a_group_of_their_own(chart: Any, promtool: str, tmp_path: Path) -> None:
-    extra = [
+    extra: list[dict[str, Any]] = [
         {
             "alert": "CreditsSalesBudgetLow",
             "expr": 'credits_remaining{account="sales"} < 100',

@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import string
 import subprocess
 import sys
@@ -24,9 +23,10 @@ import pytest
 import trustme
 import yaml
 
+from support import ROOT, free_port
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 KNOWN = {"FROM", "ARG", "WORKDIR", "COPY", "RUN", "ENV", "LABEL", "USER", "EXPOSE"}
 KNOWN |= {"HEALTHCHECK", "ENTRYPOINT", "CMD"}
@@ -437,13 +437,6 @@ def test_image_has_the_package_and_no_dev_tools(image: dict[str, Any]) -> None:
     ).stdout
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert project in version
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_healthcheck_follows_the_listen_address_and_tls(

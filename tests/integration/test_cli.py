@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from exporter.simulator import SimulatorThread
-from support import ROOT, exporter_command, free_port, http_get, sample_values, value, wait_for
+from support import (
+    ROOT,
+    exporter_command,
+    free_port,
+    http_get,
+    run_exporter,
+    sample_values,
+    value,
+    wait_for,
+)
 
 FE_KEY = "cli-fullenrich-key-0001"
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*exporter_command(), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
 
 
 def test_check_config_ok_and_errors(tmp_path: Path) -> None:
@@ -34,7 +28,7 @@ def test_check_config_ok_and_errors(tmp_path: Path) -> None:
         "WINDSURF_SERVICE_KEY": "b" * 12,
         "FULLENRICH_API_KEY": "c" * 12,
     }
-    r = run("check-config", f"--config.file={ROOT / 'config.example.yaml'}", env=env)
+    r = run_exporter("check-config", f"--config.file={ROOT / 'config.example.yaml'}", env=env)
     assert r.returncode == 0, r.stderr
     assert "ok (3 account(s))" in r.stdout
 
@@ -44,7 +38,7 @@ def test_check_config_ok_and_errors(tmp_path: Path) -> None:
         "  - {name: a, provider: fullenrich, api_key: secret-in-config-1, interval: 5 minutes}\n"
         "  - {name: a, provider: nosuch, api_key: k}\n"
     )
-    r = run("check-config", "--config.file", str(bad))
+    r = run_exporter("check-config", "--config.file", str(bad))
     assert r.returncode == 2
     assert 'accounts[0].interval: invalid duration "5 minutes"' in r.stderr
     assert 'accounts[1].name: duplicate account name "a"' in r.stderr
@@ -52,7 +46,7 @@ def test_check_config_ok_and_errors(tmp_path: Path) -> None:
     assert "secret-in-config-1" not in r.stderr + r.stdout
 
     # The daemon refuses the same config at start-up with the same errors and exit code.
-    r = run(f"--config.file={bad}", f"--web.listen-address=127.0.0.1:{free_port()}")
+    r = run_exporter(f"--config.file={bad}", f"--web.listen-address=127.0.0.1:{free_port()}")
     assert r.returncode == 2
     assert 'accounts[0].interval: invalid duration "5 minutes"' in r.stderr
 
@@ -85,7 +79,7 @@ def test_check_config_refuses_labels_owned_by_prometheus_or_the_exporter(tmp_pat
         for i, name in enumerate(owned)
     ]
     config.write_text("accounts:\n" + "\n".join(lines) + "\n")
-    r = run("check-config", f"--config.file={config}")
+    r = run_exporter("check-config", f"--config.file={config}")
     assert r.returncode == 2
     for i, name in enumerate(owned):
         line = next(x for x in r.stderr.splitlines() if f"accounts[{i}].labels:" in x)
@@ -94,7 +88,7 @@ def test_check_config_refuses_labels_owned_by_prometheus_or_the_exporter(tmp_pat
     config.write_text(
         "accounts: [{name: a, provider: fullenrich, api_key: k, labels: {job_name: x}}]"
     )
-    assert run("check-config", f"--config.file={config}").returncode == 0
+    assert run_exporter("check-config", f"--config.file={config}").returncode == 0
 
 
 def test_check_config_refuses_values_dropped_between_polls_and_unknown_pools(
@@ -128,11 +122,11 @@ def test_check_config_refuses_values_dropped_between_polls_and_unknown_pools(
 
 
 def test_bad_flags_exit_2(tmp_path: Path) -> None:
-    assert run("--no-such-flag").returncode == 2
-    assert run("--log.format=xml").returncode == 2
-    r = run("--web.listen-address=nonsense", f"--config.file={tmp_path / 'x.yaml'}")
+    assert run_exporter("--no-such-flag").returncode == 2
+    assert run_exporter("--log.format=xml").returncode == 2
+    r = run_exporter("--web.listen-address=nonsense", f"--config.file={tmp_path / 'x.yaml'}")
     assert r.returncode == 2 and "invalid listen address" in r.stderr
-    r = run("check-config", f"--config.file={tmp_path / 'missing.yaml'}")
+    r = run_exporter("check-config", f"--config.file={tmp_path / 'missing.yaml'}")
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
@@ -143,14 +137,14 @@ def test_once_prints_exposition_and_exit_codes(simulator: SimulatorThread, tmp_p
     cfg.write_text(
         f"accounts: [{{name: s, provider: fullenrich, api_key: {FE_KEY}, base_url: '{base}'}}]\n"
     )
-    r = run("once", f"--config.file={cfg}")
+    r = run_exporter("once", f"--config.file={cfg}")
     assert r.returncode == 0, r.stderr
     s = sample_values(r.stdout)
     assert value(s, "credits_remaining", account="s", pool="workspace") == 321.25
     assert value(s, "credits_up", account="s") == 1
 
     simulator.update(FE_KEY, revoked=True)
-    r = run("once", f"--config.file={cfg}", "--log.format=json")
+    r = run_exporter("once", f"--config.file={cfg}", "--log.format=json")
     assert r.returncode == 1
     s = sample_values(r.stdout)
     assert value(s, "credits_up", account="s") == 0
@@ -177,11 +171,10 @@ def test_daemon_stops_cleanly_on_sigterm(simulator: SimulatorThread, tmp_path: P
     wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz", timeout=1)[0] == 200)
     assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 503  # the poll has not finished
     proc.send_signal(signal.SIGTERM)
-    t0 = time.monotonic()
-    _, err = proc.communicate(timeout=10)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
-    assert time.monotonic() - t0 < 5
-    assert "exporter stopped" in err
+    # Within its own stop timeout: the poll in flight was cancelled, not waited for.
+    assert "exporter stopped" in err and "stop timed out" not in err
     assert "Task was destroyed" not in err and "Unclosed" not in err and "Traceback" not in err
 
 

@@ -27,8 +27,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pipeline_stack import JOB, Stack
-from pipeline_tools import alerting_rules, dashboards, panel_queries, substitute, variable_query
+
+from support.monitoring import alerting_rules, dashboards, panel_queries, substitute, variable_query
+from support.pipeline import JOB, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

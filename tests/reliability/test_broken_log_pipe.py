@@ -13,7 +13,15 @@ from pathlib import Path
 import yaml
 
 from exporter.simulator import SimulatorThread
-from support import exporter_command, free_port, http_get, sample_values, value, wait_for
+from support import (
+    Samples,
+    exporter_command,
+    free_port,
+    http_get,
+    sample_values,
+    value,
+    wait_for,
+)
 
 KEY = "sk_broken_log_pipe_0123456789ab"
 
@@ -48,7 +56,7 @@ def test_polling_survives_a_closed_log_pipe(simulator: SimulatorThread, tmp_path
     )
     assert proc.stdout is not None
 
-    def metrics() -> dict[object, float]:
+    def metrics() -> Samples:
         status, body = http_get(f"{url}/metrics")
         assert status == 200
         return sample_values(body.decode())

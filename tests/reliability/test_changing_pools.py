@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 from aiohttp import web
-from reliability_support import AppThread
 
 from support import ExporterProcess, http_get, sample_values, wait_for
+from support.servers import AppThread
 
 KEY = "sk_changing_pools_0123456789abc"
 

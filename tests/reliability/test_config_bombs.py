@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import Config, ConfigError, parse_config
+from exporter.config import Config, parse_config
+from exporter.configfile import ConfigError
 from exporter.daemon import Daemon
 from exporter.simulator import SimulatorThread
 from exporter.webconfig import parse_web_config

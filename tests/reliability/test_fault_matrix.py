@@ -35,11 +35,11 @@ from typing import Any
 
 import pytest
 import yaml
-from reliability_support import CallSampler, Recorder, Scraper, find_secrets, logfmt
 
 from exporter.model import Reason
 from exporter.simulator import Simulator, SimulatorThread
-from support import ExporterProcess, http_get, http_post, sample_values, value, wait_for
+from support import ExporterProcess, http_get, http_post, present, sample_values, value, wait_for
+from support.servers import CallSampler, Recorder, Scraper, find_secrets, logfmt
 
 INTERVAL = 1.0
 TIMEOUT = 1.5
@@ -493,14 +493,14 @@ def test_next_success_restores_everything(env: Env, case: ProviderCase, fault: F
         labels = {"account": acc.name, "api_endpoint": ep}
         assert value(env.recovered, "credits_up", **labels) == 1
         last = value(env.recovered, "credits_last_success_timestamp_seconds", **labels)
-        assert last is not None and last > value(
+        assert last is not None and last > present(
             env.faulty, "credits_last_success_timestamp_seconds", **labels
         )
         # No error counted once recovered; polls go on.
         reason = fault.reason.value
         errors = value(env.settled, "credits_poll_errors_total", **labels, reason=reason)
         assert errors == value(env.recovered, "credits_poll_errors_total", **labels, reason=reason)
-        assert value(env.settled, "credits_polls_total", **labels) > value(
+        assert present(env.settled, "credits_polls_total", **labels) > present(
             env.recovered, "credits_polls_total", **labels
         )
     for pool, remaining in case.remaining_recovered.items():

@@ -18,10 +18,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-from reliability_support import logfmt
-
 from exporter.simulator import SimulatorThread
 from support import ExporterProcess, exporter_command, http_get, wait_for
+from support.servers import logfmt
 
 #: Seconds a new connection has to send its request head (docs/security.md).
 HEAD_TIMEOUT = 10.0

@@ -15,7 +15,6 @@ import pytest
 from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reliability_support import AppThread
 
 from exporter.accounts import parse_size
 from exporter.config import parse_config
@@ -24,6 +23,7 @@ from exporter.model import PollError, Reason, reason_for_status
 from exporter.scheduler import Scheduler
 from exporter.store import Store
 from support import account_client
+from support.servers import AppThread
 
 KEY = "sk_http_hardening_0123456789abcdef"
 
@@ -185,7 +185,7 @@ accounts:
 
 
 def test_max_response_size_config_errors() -> None:
-    from exporter.config import ConfigError
+    from exporter.configfile import ConfigError
 
     with pytest.raises(ConfigError) as info:
         parse_config(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import string
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from reliability_support import AppThread
 
-from support import ExporterProcess, exporter_command, http_get, wait_for
+from support import ExporterProcess, http_get, run_exporter, wait_for
+from support.servers import AppThread
 
 Body = Callable[[str], Any]
 #: Runs of a key this long or longer are redacted (docs/security.md).
@@ -144,13 +143,12 @@ def test_daemon_log_and_pages_hold_no_fragment(config: Path, tmp_path: Path) -> 
     exp = ExporterProcess(config.read_text(), tmp_path)
     try:
         exp.wait_ready()
-        down = wait_for(
-            lambda: (
-                (lines := [x for x in exp.logs().splitlines() if "account down" in x])
-                and len(lines) == len(CASES)
-                and lines
-            )
-        )
+
+        def every_account_down() -> list[str] | None:
+            lines = [x for x in exp.logs().splitlines() if "account down" in x]
+            return lines if len(lines) == len(CASES) else None
+
+        down = wait_for(every_account_down)
         pages = {path: http_get(f"{exp.url}{path}")[1].decode() for path in ("/", "/api/status")}
         pages["/metrics"] = exp.metrics()
     finally:
@@ -168,12 +166,7 @@ def test_daemon_log_and_pages_hold_no_fragment(config: Path, tmp_path: Path) -> 
 
 
 def test_once_stderr_holds_no_fragment(config: Path) -> None:
-    result = subprocess.run(
-        [*exporter_command(), "once", f"--config.file={config}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_exporter("once", f"--config.file={config}")
     assert result.returncode == 1, result.stderr
     failed = [x for x in result.stderr.splitlines() if "poll failed" in x]
     assert len(failed) == len(CASES), result.stderr

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from reliability_support import AppThread
 
 from exporter.redaction import MIN_FRAGMENT, key_forms
 from support import ExporterProcess, free_port, http_get, wait_for
+from support.servers import AppThread
 
 Answer = Callable[[web.Request, str], web.StreamResponse]
 
@@ -108,6 +108,10 @@ RAW_CASES: dict[str, Callable[[bytes], bytes]] = {
 CASES = [*HTTP_CASES, *RAW_CASES, "connection_refused"]
 
 
+def no_reply(line: bytes) -> bytes:
+    return b""
+
+
 class Hostile(AppThread):
     """Answers /<case>/... as HTTP_CASES says, with that case's key."""
 
@@ -136,7 +140,7 @@ class RawEcho:
         line = (await reader.readline()).rstrip(b"\r\n")
         await reader.read(4096)
         case = line.split(b" ")[1].split(b"/")[1].decode() if line.count(b" ") >= 2 else ""
-        writer.write(RAW_CASES.get(case, lambda x: b"")(line))
+        writer.write(RAW_CASES.get(case, no_reply)(line))
         await writer.drain()
         writer.close()
 

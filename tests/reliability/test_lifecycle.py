@@ -19,7 +19,8 @@ from exporter.daemon import Daemon
 from support import ExporterProcess, http_get, wait_for
 
 KEY = "sk_lifecycle_0123456789abcdef"
-STOP_WITHIN = 5.0
+#: A deadline for a stop that hangs; the polls' own timeout (a minute) is far beyond it.
+HANG_GUARD = 30.0
 
 
 class HangServer:
@@ -113,9 +114,12 @@ def loops(config: dict[str, Any]) -> int:
     return sum(2 if a["provider"] == "theirstack" else 1 for a in config["accounts"])
 
 
-def test_sigterm_stops_within_5s_with_polls_in_flight(
-    hang: HangServer, start_exporter: Any
-) -> None:
+def in_flight() -> list[asyncio.Task[object]]:
+    """The scheduler's polls running now (each task is named after its account)."""
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("poll ")]
+
+
+def test_sigterm_cancels_the_polls_in_flight(hang: HangServer, start_exporter: Any) -> None:
     config = hanging_accounts(f"http://127.0.0.1:{hang.port}")
     exp: ExporterProcess = start_exporter(config)
     exp.wait_healthy()
@@ -128,13 +132,11 @@ def test_sigterm_stops_within_5s_with_polls_in_flight(
     stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers never finished
     assert http_get(f"{exp.url}/readyz")[0] == 503  # nothing answered yet
 
-    started = time.monotonic()
     exp.signal(signal.SIGTERM)
-    code = exp.proc.wait(timeout=10)
-    elapsed = time.monotonic() - started
+    code = exp.proc.wait(timeout=HANG_GUARD)
     assert code == 0, exp.logs()
-    assert elapsed < STOP_WITHIN, elapsed
     logs = exp.logs()
+    # Within its own stop timeout: the hanging polls were cancelled, not waited for.
     assert "exporter stopped" in logs and "stop timed out" not in logs
     assert "Traceback" not in logs
     wait_for(lambda: hang.open == 0, timeout=5)
@@ -158,10 +160,12 @@ async def test_stop_leaves_nothing_behind(hang: HangServer) -> None:
     assert session is not None and not session.closed
     running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert len(running) >= loops(raw)  # the poll loops (and the renderer)
+    polls = in_flight()
+    assert len(polls) == loops(raw)
 
-    started = time.monotonic()
-    await daemon.stop()
-    assert time.monotonic() - started < STOP_WITHIN
+    async with asyncio.timeout(HANG_GUARD):
+        await daemon.stop()
+    assert all(t.cancelled() for t in polls)  # cancelled, not left to their 1-minute timeout
     await asyncio.sleep(0)  # let cancelled callbacks run
     left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert left == [], left
@@ -187,10 +191,11 @@ async def test_run_until_signalled_stops_on_request(hang: HangServer) -> None:
     while hang.open < loops(raw):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
-    started = time.monotonic()
+    polls = in_flight()
+    assert len(polls) == loops(raw)
     daemon.stopping.set()
-    await asyncio.wait_for(runner, STOP_WITHIN)
-    assert time.monotonic() - started < STOP_WITHIN
+    await asyncio.wait_for(runner, HANG_GUARD)
+    assert all(t.cancelled() for t in polls)  # cancelled, not left to their 1-minute timeout
     await asyncio.sleep(0)
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
     assert daemon._session is not None and daemon._session.closed

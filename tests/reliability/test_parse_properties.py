@@ -18,16 +18,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from provider_samples import SAMPLES, ProviderSample
 
 from exporter.accounts import AccountBase
-from exporter.config import Config, ConfigError, parse_config
+from exporter.config import Config, parse_config
+from exporter.configfile import ConfigError
 from exporter.http import Exchange, HttpClient
 from exporter.model import PollError, Reading, Reason
 from exporter.providers import PROVIDERS, Provider, create_provider
 from exporter.providers.base import ABSURD
 from exporter.scheduler import Scheduler
 from exporter.store import Store
+from support.provider_samples import SAMPLES, ProviderSample
 
 MAX_MESSAGE = 300
 KEY = "sk_property_test_key_0123456789"
@@ -42,7 +43,7 @@ class StubHttp(HttpClient):
         self.calls = 0
         self.user_agent = "test"
 
-    async def exchange(self, method: str, url: str, **kwargs: Any) -> Exchange:  # type: ignore[override]
+    async def exchange(self, method: str, url: str, **kwargs: Any) -> Exchange:
         self.calls += 1
         return Exchange(200, {"content-type": "application/json"}, self.body)
 
@@ -171,7 +172,8 @@ def mutated(draw: st.DrawFn, value: Any) -> Any:
         items = [draw(mutated(v)) for v in value]
         if draw(st.booleans()):
             items.append(draw(mutated(value[0])) if value else draw(json_values))
-        if items and draw(st.booleans()):
+        drop = draw(st.booleans())
+        if items and drop:
             del items[draw(st.integers(0, len(items) - 1))]
         return items
     return value

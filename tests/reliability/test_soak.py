@@ -57,7 +57,7 @@ FAULTS: list[dict[str, Any]] = [
     {"latency": 1.0},
 ]
 HEALTHY = {"fail": None, "malformed": None, "latency": 0.0}
-SEEDS = {
+SEEDS: dict[str, dict[str, Any]] = {
     "theirstack": {"api_credits": 1000, "ui_credits": 10, "burn_api_per_day": 86400.0},
     "windsurf": {"num_seats": 4, "add_on_credits_available": 500},
     "fullenrich": {"balance": 1000.0, "burn_per_day": 8640.0},

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from exporter.accounts import format_duration, parse_duration
-from exporter.config import ConfigError, load_config, parse_config
+from exporter.config import load_config, parse_config
+from exporter.configfile import ConfigError
 from exporter.providers.theirstack import TheirStackAccount
 from exporter.providers.windsurf import WindsurfAccount
 

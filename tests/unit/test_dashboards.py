@@ -5,32 +5,25 @@ template-label-promql, template-on-time-change-reload, panel-datasource, panel-t
 panel-units, panel-no-targets, target-promql, target-rate-interval, target-job, target-instance,
 target-counter-agg, uneditable-dashboard), and this project's own: fixed uid, no `__inputs`,
 every selector filtered by the dashboard's variables, and only metrics the exporter documents or
-series the recording rules produce. tests/integration/test_pipeline.py runs every query against
-a real Prometheus.
+series the recording rules produce. tests/integration/test_dashboards_promql.py has promtool
+parse and evaluate the queries, tests/integration/test_pipeline.py runs them against a real
+Prometheus.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-from pipeline_tools import (
-    ROOT,
-    alerting_rules,
+from support import ROOT
+from support.monitoring import (
+    dashboard_variables,
     dashboards,
     iter_panels,
     panel_queries,
     recording_rules,
-    require_binary,
-    substitute,
     variable_query,
 )
 
@@ -92,13 +85,9 @@ def test_identity(dashboard: tuple[str, dict[str, Any]]) -> None:
     assert dash["time"]["to"] == "now"
 
 
-def variables(dash: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {v["name"]: v for v in dash["templating"]["list"]}
-
-
 def test_template_variables(dashboard: tuple[str, dict[str, Any]]) -> None:
     name, dash = dashboard
-    found = variables(dash)
+    found = dashboard_variables(dash)
     assert set(found) == EXPECTED[name]
     ds = found["datasource"]
     assert (ds["type"], ds["query"]) == ("datasource", "prometheus")
@@ -287,31 +276,6 @@ def test_queries_filter_by_variables_and_use_known_series(
                 assert f'{var}=~"${var}"' in matchers, f"{title}: {metric} lacks ${var}"
 
 
-def test_queries_are_valid_promql(tmp_path: Path) -> None:
-    """promtool parses every query (and every variable's selector) with the variables set."""
-    rules = []
-    for name, dash in dashboards().items():
-        for i, (_, target) in enumerate(panel_queries(dash)):
-            rules.append({"record": f"check:{name.split('.')[0]}_{i}:x", "expr": target["expr"]})
-        for var_name, var in variables(dash).items():
-            match = re.fullmatch(r"label_values\((.+), \w+\)", variable_query(var))
-            if match:
-                rules.append({"record": f"check:var_{var_name}:x", "expr": match.group(1)})
-    for rule in rules:
-        rule["record"] = re.sub(r"[^\w:]", "_", rule["record"])
-        rule["expr"] = substitute(rule["expr"])
-    path = tmp_path / "queries.yaml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    promtool("check", "rules", str(path))
-
-
-def promtool(*args: str) -> None:
-    result = subprocess.run(
-        [require_binary("promtool"), *args], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def test_overview_table_has_the_columns() -> None:
     dash = dashboards()["credits-overview.json"]
     tables = [p for p in iter_panels(dash["panels"]) if p["type"] == "table"]
@@ -343,7 +307,7 @@ def test_linter_template_rules(dashboard: tuple[str, dict[str, Any]]) -> None:
     """template-datasource, template-job, template-instance, template-label-promql and
     template-on-time-change-reload."""
     _, dash = dashboard
-    found = variables(dash)
+    found = dashboard_variables(dash)
     datasources = [v for v in found.values() if v["type"] == "datasource"]
     assert [(v["name"], v["label"]) for v in datasources] == [("datasource", "Data source")]
     for name in sorted(TARGET_VARIABLES):
@@ -389,102 +353,3 @@ def test_linter_counters_are_rated(dashboard: tuple[str, dict[str, Any]]) -> Non
     _, dash = dashboard
     for title, target in panel_queries(dash):
         assert counter_reads(target["expr"]) == [], f"{title}: {target['expr']}"
-
-
-# --------------------------------------------------------------------------- runway queries
-
-
-def test_runway_queries_prefer_the_exporters_runway(tmp_path: Path) -> None:
-    """Every runway query of the dashboards, evaluated by promtool with the recording rules: a
-    pool the exporter has a runway for (theirstack: from the provider's 7-day history, at once)
-    shows it, in days, although the recorded one exists too; a pool with only a balance
-    (fullenrich) shows the recorded runway."""
-    targets = [
-        (title, target)
-        for dash in dashboards().values()
-        for title, target in panel_queries(dash)
-        if "credits_runway_seconds" in target["expr"]
-    ]
-    assert {title for title, _ in targets} == {"Shortest runway", "Balances", "Runway"}
-    labels = 'job="credits-exporter", instance="10.0.0.1:9966"'
-    growth = f'{{{labels}, provider="theirstack", account="growth", pool="api"}}'
-    sales = f'{{{labels}, provider="fullenrich", account="sales", pool="workspace"}}'
-    series = [
-        # the exporter's runway, 5 days; the counter says much less (its recorded runway differs)
-        {"series": f"credits_runway_seconds{growth}", "values": "432000x400"},
-        {"series": f"credits_remaining{growth}", "values": "10000x400"},
-        {"series": f"credits_consumed_total{growth}", "values": "0+100x400"},
-        # a balance only: 10 credits per 5 minutes from 20000
-        {"series": f"credits_remaining{sales}", "values": "20000-10x400"},
-    ]
-    # sales at 30h: 16400 left, 2890 consumed in the last day (289 steps of the subquery)
-    sales_days = 16400 / 2890
-    cases = []
-    for title, target in targets:
-        expected = [(growth, 5.0), (sales, sales_days)]
-        if title == "Shortest runway":
-            expected = [("{}", 5.0)]
-        cases.append(
-            {
-                "expr": substitute(target["expr"]),
-                "eval_time": "30h",
-                "exp_samples": [{"labels": lbl, "value": value} for lbl, value in expected],
-            }
-        )
-    test_file = tmp_path / "runway_test.yaml"
-    test_file.write_text(
-        yaml.safe_dump(
-            {
-                "rule_files": [str(ROOT / "prometheus" / "rules.yaml")],
-                "evaluation_interval": "5m",
-                "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": cases}],
-            }
-        )
-    )
-    promtool("test", "rules", str(test_file))
-
-
-# --------------------------------------------------------------------------- low pools
-
-
-def test_pools_below_threshold_counts_what_credits_low_fires_for(tmp_path: Path) -> None:
-    """The overview's "Pools below threshold" and CreditsLow's expression, evaluated by promtool
-    on the same series, count the same pools: a Windsurf team without add-on credits (add_on:
-    limit 0, remaining 0, under its threshold) is not low; its prompt and team pools, and a pool
-    without a limit (fullenrich), are."""
-    (target,) = [
-        t
-        for title, t in panel_queries(dashboards()["credits-overview.json"])
-        if title == "Pools below threshold"
-    ]
-    labels = 'job="credits-exporter", instance="10.0.0.1:9966"'
-
-    def pool(provider: str, account: str, name: str, **values: float) -> list[dict[str, str]]:
-        selector = f'{{{labels}, provider="{provider}", account="{account}", pool="{name}"}}'
-        return [
-            {"series": f"credits_{metric}{selector}", "values": f"{value:g}x10"}
-            for metric, value in values.items()
-        ]
-
-    series = [
-        *pool("windsurf", "design", "add_on", remaining=0, limit=0, low_threshold=100),
-        *pool("windsurf", "design", "prompt", remaining=50, limit=5000, low_threshold=100),
-        *pool("windsurf", "design", "team", remaining=50, limit=5000, low_threshold=3000),
-        *pool("fullenrich", "sales", "workspace", remaining=120, low_threshold=500),
-        *pool("theirstack", "growth", "api", remaining=20000, limit=50000, low_threshold=1000),
-    ]
-    credits_low = alerting_rules()["CreditsLow"]["expr"]
-    cases = [
-        {"expr": expr, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 3}]}
-        for expr in (substitute(target["expr"]), f"count({credits_low})")
-    ]
-    test_file = tmp_path / "low_test.yaml"
-    test_file.write_text(
-        yaml.safe_dump(
-            {
-                "evaluation_interval": "1m",
-                "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": cases}],
-            }
-        )
-    )
-    promtool("test", "rules", str(test_file))

@@ -33,7 +33,7 @@ from exporter.exposition import (
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import Store
-from reference import reference
+from support.reference import reference
 
 T0 = 1_800_000_000.0
 
@@ -303,7 +303,7 @@ def test_block_boundaries() -> None:
         st.floats(min_value=0, max_value=1e15, allow_nan=False),
         st.integers(min_value=0, max_value=10**15),
     ),
-    pool=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8),
+    pool=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=8),
 )
 def test_any_label_value_and_number_matches(label_value: str, remaining: float, pool: str) -> None:
     clock = Clock()

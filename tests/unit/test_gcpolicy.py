@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.config import Config, ConfigError, parse_config
+from exporter.config import Config, parse_config
+from exporter.configfile import ConfigError
 from exporter.daemon import Daemon
 from exporter.gcpolicy import StartupGc
 from support import daemon_polling

@@ -7,7 +7,7 @@ import email.utils
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -18,6 +18,8 @@ from exporter.http import connection_problem, host_of, parse_retry_after
 from exporter.model import PollError, Reason
 from support import account_client
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
 SECRET = "sk-test-secret-value"
 
 
@@ -26,7 +28,9 @@ async def ok(request: web.Request) -> web.Response:
     return web.json_response({"balance": 5})
 
 
-def status_handler(status: int, body: object = None, headers: dict[str, str] | None = None):
+def status_handler(
+    status: int, body: object = None, headers: dict[str, str] | None = None
+) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         if body is None:
             return web.Response(status=status, headers=headers)

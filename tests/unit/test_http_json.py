@@ -15,7 +15,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.configfile import ConfigError
 from exporter.model import PollError, PoolValues, Reason
 from exporter.providers import PROVIDERS, create_provider
 from exporter.providers.http_json import (
@@ -148,6 +149,7 @@ def test_read_number() -> None:
     assert read_number("unlimited", "x", sentinels=("unlimited",)) is None
     assert read_number(-1, "x", sentinels=(-1,)) is None
     assert read_number(-2.5, "x", allow_negative=True) == -2.5
+    raw: object
     for raw, fragment in [
         (None, "x is null"),
         (True, "got boolean"),
@@ -576,8 +578,9 @@ def test_presets_are_data_and_registered() -> None:
     assert sorted(PRESETS) == names
     for name in names:
         assert PROVIDERS[name].provider is HttpJson
-        assert issubclass(PROVIDERS[name].account, HttpJsonAccount)
-        assert name == PROVIDERS[name].account.PRESET
+        account = PROVIDERS[name].account
+        assert issubclass(account, HttpJsonAccount)
+        assert name == account.PRESET
         assert PRESETS[name]["provider_name"] == name
         assert not {"name", "provider", "api_key"} & PRESETS[name].keys()
 
@@ -823,6 +826,7 @@ accounts:
     assert a.pools["characters"].unlimited == ()
     assert a.cycle_start is None and a.cycle_end is not None
     pa = create_provider(a)
+    assert isinstance(pa, HttpJson)
     assert pa.endpoints == ("usage",)
     r = pa.parse({"character_count": 10, "character_limit": 1000000000000})
     assert r.pools["characters"] == PoolValues(remaining=2e12 - 20, used=20, limit=2e12)

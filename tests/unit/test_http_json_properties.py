@@ -5,13 +5,15 @@ it returns a Config or raises ConfigError."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.configfile import ConfigError
 from exporter.model import PollError, Reading, Reason
 from exporter.providers import create_provider
 from exporter.providers.http_json import (
@@ -253,7 +255,11 @@ def test_any_path_text_parses_or_is_invalid(text: str) -> None:
 @SETTINGS
 @given(scalars | json_values, st.sampled_from(["auto", "iso", "date", "epoch", "epoch_ms"]))
 def test_timestamps_and_numbers_never_crash(raw: Any, fmt: str) -> None:
-    for call in (lambda: read_timestamp(raw, "t", fmt), lambda: read_number(raw, "n")):
+    calls: list[Callable[[], float | None]] = [
+        lambda: read_timestamp(raw, "t", fmt),
+        lambda: read_number(raw, "n"),
+    ]
+    for call in calls:
         try:
             value = call()
         except PollError as exc:

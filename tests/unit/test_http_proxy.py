@@ -11,7 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.daemon import new_session
-from exporter.http import PollError, _env_proxy, env_proxy
+from exporter.http import _env_proxy, env_proxy
+from exporter.model import PollError
 from support import account_client
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.log import REDACTED, Redactor
+from exporter.log import Redactor
+from exporter.redaction import REDACTED
 
 R = REDACTED
 

@@ -16,6 +16,7 @@ from exporter.config import parse_config
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.providers import create_provider, fullenrich, theirstack
 from exporter.providers.base import merge_pools
+from exporter.providers.http_json import HttpJson
 from exporter.providers.theirstack import TheirStack
 from exporter.providers.windsurf import Windsurf
 
@@ -148,14 +149,19 @@ def test_openrouter_key_override_reads_the_usage_of_the_limit_period() -> None:
     config = parse_config(block, env={v: "k-123456" for v in re.findall(r"\$\{(\w+)", block)})
     (account,) = [a for a in config.accounts if a.name == "router-key"]
     key = examples("openrouter")["current_key"]
-    assert create_provider(account).parse(key).pools == {
+    provider = create_provider(account)
+    assert isinstance(provider, HttpJson)
+    assert provider.parse(key).pools == {
         "credits": PoolValues(remaining=74.5, used=25.5, limit=100)
     }
     # A key used for months: the all-time usage is far above this month's.
     key["data"] |= {"usage": 310.25, "usage_daily": 1.5, "usage_weekly": 9.0}
     assert key["data"]["limit_reset"] == "monthly"
-    pool = create_provider(account).parse(key).pools["credits"]
+    provider = create_provider(account)
+    assert isinstance(provider, HttpJson)
+    pool = provider.parse(key).pools["credits"]
     assert pool == PoolValues(remaining=74.5, used=25.5, limit=100)
+    assert pool.used is not None and pool.remaining is not None
     assert pool.used + pool.remaining == pool.limit
 
 

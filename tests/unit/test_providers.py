@@ -199,6 +199,7 @@ def test_windsurf_balance() -> None:
 @pytest.mark.parametrize("key", list(WINDSURF_BALANCE)[:4])
 def test_windsurf_balance_strict(key: str) -> None:
     body = dict(WINDSURF_BALANCE)
+    wrong: object
     for wrong in ("twelve", None, True, [], {}, -1, 1e300, "NaN"):
         body[key] = wrong
         assert key in bad(Windsurf.parse_balance, body).message

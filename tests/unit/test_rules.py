@@ -1,30 +1,22 @@
-"""The Prometheus rules of prometheus/: promtool accepts them and their unit tests pass, every
-alert follows the house conventions and is covered, and prometheus/README.md's threshold table
-(which the Helm chart relies on) matches alerts.yaml."""
+"""The Prometheus rules of prometheus/ as files: every alert follows the house conventions and
+is covered by a unit test, and prometheus/README.md's threshold table (which the Helm chart
+relies on) matches alerts.yaml. tests/integration/test_rules_promtool.py runs them through
+promtool."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-from pipeline_tools import (
+from support import ROOT
+from support.monitoring import (
     PROMETHEUS_DIR,
-    ROOT,
-    RULE_FILES,
+    RULE_TEST_FILES,
+    THRESHOLD_MUTATIONS,
     alerting_rules,
     load_yaml,
-    override_threshold,
     recording_rules,
-    require_binary,
     threshold_table,
 )
 
@@ -53,28 +45,6 @@ EXPORTER_ALERTS = {"CreditsExporterDown", "CreditsExporterConfigReloadFailed"}
 # An alert waiting this long must not restart its `for` at one failed scrape.
 LONG_FOR_SECONDS = 10 * 60
 RUNBOOK_PREFIX = "https://github.com/credits-exporter/credits-exporter/blob/main/docs/runbooks.md#"
-TEST_FILES = sorted((PROMETHEUS_DIR / "tests").glob("*.yaml"))
-
-
-def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require_binary("promtool"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-
-
-def test_promtool_check_rules() -> None:
-    result = promtool("check", "rules", *map(str, RULE_FILES))
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_promtool_unit_tests_pass() -> None:
-    assert TEST_FILES
-    result = promtool("test", "rules", *map(str, TEST_FILES))
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_expected_alerts_exist() -> None:
@@ -160,7 +130,7 @@ def test_long_alerts_survive_a_failed_scrape() -> None:
     long `for` that reads a series directly restarts its `for` there (prometheus-mixin reads
     them through max_over_time). Each such alert reads every series over a window, and a
     promtool test puts `stale` in the series it reads and still sees it fire."""
-    tests = [test for path in TEST_FILES for test in load_yaml(path)["tests"]]
+    tests = [test for path in RULE_TEST_FILES for test in load_yaml(path)["tests"]]
     long_alerts = {
         name: rule
         for name, rule in alerting_rules().items()
@@ -191,7 +161,7 @@ def test_long_alerts_survive_a_failed_scrape() -> None:
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
     firing: set[str] = set()
     quiet: set[str] = set()
-    for path in TEST_FILES:
+    for path in RULE_TEST_FILES:
         doc = load_yaml(path)
         for test in doc["tests"]:
             for case in test.get("alert_rule_test", []):
@@ -202,7 +172,7 @@ def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
 
 def test_every_recording_rule_is_unit_tested() -> None:
     tested = ""
-    for path in TEST_FILES:
+    for path in RULE_TEST_FILES:
         for test in load_yaml(path)["tests"]:
             tested += " ".join(case["expr"] for case in test.get("promql_expr_test", []))
     for name in recording_rules():
@@ -211,48 +181,18 @@ def test_every_recording_rule_is_unit_tested() -> None:
 
 # --------------------------------------------------------------------------- thresholds
 
+
 # A changed value for each threshold that the promtool unit tests must notice.
-MUTATIONS = {
-    "runningOutDays": "8",
-    "expiringSoonDays": "15",
-    "dataStaleSeconds": "14000",
-    "exporterJobRegex": "credits-exporter",
-}
-
-
 def test_threshold_table_matches_the_alerts() -> None:
     rules = alerting_rules()
     table = threshold_table()
-    assert {row["parameter"] for row in table} == set(MUTATIONS)
+    assert {row["parameter"] for row in table} == set(THRESHOLD_MUTATIONS)
     for row in table:
         expr = rules[row["alert"]]["expr"]
         assert expr.count(row["token"]) == 1, f"{row['token']!r} must occur once in the expr"
         assert row["token"].count(row["default"]) == 1, row
         # The default is one whole literal, not part of a longer number or name.
         assert re.fullmatch(r"[<>]=? [0-9.]+|job=~\"[^\"]+\"", row["token"]), row
-
-
-def copy_rules(tmp_path: Path, alerts_doc: dict[str, Any]) -> Path:
-    """prometheus/ with the given alerts.yaml, for promtool (tests use relative paths)."""
-    target = tmp_path / "prometheus"
-    shutil.copytree(PROMETHEUS_DIR, target)
-    (target / "alerts.yaml").write_text(yaml.safe_dump(alerts_doc, sort_keys=False))
-    return target
-
-
-@pytest.mark.parametrize("row", threshold_table(), ids=lambda row: row["parameter"])
-def test_overridden_threshold_is_valid_and_noticed(row: dict[str, str], tmp_path: Path) -> None:
-    """Overriding a threshold as documented keeps the rules valid, and the unit tests are
-    sensitive to it (so each threshold's boundary really is tested)."""
-    doc = load_yaml(PROMETHEUS_DIR / "alerts.yaml")
-    override_threshold(doc, row, MUTATIONS[row["parameter"]])
-    target = copy_rules(tmp_path, doc)
-    checked = promtool("check", "rules", "rules.yaml", "alerts.yaml", cwd=target)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    tests = sorted(str(p.relative_to(target)) for p in (target / "tests").glob("*.yaml"))
-    tested = promtool("test", "rules", *tests, cwd=target)
-    assert tested.returncode != 0, f"the unit tests did not notice {row['parameter']} changing"
-    assert row["alert"] in tested.stdout + tested.stderr
 
 
 def test_readme_alert_table_matches_the_rules() -> None:

@@ -63,6 +63,7 @@ async def test_idle_loops_are_timers(base: str) -> None:
         # A reload that removes an account cancels its timer; the other keeps its own.
         kept = sched.tasks[("a", "balance")]
         handle = kept.handle
+        assert handle is not None
         await sched.apply(parse_config(config(base, ["a"]), env={}))
         assert list(sched.tasks) == [("a", "balance")] and sched.tasks[("a", "balance")] is kept
         assert kept.handle is handle and not handle.cancelled()

@@ -681,9 +681,9 @@ async def test_malformed_trickle(env: Env) -> None:
     # A trickle in flight does not hold up stop().
     pending = asyncio.ensure_future(env.http.get(url, headers=headers))
     await asyncio.sleep(0.2)
-    started = time.monotonic()
-    await env.sim.stop()
-    assert time.monotonic() - started < 1.5
+    # A deadline far below the trickle's minute: stop ends it instead of waiting for it.
+    async with asyncio.timeout(20):
+        await env.sim.stop()
     resp = await pending
     resp.release()
 

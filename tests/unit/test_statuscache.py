@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from exporter import statushtml as sh
@@ -66,7 +67,9 @@ def big_store(n: int = N) -> tuple[Store, Clock]:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[TestClient, Store, Clock, StatusCache]]:
+async def served() -> AsyncIterator[
+    tuple[TestClient[web.Request, web.Application], Store, Clock, StatusCache]
+]:
     store, clock = big_store()
     status = StatusCache(store, min_interval=3600)  # renders only when the test says so
 
@@ -79,7 +82,7 @@ async def served() -> AsyncIterator[tuple[TestClient, Store, Clock, StatusCache]
     await client.close()
 
 
-Served = tuple[TestClient, Store, Clock, StatusCache]
+Served = tuple[TestClient[web.Request, web.Application], Store, Clock, StatusCache]
 
 
 def names(page: str) -> list[str]:
@@ -179,7 +182,9 @@ async def test_gzip_from_the_kept_copy(served: Served) -> None:
         assert kept is not None and raw == kept.gzip
         plain = await (await client.get(path, headers={"Accept-Encoding": "identity"})).read()
         assert gzip.decompress(raw) == plain == kept.joined()
-    data = json.loads(gzip.decompress(status.current.cached("api", Query(per_page=None)).gzip))  # type: ignore[union-attr]
+    api = status.current.cached("api", Query(per_page=None))
+    assert api is not None and api.gzip is not None
+    data = json.loads(gzip.decompress(api.gzip))
     assert len(data["accounts"]) == N
 
 
@@ -436,7 +441,7 @@ async def test_the_app_keeps_rendering() -> None:
     client = TestClient(TestServer(create_app(store, ExpositionCache(store), reload, status)))
     await client.start_server()
     try:
-        assert client.server.app[STATUS_KEY] is status
+        assert client.app[STATUS_KEY] is status
         store.record_success("Acct-0001", "balance", fe(31337.0), 0.1)
         for _ in range(300):
             if "31,337" in await (await client.get("/")).text():

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from exporter import statushtml as sh
@@ -25,7 +26,7 @@ from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.providers import windsurf
 from exporter.statuscache import Rendering, StatusCache
 from exporter.statusquery import Query
-from exporter.store import HISTORY_STEP, Store
+from exporter.store import HISTORY_POINTS, HISTORY_SPAN, Store
 from exporter.web import create_app
 
 KEY = "sk-statuspage-secret-0123456789"
@@ -370,7 +371,10 @@ def test_windsurf_team_burn_and_runway() -> None:
         "accounts: [{name: ws, provider: windsurf, api_key: k, prompt_usage: true, "
         "consumption: {}, low_credit_threshold: {team: 6000}}]"
     )
-    cycle = {"cycle_start_timestamp": T0 - 86400, "cycle_end_timestamp": T0 + 20 * 86400}
+    cycle: dict[str, Any] = {
+        "cycle_start_timestamp": T0 - 86400,
+        "cycle_end_timestamp": T0 + 20 * 86400,
+    }
     balance = Reading(
         pools={
             "prompt": PoolValues(limit=5000),
@@ -402,7 +406,7 @@ def test_history_is_last_24h_and_bounded() -> None:
     store, clock = make_store("accounts: [{name: a, provider: fullenrich, api_key: k}]")
     for i in range(400):  # 400 polls one step apart: more than a day
         store.record_success("a", "balance", fe(10_000 - i), 0.1)
-        clock.t += HISTORY_STEP
+        clock.t += HISTORY_SPAN / HISTORY_POINTS
     (acct,) = snapshot(store)
     hist = acct.pools[0].history
     assert 0 < len(hist) <= 288
@@ -546,7 +550,7 @@ def test_no_accounts() -> None:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[tuple[TestClient, Store, Clock]]:
+async def client() -> AsyncIterator[tuple[TestClient[web.Request, web.Application], Store, Clock]]:
     store, clock = populated()
 
     async def reload() -> list[str]:
@@ -558,7 +562,9 @@ async def client() -> AsyncIterator[tuple[TestClient, Store, Clock]]:
     await c.close()
 
 
-async def test_page_over_http(client: tuple[TestClient, Store, Clock]) -> None:
+async def test_page_over_http(
+    client: tuple[TestClient[web.Request, web.Application], Store, Clock],
+) -> None:
     c, _, _ = client
     r = await c.get("/")
     assert r.status == 200 and r.content_type == "text/html"
@@ -567,7 +573,9 @@ async def test_page_over_http(client: tuple[TestClient, Store, Clock]) -> None:
     assert KEY not in await r.text()
 
 
-async def test_api_status_contract(client: tuple[TestClient, Store, Clock]) -> None:
+async def test_api_status_contract(
+    client: tuple[TestClient[web.Request, web.Application], Store, Clock],
+) -> None:
     c, _, _ = client
     data: dict[str, Any] = await (await c.get("/api/status")).json()
     # Keys from before the status page: still there, same meaning.

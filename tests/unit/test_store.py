@@ -6,10 +6,11 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import parse_config
+from exporter.exposition import Exposition
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import ConsumedCounter, Store
-from reference import StoreCollector
+from support.reference import StoreCollector
 
 
 class Clock:
@@ -229,15 +230,15 @@ async def test_render_failure_does_not_stop_the_render_loop() -> None:
     store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
     cache = ExpositionCache(store, min_interval=0.01, clock=store.clock)
     real = cache.renderer.render_async
-    failures = []
+    failures: list[int | None] = []
 
-    async def flaky(version: int) -> Any:
+    async def flaky(version: int | None = None) -> Exposition:
         if not failures:
             failures.append(version)
             raise RuntimeError("render bug")
         return await real(version)
 
-    cache.renderer.render_async = flaky  # type: ignore[method-assign]
+    cache.renderer.render_async = flaky  # type: ignore[method-assign]  # a bug on the first render
     task = asyncio.create_task(cache.run())
     try:
         store.record_success(

@@ -4,19 +4,23 @@ import gzip
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.config import parse_config
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
+from exporter.negotiate import wants_gzip
 from exporter.store import Store
-from exporter.web import STATUS_KEY, create_app, etag_matches, wants_gzip
+from exporter.web import STATUS_KEY, create_app, etag_matches
 
 KEY = "web-test-secret-key"
 
 
 @pytest.fixture
-async def setup() -> AsyncIterator[tuple[TestClient, Store, ExpositionCache, list[int]]]:
+async def setup() -> AsyncIterator[
+    tuple[TestClient[web.Request, web.Application], Store, ExpositionCache, list[int]]
+]:
     store = Store()
     store.set_accounts(
         parse_config(
@@ -39,7 +43,7 @@ async def setup() -> AsyncIterator[tuple[TestClient, Store, ExpositionCache, lis
 
 
 async def test_ready_health_and_metrics(
-    setup: tuple[TestClient, Store, ExpositionCache, list[int]],
+    setup: tuple[TestClient[web.Request, web.Application], Store, ExpositionCache, list[int]],
 ) -> None:
     client, store, cache, _ = setup
     assert (await client.get("/healthz")).status == 200
@@ -76,14 +80,14 @@ async def test_ready_health_and_metrics(
 
 
 async def test_status_page_and_api(
-    setup: tuple[TestClient, Store, ExpositionCache, list[int]],
+    setup: tuple[TestClient[web.Request, web.Application], Store, ExpositionCache, list[int]],
 ) -> None:
     client, store, _, _ = setup
     store.record_failure("b", "balance", PollError(Reason.AUTH, "HTTP 401: Unknown api key"), 0.1)
     store.record_success(
         "a", "balance", Reading(pools={"workspace": PoolValues(remaining=1234.5)}), 0.1
     )
-    await client.server.app[STATUS_KEY].refresh()  # what its render task does after a change
+    await client.app[STATUS_KEY].refresh()  # what its render task does after a change
     page = await (await client.get("/")).text()
     assert "1,234.5" in page and "/metrics" in page and "auth" in page
     assert KEY not in page
@@ -94,7 +98,9 @@ async def test_status_page_and_api(
     assert by_name["b"]["errors"]["balance"]["reason"] == "auth"
 
 
-async def test_reload_endpoint(setup: tuple[TestClient, Store, ExpositionCache, list[int]]) -> None:
+async def test_reload_endpoint(
+    setup: tuple[TestClient[web.Request, web.Application], Store, ExpositionCache, list[int]],
+) -> None:
     client, _, _, reloads = setup
     assert (await client.get("/-/reload")).status == 405
     r = await client.post("/-/reload")
@@ -144,7 +150,7 @@ def test_etag_matches() -> None:
     ],
 )
 async def test_q_values_are_honoured(
-    setup: tuple[TestClient, Store, ExpositionCache, list[int]],
+    setup: tuple[TestClient[web.Request, web.Application], Store, ExpositionCache, list[int]],
     accept: str,
     accept_encoding: str,
     openmetrics: bool,

@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.configfile import ConfigError
 from exporter.http import HttpClient
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.providers import create_provider
@@ -50,7 +51,7 @@ def windsurf(options: str = "consumption: {}", **extra: str) -> Windsurf:
     return p
 
 
-def runs(*rows: dict[str, Any]) -> dict[str, Any]:
+def runs(*rows: object) -> dict[str, Any]:
     return {"queryResults": [{"cascadeRuns": {"cascadeRuns": list(rows)}}]}
 
 

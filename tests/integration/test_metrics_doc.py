@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,20 +21,18 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-from pipeline_tools import (
-    ROOT,
-    ManagedProcess,
-    exporter_binary,
-    free_port,
-    require_binary,
-    wait_for,
-)
-
 from exporter import catalogue
 from exporter.model import Reason
 from exporter.simulator import DEMO_ACCOUNTS, Simulator, SimulatorThread
+from support import (
+    ROOT,
+    ManagedProcess,
+    exporter_command,
+    free_port,
+    require_tool,
+    run_exporter,
+    wait_for,
+)
 
 DOC = ROOT / "docs" / "metrics.md"
 STATIC_LABELS = {"team": "growth-team"}
@@ -119,12 +116,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def once_exposition(config_file: Path) -> str:
-    result = subprocess.run(
-        [exporter_binary(), "once", f"--config.file={config_file}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_exporter("once", f"--config.file={config_file}")
     # Exit 1: the revoked account's poll failed, as intended; the exposition is printed anyway.
     assert result.returncode == 1, result.stderr
     assert "credits_remaining" in result.stdout, result.stderr
@@ -137,7 +129,7 @@ def served_exposition(config_file: Path, tmp_path_factory: pytest.TempPathFactor
     proc = ManagedProcess(
         "exporter",
         [
-            exporter_binary(),
+            *exporter_command(),
             f"--config.file={config_file}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
@@ -223,9 +215,9 @@ def test_label_values_are_documented(once_exposition: str) -> None:
     for found in parse(once_exposition).values():
         for label, values in found.label_values.items():
             seen.setdefault(label, set()).update(values)
-    for label, values in allowed.items():
+    for label, named in allowed.items():
         assert seen.get(label), f"no {label} label emitted"
-        assert seen[label] <= values, f"{label}: undocumented {sorted(seen[label] - values)}"
+        assert seen[label] <= named, f"{label}: undocumented {sorted(seen[label] - named)}"
     assert "auth" in seen["reason"]
 
 
@@ -237,7 +229,7 @@ def test_every_reason_is_documented() -> None:
 
 def test_promtool_check_metrics(once_exposition: str) -> None:
     result = subprocess.run(
-        [require_binary("promtool"), "check", "metrics"],
+        [require_tool("promtool"), "check", "metrics"],
         input=once_exposition,
         capture_output=True,
         text=True,

@@ -18,18 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pipeline_tools import (
-    EXAMPLES_DIR,
-    ManagedProcess,
-    exporter_binary,
-    free_port,
-    load_yaml,
-    require_binary,
-    wait_for,
-    write_fast_rules,
-)
 
 from exporter.simulator import Simulator, SimulatorThread
+
+from . import ManagedProcess, exporter_command, free_port, require_tool, wait_for
+from .monitoring import EXAMPLES_DIR, load_yaml, write_fast_rules
 
 JOB = "credits-exporter"
 
@@ -180,10 +173,10 @@ class Stack:
     # ------------------------------------------------------------------ start
 
     def start(self) -> None:
-        prometheus = require_binary("prometheus")
-        promtool = require_binary("promtool")
-        alertmanager = require_binary("prometheus-alertmanager")
-        exporter = exporter_binary()
+        prometheus = require_tool("prometheus")
+        promtool = require_tool("promtool")
+        alertmanager = require_tool("prometheus-alertmanager")
+        exporter = exporter_command()
 
         self.sim = SimulatorThread(Simulator())
         self.sim.start()
@@ -202,7 +195,7 @@ class Stack:
             ManagedProcess(
                 "exporter",
                 [
-                    exporter,
+                    *exporter,
                     f"--config.file={config}",
                     f"--web.listen-address=127.0.0.1:{exporter_port}",
                 ],

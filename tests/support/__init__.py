@@ -1,10 +1,19 @@
-"""Shared helpers for tests that run real programs: the exporter as a subprocess, tools that
-must exist under REQUIRE_INTEGRATION=1, free ports, polling with deadlines."""
+"""The tests' shared helpers: programs that must exist under REQUIRE_INTEGRATION=1, free ports,
+waiting with deadlines, the exporter and other programs as subprocesses, scraped samples.
+
+The other modules of this package: ``polling`` (the scheduler on virtual time with a recording
+upstream), ``monitoring`` (the rules and dashboards of prometheus/ and
+grafana/), ``pipeline`` (simulator, exporter, Prometheus and Alertmanager together),
+``servers`` (servers in threads, samplers, scrapers, log parsing), ``browser`` (headless
+Chromium), ``demo_data`` (the demo's exporter for the browser tests), ``provider_samples``
+(documented answers of every provider, for property tests) and ``reference`` (the
+prometheus_client rendering of the store the parity tests hold /metrics to)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import math
 import os
 import shutil
@@ -17,7 +26,8 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import Any, NoReturn, TypeVar
 
 import aiohttp
 import pytest
@@ -29,10 +39,8 @@ from exporter.config import parse_config
 from exporter.daemon import Daemon
 from exporter.http import AccountClient, HttpClient
 from exporter.ratelimit import KeyLimiter
-from exporter.scheduler import Scheduler
-from exporter.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
@@ -55,18 +63,35 @@ def account_client(
 
 
 def integration_required() -> bool:
-    return os.environ.get("REQUIRE_INTEGRATION", "") not in ("", "0", "false")
+    """REQUIRE_INTEGRATION=1 (as in .ci/run): a missing tool fails instead of skipping."""
+    return os.environ.get("REQUIRE_INTEGRATION", "") not in ("", "0", "false", "no")
+
+
+def missing(what: str) -> NoReturn:
+    """Skip the test for want of ``what``, or fail it under REQUIRE_INTEGRATION=1."""
+    if integration_required():
+        pytest.fail(f"{what} (REQUIRE_INTEGRATION=1)")
+    pytest.skip(what)
 
 
 def require_tool(name: str) -> str:
-    """Path of a program the test needs; skip without it, or fail under REQUIRE_INTEGRATION=1."""
+    """Path of a program the test needs: the running venv's (pip-installed tools), else the one
+    on PATH; skip without it, or fail under REQUIRE_INTEGRATION=1."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
     path = shutil.which(name)
     if path is None:
-        msg = f"{name} is not installed"
-        if integration_required():
-            pytest.fail(f"{msg} (REQUIRE_INTEGRATION=1)")
-        pytest.skip(msg)
+        missing(f"{name} is not installed")
     return path
+
+
+def require_module(name: str, package: str) -> ModuleType:
+    """The module ``name`` (from the pip package ``package``), as :func:`require_tool`."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        missing(f"{name} is not importable ({exc}); pip install {package}")
 
 
 def free_port() -> int:
@@ -75,20 +100,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_for(
+    check: Callable[[], T | None],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    *,
+    what: str = "condition",
+) -> T:
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds (a
+    deadline for a hung test, not a measure of speed) with the last value or error it gave."""
     deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
-    while time.monotonic() < deadline:
+    last: object = None
+    while True:
         try:
             value = check()
         except (OSError, AssertionError, KeyError, ValueError) as exc:
-            last_exc = exc
-            value = None
+            value, last = None, exc
+        else:
+            last = value
         if value:
             return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not met within {timeout:.0f}s (last: {last!r})")
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last error: {last_exc!r})")
 
 
 def http_get(
@@ -109,6 +143,27 @@ def http_post(url: str, timeout: float = 10) -> tuple[int, bytes]:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run Prometheus's promtool (skip without it, or fail under REQUIRE_INTEGRATION=1)."""
+    return subprocess.run(
+        [require_tool("promtool"), *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def run_exporter(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``credits-exporter ARGS`` to its end (a minute at most), its output captured."""
+    return subprocess.run(
+        [*exporter_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def exporter_command() -> list[str]:
@@ -190,37 +245,69 @@ class ExporterProcess:
         return self.proc.returncode
 
 
-def sample_values(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+class ManagedProcess:
+    """A program as a subprocess in its own session, its output in a log file; stopping it
+    ends its whole process group."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, cwd: Path | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd or log_dir,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+#: An exposition's samples: {(sample name, labels): value}.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def sample_values(text: str) -> Samples:
     """Parse an exposition into {(sample name, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    out: Samples = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             out[(s.name, frozenset(s.labels.items()))] = s.value
     return out
 
 
-def value(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float | None:
+def value(samples: Samples, name: str, **labels: str) -> float | None:
     """The one sample of ``name`` whose labels include ``labels``; None when absent."""
     hits = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)]
     assert len(hits) <= 1, f"{name}{labels} is ambiguous: {hits}"
     return hits[0] if hits else None
 
 
-async def run_scheduler(config_text: str, seconds: float) -> Store:
-    """Run a Scheduler for ``config_text`` for ``seconds`` against real HTTP, stop it, and return
-    its Store; asserts that stopping leaves no polling task behind."""
-    store = Store()
-    async with aiohttp.ClientSession() as session:
-        sched = Scheduler(store, HttpClient(session), parse_config(config_text, env={}))
-        await sched.start()
-        await asyncio.sleep(seconds)
-        await sched.stop()
-        assert not sched.tasks
-    return store
+def present(samples: Samples, name: str, **labels: str) -> float:
+    """The one sample of ``name`` whose labels include ``labels``; fails when absent."""
+    found = value(samples, name, **labels)
+    assert found is not None, f"no sample {name}{labels}"
+    return found
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, require_tool
+from . import ROOT, require_tool
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 WINDOW = (1480, 900)

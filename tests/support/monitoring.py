@@ -1,129 +1,25 @@
-"""Helpers for the monitoring-pipeline tests (rules, dashboards, metrics docs, end to end).
-
-Used by tests/unit/test_rules.py, test_dashboards.py, test_metrics_doc.py and
-tests/integration/test_pipeline.py. Nothing here is a pytest fixture: the tests own their
-fixtures, this module only holds plain functions and classes.
-"""
+"""The monitoring files of the repository as data: the rules and alerts of prometheus/ (and
+the threshold table of its README), the dashboards of grafana/, and the rule files an
+end-to-end test runs with shortened waits."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from . import ROOT
+
 PROMETHEUS_DIR = ROOT / "prometheus"
 EXAMPLES_DIR = ROOT / "examples"
 RULE_FILES = (PROMETHEUS_DIR / "rules.yaml", PROMETHEUS_DIR / "alerts.yaml")
+#: The unit tests of the rules (promtool test rules).
+RULE_TEST_FILES = sorted((PROMETHEUS_DIR / "tests").glob("*.yaml"))
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
-VENV_EXPORTER = ROOT / ".venv" / "bin" / "credits-exporter"
-
-T = TypeVar("T")
-
-
-# --------------------------------------------------------------------------- external programs
-
-
-def integration_required() -> bool:
-    """REQUIRE_INTEGRATION=1 (as in .ci/run): a missing program fails instead of skipping."""
-    return os.environ.get("REQUIRE_INTEGRATION", "") not in ("", "0", "false", "no")
-
-
-def require_binary(name: str) -> str:
-    """Path of the program ``name``; skips the test without it, or fails it under
-    REQUIRE_INTEGRATION=1."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian packages prometheus, prometheus-alertmanager)"
-        if integration_required():
-            pytest.fail(f"{message}; REQUIRE_INTEGRATION=1 demands it")
-        pytest.skip(message)
-    return path
-
-
-def exporter_binary() -> str:
-    """The project's console script (the venv's, else the one on PATH)."""
-    if VENV_EXPORTER.exists():
-        return str(VENV_EXPORTER)
-    return require_binary("credits-exporter")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(
-    check: Callable[[], T | None],
-    *,
-    timeout: float,
-    interval: float = 0.25,
-    what: str = "condition",
-) -> T:
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds with the
-    last value or error it produced."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            value = check()
-        except (OSError, ValueError, KeyError, AssertionError) as exc:
-            value, last = None, exc
-        else:
-            last = value
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not met within {timeout:.0f}s (last: {last!r})")
-        time.sleep(interval)
-
-
-class ManagedProcess:
-    """A subprocess with its output in a log file, killed (with its process group) on stop."""
-
-    def __init__(self, name: str, argv: list[str], log_dir: Path, cwd: Path | None = None) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=cwd or log_dir,
-            start_new_session=True,
-        )
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log_tail(self, chars: int = 4000) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-chars:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._log.close()
 
 
 # --------------------------------------------------------------------------- rules
@@ -167,6 +63,15 @@ def threshold_table() -> list[dict[str, str]]:
 
 def _unquote(cell: str) -> str:
     return cell[1:-1] if len(cell) >= 2 and cell[0] == cell[-1] == "`" else cell
+
+
+#: A value for each threshold of the README's table that its unit tests must notice.
+THRESHOLD_MUTATIONS = {
+    "runningOutDays": "8",
+    "expiringSoonDays": "15",
+    "dataStaleSeconds": "14000",
+    "exporterJobRegex": "credits-exporter",
+}
 
 
 def override_threshold(alerts_doc: dict[str, Any], row: dict[str, str], value: str) -> None:
@@ -227,6 +132,11 @@ def panel_queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
     for panel in iter_panels(dashboard.get("panels", [])):
         for target in panel.get("targets", []):
             yield panel.get("title", ""), target
+
+
+def dashboard_variables(dash: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A dashboard's template variables by name."""
+    return {v["name"]: v for v in dash["templating"]["list"]}
 
 
 def variable_query(variable: dict[str, Any]) -> str:
