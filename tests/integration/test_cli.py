@@ -103,7 +103,7 @@ def test_check_config_refuses_values_dropped_between_polls_and_unknown_pools(
         "  - {name: nightly, provider: fullenrich, api_key: k, interval: 1d}\n"
         "  - {name: growth, provider: theirstack, api_key: k, low_credit_threshold: {apii: 100}}\n"
     )
-    r = run("check-config", f"--config.file={config}")
+    r = run_exporter("check-config", f"--config.file={config}")
     assert r.returncode == 2
     assert (
         "accounts[0].max_staleness: 6h is less than twice interval (1d): the values would be "
@@ -117,7 +117,7 @@ def test_check_config_refuses_values_dropped_between_polls_and_unknown_pools(
         "  - {name: nightly, provider: fullenrich, api_key: k, interval: 1d, max_staleness: 2d}\n"
         "  - {name: growth, provider: theirstack, api_key: k, low_credit_threshold: {api: 100}}\n"
     )
-    r = run("check-config", f"--config.file={config}")
+    r = run_exporter("check-config", f"--config.file={config}")
     assert r.returncode == 0, r.stderr
 
 

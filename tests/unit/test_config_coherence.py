@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import parse_config
+from exporter.configfile import ConfigError
 
 
 def errors_of(text: str) -> list[str]:
