@@ -219,8 +219,7 @@ class Rendering:
         selected = self.select(query)
         total = len(selected)
         pages = query.pages(total)
-        if query.page > pages:
-            query = Query(query.states, query.providers, query.account, pages, query.per_page)
+        query = query.clamped(total)
         start, end = query.window(total)
 
         def state_href(sev: str, provider: str | None = None) -> str:
@@ -286,6 +285,7 @@ class Rendering:
     def json_parts(self, query: Query) -> tuple[bytes, list[bytes], bytes]:
         """``/api/status`` for ``query``: (head, account fragments, tail)."""
         selected = self.select(query)
+        query = query.clamped(len(selected))
         start, end = query.window(len(selected))
         head = {
             "version": __version__,
@@ -305,6 +305,7 @@ class Rendering:
             "total": len(selected),
             "page": query.page,
             "per_page": query.per_page,
+            "pages": query.pages(len(selected)),
         }
         text = json.dumps(head, separators=(",", ":"))
         return (

@@ -14,9 +14,14 @@ from ..http import AccountClient
 from ..model import PoolValues, Reading
 from .base import Provider, require_number, require_object
 
+POOL = "workspace"
+
 
 class FullEnrichAccount(AccountBase):
     provider: Literal["fullenrich"]
+
+    def pool_names(self) -> tuple[str, ...]:
+        return (POOL,)
 
 
 def error_message(data: Any) -> str | None:
@@ -53,4 +58,4 @@ class FullEnrich(Provider):
         obj = require_object(data)
         # A negative balance (use beyond it, or a refund taken back) is published as is.
         balance = require_number(obj, "balance", allow_negative=True)
-        return Reading(pools={"workspace": PoolValues(remaining=balance)})
+        return Reading(pools={POOL: PoolValues(remaining=balance)})

@@ -55,6 +55,9 @@ class TheirStackAccount(AccountBase):
     provider: Literal["theirstack"]
     consumption: TheirStackConsumption = Field(default_factory=TheirStackConsumption)
 
+    def pool_names(self) -> tuple[str, ...]:
+        return POOLS
+
 
 def error_message(data: Any) -> str | None:
     title = data["error"]["title"]

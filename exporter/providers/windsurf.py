@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
-from ..accounts import TUNABLE, AccountBase, Interval, Strict, format_duration
+from ..accounts import TUNABLE, AccountBase, Interval, Strict
 from ..http import AccountClient
 from ..model import PoolValues, Reading, Reason
 from .base import (
@@ -87,19 +87,14 @@ class WindsurfAccount(AccountBase):
         default_factory=lambda: WindsurfConsumption(enabled=False)
     )
 
-    @field_validator("consumption")
-    @classmethod
-    def _fresh_between_polls(
-        cls, value: WindsurfConsumption, info: ValidationInfo
-    ) -> WindsurfConsumption:
-        staleness = info.data.get("max_staleness")
-        if value.enabled and staleness is not None and staleness < 2 * value.min_interval:
-            raise ValueError(
-                f"min_interval {format_duration(value.min_interval)} is more than half of "
-                f"max_staleness ({format_duration(staleness)}): the consumption values would be "
-                "dropped between polls; lower consumption.min_interval or raise max_staleness"
-            )
-        return value
+    def pool_names(self) -> tuple[str, ...]:
+        return ("prompt", "add_on", *(("team",) if self.consumption.enabled else ()))
+
+    def slowest_poll(self) -> tuple[str, float]:
+        """``consumption`` is polled every ``interval``, but at most every ``min_interval``."""
+        if self.consumption.enabled and self.consumption.min_interval > self.effective_interval:
+            return "consumption.min_interval", self.consumption.min_interval
+        return super().slowest_poll()
 
     def identity(self) -> str:
         """As for every account; ``consumption.min_interval`` only paces the polls, so a reload

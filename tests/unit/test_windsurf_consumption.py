@@ -98,9 +98,11 @@ def test_option_errors_name_their_place() -> None:
         'accounts[0].consumption.min_interval: invalid duration "soon" (use e.g. 30s, 5m, 1h30m)'
     ]
     # Values that would be dropped between two polls are refused, saying what to change.
-    (message,) = errors(base + "max_staleness: 40m, consumption: {}}]")
-    assert message.startswith("accounts[0].consumption: min_interval 30m is more than half of ")
-    assert "max_staleness (40m)" in message
+    assert errors(base + "max_staleness: 40m, consumption: {}}]") == [
+        "accounts[0].max_staleness: 40m is less than twice consumption.min_interval (30m): the "
+        "values would be dropped between two polls; raise max_staleness to at least 1h or lower "
+        "consumption.min_interval"
+    ]
     assert parse_config(base + "max_staleness: 40m, consumption: {min_interval: 20m}}]", env={})
     assert parse_config(base + "max_staleness: 40m, consumption: {enabled: false}}]", env={})
 
