@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -20,10 +20,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .redaction import EXCERPT
 
@@ -170,11 +172,56 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: ``max_staleness`` must last this many of the longest time between two polls: one late or
+#: failed poll may not drop an account's values.
+STALENESS_POLLS = 2
+
+Problem = tuple[tuple[str, ...], str]
+"""A problem found across fields: its place (keys inside the model) and what is wrong."""
+
+
+def staleness_problem(staleness: float, key: str, seconds: float) -> Problem | None:
+    """``max_staleness`` too short for polls ``seconds`` apart (``key`` sets them), or None."""
+    if staleness >= STALENESS_POLLS * seconds:
+        return None
+    return (
+        ("max_staleness",),
+        f"{format_duration(staleness)} is less than twice {key} ({format_duration(seconds)}): "
+        "the values would be dropped between two polls; raise max_staleness to at least "
+        f"{format_duration(STALENESS_POLLS * seconds)} or lower {key}",
+    )
+
+
+def problem_details(problems: Iterable[Problem]) -> list[InitErrorDetails]:
+    """``problems`` as the details of a ValidationError, each at its place."""
+    return [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", "Value error, {problem}", {"problem": text}),
+            loc=loc,
+            input=None,
+        )
+        for loc, text in problems
+    ]
+
+
+def raise_problems(model: BaseModel, problems: Iterable[Problem | None]) -> None:
+    """Raise every problem at once, each at its place (a model validator's ValueError would be
+    placed at the model itself)."""
+    details = problem_details(p for p in problems if p is not None)
+    if details:
+        raise ValidationError.from_exception_data(type(model).__name__, details)
+
+
 class Defaults(Strict):
     interval: Interval = 300.0
     timeout: Timeout = 15.0
     max_staleness: MaxStaleness = 21600.0
     max_response_size: ByteSize = DEFAULT_MAX_RESPONSE_SIZE
+
+    @model_validator(mode="after")
+    def _fresh_between_polls(self) -> Self:
+        raise_problems(self, [staleness_problem(self.max_staleness, "interval", self.interval)])
+        return self
 
 
 #: No threshold is larger (in size) than any plausible balance.
@@ -232,9 +279,10 @@ def reserved_label(name: str) -> str | None:
 
 class AccountBase(Strict):
     """Fields every account takes. After loading, ``interval``/``timeout``/``max_staleness``
-    (and ``max_response_size``) hold the effective value (the account's own, else the
-    defaults') and ``api_key`` holds the secret whether it came inline or from
-    ``api_key_file``."""
+    hold the effective value (the account's own, else the defaults'), ``max_response_size``
+    the account's own or the one the defaults set (None: each endpoint's default, see
+    :meth:`~exporter.providers.base.Provider.max_response_size`), and ``api_key`` holds the
+    secret whether it came inline or from ``api_key_file``."""
 
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
     provider: str
@@ -267,6 +315,34 @@ class AccountBase(Strict):
             raise ValueError("exactly one of api_key or api_key_file must be set")
         return self
 
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        """Checks across fields (the defaults filled in, as :mod:`exporter.config` loads an
+        account): ``max_staleness`` outlasts two of the account's longest times between polls,
+        and a threshold by pool names pools the account has."""
+        problems: list[Problem | None] = []
+        if self.interval is not None and self.max_staleness is not None:
+            problems.append(staleness_problem(self.max_staleness, *self.slowest_poll()))
+        pools = self.pool_names()
+        if isinstance(self.low_credit_threshold, dict) and pools is not None:
+            known = ", ".join(pools)
+            problems += [
+                (("low_credit_threshold", pool), f"unknown pool (this account's pools: {known})")
+                for pool in self.low_credit_threshold
+                if pool not in pools
+            ]
+        raise_problems(self, problems)
+        return self
+
+    def slowest_poll(self) -> tuple[str, float]:
+        """The longest time between two polls of one of the account's endpoints, and the key
+        that sets it. A provider that polls an endpoint less often than ``interval`` says so."""
+        return "interval", self.effective_interval
+
+    def pool_names(self) -> tuple[str, ...] | None:
+        """The pools this account reports (None: known only from the provider's answers)."""
+        return None
+
     # -- helpers used by the rest of the exporter
 
     @property
@@ -288,11 +364,6 @@ class AccountBase(Strict):
     def effective_max_staleness(self) -> float:
         assert self.max_staleness is not None
         return self.max_staleness
-
-    @property
-    def effective_max_response_size(self) -> int:
-        """The largest response body this account accepts, in bytes."""
-        return self.max_response_size or DEFAULT_MAX_RESPONSE_SIZE
 
     def threshold_for(self, pool: str) -> float | None:
         t = self.low_credit_threshold

@@ -203,10 +203,25 @@ WEEK_SECONDS = 7 * 86400
 _REASONS = tuple(Reason)
 
 
-def runway_seconds(remaining: float | None, consumed_7d: float | None) -> float | None:
+def ran_out(remaining: float | None, limit: float | None) -> bool:
+    """Nothing left: ``remaining`` <= 0 (a negative balance included), unless the limit is a
+    known 0 (nothing was ever there to run out of, e.g. add-on credits never bought, which
+    CreditsExhausted leaves alone too). Such a pool's runway is 0, never a negative time."""
+    return remaining is not None and remaining <= 0 and limit != 0
+
+
+def runway_seconds(
+    remaining: float | None, consumed_7d: float | None, limit: float | None = None
+) -> float | None:
     """How long ``remaining`` lasts at the average burn of the last 7 days (remaining /
-    (consumed_7d / 7 days)). None without a balance or without a burn."""
-    if remaining is None or not consumed_7d:
+    (consumed_7d / 7 days)); 0 once it :func:`ran_out`, whatever the burn. None without a
+    balance, without the pool's consumption history (``consumed_7d`` None), or with credits
+    left and no burn."""
+    if remaining is None or consumed_7d is None:
+        return None
+    if ran_out(remaining, limit):
+        return 0.0
+    if remaining <= 0 or not consumed_7d:
         return None
     return remaining / consumed_7d * WEEK_SECONDS
 
@@ -239,7 +254,7 @@ def pool_figures(state: AccountState, merged: Reading) -> Iterator[PoolFigures]:
             values.limit,
             threshold_for(pool),
             windows,
-            runway_seconds(values.remaining, windows.get("7d")),
+            runway_seconds(values.remaining, windows.get("7d"), values.limit),
         )
 
 

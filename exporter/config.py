@@ -57,8 +57,14 @@ class Config(Strict):
     accounts: list[AccountBase] = Field(default_factory=list)
 
     def secrets(self) -> list[str]:
-        """Every API key in the config, for log redaction."""
-        return [a.secret for a in self.accounts if a.api_key is not None]
+        """Every form of every API key in the config as its provider's requests carry it on
+        the wire (:meth:`~exporter.providers.base.Provider.credential`), for log redaction."""
+        return [
+            form
+            for a in self.accounts
+            if a.api_key is not None
+            for form in PROVIDERS[a.provider].provider.credential(a).forms
+        ]
 
     def provider_settings(self, provider: str) -> ProviderSettings:
         return self.providers.get(provider) or ProviderSettings()
@@ -168,7 +174,8 @@ def _validation_messages(exc: ValidationError, prefix: tuple[int | str, ...]) ->
 
 # Never valid in a key, and aiohttp refuses them in a header: report them at load time.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_ACCOUNT_KEYS_WITH_DEFAULTS = ("interval", "timeout", "max_staleness", "max_response_size")
+_ACCOUNT_KEYS_WITH_DEFAULTS = ("interval", "timeout", "max_staleness")
+_CAP = "max_response_size"
 
 
 def parse_config(
@@ -265,6 +272,9 @@ def _parse_config(text: str, source: str, env: Mapping[str, str], base_dir: Path
         for key in _ACCOUNT_KEYS_WITH_DEFAULTS:
             if data.get(key) is None:
                 data[key] = getattr(defaults, key)
+        if data.get(_CAP) is None and _CAP in defaults.model_fields_set:
+            # Set in the defaults: every endpoint's cap. Unset: each endpoint's own default.
+            data[_CAP] = defaults.max_response_size
         try:
             account = registered.account.model_validate(data, context=context)
         except ValidationError as exc:

@@ -1,8 +1,8 @@
 """The one place that talks HTTP to providers.
 
 :class:`HttpClient` wraps the process's one session; :class:`AccountClient` is what a provider's
-``fetch`` gets: that session with one account's key, timeout, body cap and its key's rate
-limiter bound, built once per account and config.
+``fetch`` gets: that session with one account's key forms, timeout, body cap and its key's rate
+limiter bound, built once per account, endpoint and config.
 
 Every failure comes out as a classified :class:`PollError` whose message never holds a request
 header, a request body or a raw response body: only the status, the provider's own short error
@@ -196,12 +196,16 @@ class HttpClient:
             raise PollError(Reason.CONNECTION, connection_problem(exc, url)) from None
 
 
+#: What to do about a body beyond the cap: the config key that sets it.
+_RAISE_CAP = " (raise the account's max_response_size to accept it)"
+
+
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
     length = resp.content_length
     if length is not None and length > cap:
         raise PollError(
             Reason.BAD_RESPONSE,
-            f"body of {length} bytes is larger than the {cap}-byte cap",
+            f"body of {length} bytes is larger than the {cap}-byte cap{_RAISE_CAP}",
             status=resp.status,
         )
     chunks: list[bytes] = []
@@ -211,7 +215,7 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
         if size > cap:
             raise PollError(
                 Reason.BAD_RESPONSE,
-                f"body larger than the {cap}-byte cap",
+                f"body larger than the {cap}-byte cap{_RAISE_CAP}",
                 status=resp.status,
             )
         chunks.append(chunk)
@@ -221,13 +225,14 @@ async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
 def interpret(
     exchange: Exchange,
     *,
-    secret: str,
+    secrets: tuple[str, ...],
     error_message: ErrorMessage | None = None,
     classify: Classify | None = None,
 ) -> Response:
     """The answer's parsed JSON body, or a classified PollError (redirect, error status, the
     provider's own verdict, not JSON). An error quotes the provider's own message only, on
-    one line, cut to length and without ``secret``."""
+    one line, cut to length and without any of ``secrets`` (every form of the key the request
+    put on the wire)."""
     status, headers, body = exchange.status, exchange.headers, exchange.body
     if 300 <= status < 400:
         target = headers.get("location", "")
@@ -258,7 +263,7 @@ def interpret(
                 detail = None
         msg = f"HTTP {status}"
         if detail:
-            msg += f": {clean(str(detail), (secret,), MAX_MESSAGE)}"
+            msg += f": {clean(str(detail), secrets, MAX_MESSAGE)}"
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(headers.get("retry-after"))
@@ -274,24 +279,26 @@ def interpret(
 
 
 class AccountClient:
-    """One account's calls: the shared session with the account's key, timeout, body cap and
-    its key's rate limiter bound. The scheduler builds one per account and config, waits for
-    the key's turn before each poll (a poll is one call) and hands it to the provider's
-    ``fetch``; every answer is shown to the limiter."""
+    """One endpoint's calls for one account: the shared session with the account's timeout,
+    the endpoint's body cap, its key's rate limiter and every form of its key on the wire
+    (``secrets``, from the provider's :class:`~exporter.credentials.Credential`: each is taken
+    out of every error) bound. The scheduler builds one per account, endpoint and config,
+    waits for the key's turn before each poll (a poll is one call) and hands it to the
+    provider's ``fetch``; every answer is shown to the limiter."""
 
-    __slots__ = ("http", "limiter", "max_body_bytes", "secret", "timeout")
+    __slots__ = ("http", "limiter", "max_body_bytes", "secrets", "timeout")
 
     def __init__(
         self,
         http: HttpClient,
         *,
-        secret: str,
+        secrets: tuple[str, ...],
         timeout: float,
         max_body_bytes: int,
         limiter: RequestLimiter,
     ) -> None:
         self.http = http
-        self.secret = secret
+        self.secrets = secrets
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self.limiter = limiter
@@ -321,5 +328,5 @@ class AccountClient:
         )
         self.limiter.observe(exchange.status, exchange.headers)
         return interpret(
-            exchange, secret=self.secret, error_message=error_message, classify=classify
+            exchange, secrets=self.secrets, error_message=error_message, classify=classify
         )

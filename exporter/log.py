@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from .redaction import REDACTED, key_forms
+from .redaction import MIN_SECRET, REDACTED
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING}
 _LEVELS.update({"warning": logging.WARNING, "error": logging.ERROR})
@@ -38,10 +38,11 @@ class Redactor:
         self._by_prefix: dict[str, tuple[str, ...]] = {}
 
     def set_secrets(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a key that contains another is replaced whole. Very short
-        # strings would redact ordinary words; real keys are never that short. Each key in
-        # every form a URL writes it (a query-string key in a URL a library logs).
-        forms = {form for s in secrets if len(s) >= 4 for form in key_forms(s)}
+        """Redact ``secrets`` from now on: every form of every key as the requests carry it
+        on the wire (a query-string key in a URL a library logs, a Basic header's base64...:
+        :meth:`exporter.config.Config.secrets`)."""
+        # Longest first, so a key that contains another is replaced whole.
+        forms = {s for s in secrets if len(s) >= MIN_SECRET}
         self._secrets = tuple(sorted(forms, key=len, reverse=True))
         # Indexed by their first four characters, so that a value is checked against the few
         # keys that could start at each position instead of every key (10,000 accounts).

@@ -72,12 +72,13 @@ class PollError(Exception):
         # What the message quotes, uncut, until the key is known (see redacted()).
         self._quoting = message if self.message != message else None
 
-    def redacted(self, key: str) -> PollError:
-        """This error fit to keep and show: ``key`` (whole or any run of 8 or more of its
-        characters) out of the message before any quote is cut, the message cut to
-        :data:`~exporter.redaction.MAX_MESSAGE` characters. A detached copy: no traceback
-        keeps the failed call's frames (and its response) alive."""
-        text = clean(self._quoting or self.message, (key,), MAX_MESSAGE)
+    def redacted(self, *secrets: str) -> PollError:
+        """This error fit to keep and show: ``secrets`` (every form of the account's key on the
+        wire, :attr:`exporter.credentials.Credential.forms`; each whole or any run of 8 or more
+        of its characters, in any case) out of the message before any quote is cut, the
+        message cut to :data:`~exporter.redaction.MAX_MESSAGE` characters. A detached copy: no
+        traceback keeps the failed call's frames (and its response) alive."""
+        text = clean(self._quoting or self.message, secrets, MAX_MESSAGE)
         return PollError(
             self.reason,
             text,

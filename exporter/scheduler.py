@@ -7,8 +7,9 @@ recorded and retried with exponential backoff capped at the interval (a success 
 ``Retry-After`` on 429/503 is obeyed. Every poll (one request) waits for its key's turn at the
 rate limiter (shared by all loops on the same provider and key, see :mod:`exporter.ratelimit`)
 and then for a slot of the per-provider semaphore that caps concurrent requests, and hands the
-provider's ``fetch`` the account's client (:class:`~exporter.http.AccountClient`: key, timeout,
-body cap and limiter bound, built once per account and config). Nothing a provider does ends a
+provider's ``fetch`` the account's client for that endpoint
+(:class:`~exporter.http.AccountClient`: key forms, timeout, the endpoint's body cap and the
+limiter bound, built once per account, endpoint and config). Nothing a provider does ends a
 loop: a crash in our own code fails the poll with reason ``internal``, its traceback logged
 once; cancellation propagates, and :meth:`Scheduler.stop` waits for every task.
 
@@ -115,8 +116,9 @@ class Scheduler:
         #: (account, endpoint) -> its loop.
         self.tasks: dict[tuple[str, str], PollLoop] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        #: Account name -> (the account config, its client), built on its first poll.
-        self._clients: dict[str, tuple[AccountBase, AccountClient]] = {}
+        #: (account name, endpoint) -> (the account config, its client), built on its first
+        #: poll.
+        self._clients: dict[tuple[str, str], tuple[AccountBase, AccountClient]] = {}
         self.limits = RateLimits()
         self.limits.configure(config)
         self._apply_lock = asyncio.Lock()
@@ -148,9 +150,9 @@ class Scheduler:
         started, removed = applied.started, applied.removed
         # Clients of removed or changed accounts go; the limiters of keys still in use stay.
         self._clients = {
-            name: bound
-            for name, bound in self._clients.items()
-            if (state := self.store.accounts.get(name)) is not None and state.account is bound[0]
+            key: bound
+            for key, bound in self._clients.items()
+            if (state := self.store.accounts.get(key[0])) is not None and state.account is bound[0]
         }
         for name, old_intervals in applied.reconfigured.items():
             self._reconfigure(self.store.accounts[name], old_intervals)
@@ -211,25 +213,29 @@ class Scheduler:
         in_flight = [task for loop in loops if (task := loop.cancel()) is not None]
         await asyncio.gather(*in_flight, return_exceptions=True)
 
-    def _client(self, account: AccountBase) -> AccountClient:
-        """The account's client: built on its first poll, again after a reload changed it."""
-        bound = self._clients.get(account.name)
+    def _client(self, state: AccountState, endpoint: str) -> AccountClient:
+        """The client of the account's ``endpoint``: built on its first poll, again after a
+        reload changed the account. Its key forms are the provider's
+        (:meth:`~exporter.providers.base.Provider.credential`), its body cap the endpoint's
+        (:meth:`~exporter.providers.base.Provider.max_response_size`)."""
+        account = state.account
+        bound = self._clients.get((account.name, endpoint))
         if bound is not None and bound[0] is account:
             return bound[1]
         client = AccountClient(
             self.http,
-            secret=account.secret,
+            secrets=state.provider.credential(account).forms,
             timeout=account.effective_timeout,
-            max_body_bytes=account.effective_max_response_size,
+            max_body_bytes=state.provider.max_response_size(endpoint),
             limiter=self.limits.for_account(account),
         )
-        self._clients[account.name] = (account, client)
+        self._clients[(account.name, endpoint)] = (account, client)
         return client
 
     async def poll_once(self, state: AccountState, endpoint: str) -> PollError | None:
         """Poll one endpoint once and record the result; returns the error, if any."""
         account = state.account
-        client = self._client(account)
+        client = self._client(state, endpoint)
         # The key's turn first, then a concurrency slot: waiting for a turn holds no slot.
         await client.limiter.acquire()
         async with self._semaphore(account.provider):
@@ -240,7 +246,7 @@ class Scheduler:
                 # Kept for the status page and the log: the message may quote the response,
                 # never with the account's key in it; and a detached copy, since the original's
                 # traceback would keep this call's frames (response, body) alive.
-                error = exc.redacted(account.secret)
+                error = exc.redacted(*client.secrets)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug of ours must not end the loop, nor blame the API

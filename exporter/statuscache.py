@@ -31,7 +31,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from operator import attrgetter
 
 from . import __version__
@@ -257,8 +257,7 @@ class Rendering:
         selected = self.select(query)
         total = len(selected)
         pages = query.pages(total)
-        if query.page > pages:
-            query = replace(query, page=pages)
+        query = query.clamped(total)
         start, end = query.window(total)
 
         def state_href(sev: str, provider: str | None = None) -> str:
@@ -319,6 +318,7 @@ class Rendering:
     def api_parts(self, query: Query) -> tuple[bytes, ...]:
         """``/api/status`` for ``query`` as parts (the whole JSON: its ends and the accounts)."""
         selected = self.select(query)
+        query = query.clamped(len(selected))
         start, end = query.window(len(selected))
         head, tail = self.json_ends(query, len(selected))
         if end - start == len(self.rows) and not query.history:  # every account, in order
@@ -354,6 +354,7 @@ class Rendering:
             "total": total,
             "page": query.page,
             "per_page": query.per_page,
+            "pages": query.pages(total),
         }
         text = json.dumps(head, separators=(",", ":"))
         return text[:-1].encode() + b',"accounts":[', b"]}"

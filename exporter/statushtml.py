@@ -273,6 +273,8 @@ def spark_label(a: AccountStatus, p: PoolStatus) -> Markup:
 
 
 def runway_title(p: PoolStatus) -> str:
+    if p.runway_days == 0:
+        return f"nothing left: {format_number(p.remaining)} {p.unit} remaining"
     if p.burn_per_day is None:
         return "no consumption history; the balance did not fall"
     rate = f"at {format_number(p.burn_per_day)} {p.unit}/day"

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalogue import PoolFigures, pool_figures
+from .catalogue import PoolFigures, pool_figures, ran_out
 from .model import PollError, Reason
 from .redaction import public
 from .store import HISTORY_SPAN, AccountState, Points
@@ -74,6 +74,7 @@ class PoolStatus:
     #: balance in :attr:`history`, top-ups ignored); None without either.
     burn_per_day: float | None
     runway_source: str | None
+    #: 0 once the pool ran out (:func:`~exporter.catalogue.ran_out`): shown as exhausted.
     runway_days: float | None
     history: Points
 
@@ -108,20 +109,20 @@ class AccountStatus:
         return SEVERITY_RANK[self.severity]
 
 
-def public_error(error: PollError, secret: str | None = None) -> ErrorInfo:
+def public_error(error: PollError, *secrets: str) -> ErrorInfo:
     """What the page and ``/api/status`` may say about a failed poll.
 
     For an HTTP error status, or an error the provider reported in its answer (e.g. an
     ``"error"`` beside a 200): the reason and ``HTTP <status>`` only (the provider's own message
     comes from its response body; the log has it). Otherwise the exporter's own message, with
-    anything quoted (fragments of the response) elided, URLs cut to scheme and host, the key
-    removed, and the length capped.
+    anything quoted (fragments of the response) elided, URLs cut to scheme and host, every
+    form of the key (``secrets``) removed, and the length capped.
     """
     http_error = error.status is not None and error.status >= 400 and error.reason in _HTTP_REASONS
     if error.status is not None and (http_error or error.provider_text):
         message = f"HTTP {error.status}"
     else:
-        message = public(error.message, (secret,) if secret else (), MAX_MESSAGE)
+        message = public(error.message, secrets, MAX_MESSAGE)
     return ErrorInfo(reason=error.reason.value, status=error.status, message=message)
 
 
@@ -177,7 +178,12 @@ def _pool_status(state: AccountState, figures: PoolFigures, now: float) -> PoolS
     else:
         burn = burn_from_history(history)
         source = "balance_history" if burn is not None else None
-        runway = remaining / burn if burn and remaining is not None else None
+        if ran_out(remaining, limit):
+            runway = 0.0  # nothing left: exhausted, never a time in the past
+        elif burn and remaining is not None and remaining > 0:
+            runway = remaining / burn
+        else:
+            runway = None
     return PoolStatus(
         pool=pool,
         unit=units.get(pool, DEFAULT_UNIT),
@@ -201,12 +207,15 @@ def account_status(state: AccountState, now: float) -> AccountStatus:
     endpoints = state.endpoints.values()
     last_success = max((ep.last_success for ep in endpoints if ep.last_success), default=None)
     last_attempt = max((ep.last_attempt for ep in endpoints if ep.last_attempt), default=None)
-    secret = state.account.secret
-    errors = {
-        name: public_error(ep.last_error, secret)
+    failed = {
+        name: ep.last_error
         for name, ep in state.endpoints.items()
         if ep.last_error is not None and ep.up is False
     }
+    errors: dict[str, ErrorInfo] = {}
+    if failed:
+        secrets = state.provider.credential(state.account).forms
+        errors = {name: public_error(error, *secrets) for name, error in failed.items()}
     staleness = state.account.effective_max_staleness
     stale = last_success is not None and now - last_success > staleness
     if errors:

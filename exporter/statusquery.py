@@ -3,9 +3,10 @@ checked, and turned back into links.
 
 ``state`` (failing, stale, never_polled, low, ok: the page's State column) and ``provider``
 may be given several times or comma-separated; ``account`` matches names containing it (case
-ignored); ``page`` counts from 1; ``per_page`` is 1 to :data:`MAX_PER_PAGE` (the page shows
-:data:`PAGE_PER_PAGE` by default, ``/api/status`` every matching account). ``history=1`` adds
-the pools' sparkline history to ``/api/status`` (left out by default: it is most of the JSON).
+ignored); ``page`` counts from 1, and a page past the last is the last (:meth:`Query.clamped`);
+``per_page`` is 1 to :data:`MAX_PER_PAGE` (the page shows :data:`PAGE_PER_PAGE` by default,
+``/api/status`` every matching account, on one page). ``history=1`` adds the pools' sparkline
+history to ``/api/status`` (left out by default: it is most of the JSON).
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class Query:
         if self.per_page is None:
             return 1
         return max(1, -(-total // self.per_page))
+
+    def clamped(self, total: int) -> Query:
+        """This view among ``total`` matching accounts: a page past the last is the last (and
+        without ``per_page``, every account is on page 1)."""
+        return replace(self, page=min(self.page, self.pages(total)))
 
     def window(self, total: int) -> tuple[int, int]:
         """The [start, end) indexes of this page among ``total`` matching accounts."""

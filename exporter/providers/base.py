@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from ..accounts import AccountBase
+from ..accounts import DEFAULT_MAX_RESPONSE_SIZE, AccountBase
+from ..credentials import Credential, plain
 from ..http import AccountClient
 from ..model import PollError, PoolValues, Reading, Reason
 from ..redaction import quote
@@ -151,6 +152,25 @@ class Provider(ABC):
         self.base_url = (account.base_url or self.default_base_url).rstrip("/")
 
     @classmethod
+    def credential(cls, account: AccountBase) -> Credential:
+        """How this provider's requests carry ``account``'s key, and every form of it they put
+        on the wire (redacted wherever a poll's text is kept or shown). Default: the key as
+        itself (in a JSON body or a header of its own); a provider that sends it otherwise
+        says so here and builds its request from the same value."""
+        return plain(account.secret)
+
+    def max_response_size(self, endpoint: str) -> int:
+        """The largest body accepted from ``endpoint``, in bytes: the account's
+        ``max_response_size`` (its own, else the defaults') when the config sets one, else
+        :meth:`default_max_response_size`."""
+        return self.account.max_response_size or self.default_max_response_size(endpoint)
+
+    def default_max_response_size(self, endpoint: str) -> int:
+        """The body cap of ``endpoint`` when the config sets none: 1 MiB; a provider whose
+        endpoint answers with more (a long history) declares its own."""
+        return DEFAULT_MAX_RESPONSE_SIZE
+
+    @classmethod
     def documented_rate(cls, account: AccountBase) -> float | None:
         """Requests per second per key the provider documents for ``account``: the key's rate
         limit unless the config sets one (None: no documented limit)."""
@@ -169,8 +189,8 @@ class Provider(ABC):
     @abstractmethod
     async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
         """Call ``endpoint`` once (one request: the scheduler waited for the key's turn) with
-        ``client``, which has the account's key, timeout and body cap bound, and parse the
-        answer; raise PollError on any failure."""
+        ``client``, which has the account's key forms, timeout and the endpoint's body cap
+        bound, and parse the answer; raise PollError on any failure."""
 
     def poll_interval(self, endpoint: str) -> float:
         """Seconds between polls of ``endpoint`` (before jitter): the account's ``interval``;

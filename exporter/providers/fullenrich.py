@@ -9,13 +9,19 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..accounts import AccountBase
+from ..credentials import Credential, bearer
 from ..http import AccountClient
 from ..model import PoolValues, Reading
 from .base import Provider, require_number, require_object
 
+POOL = "workspace"
+
 
 class FullEnrichAccount(AccountBase):
     provider: Literal["fullenrich"]
+
+    def pool_names(self) -> tuple[str, ...]:
+        return (POOL,)
 
 
 def error_message(data: Any) -> str | None:
@@ -30,6 +36,10 @@ class FullEnrich(Provider):
 
     account: FullEnrichAccount
 
+    @classmethod
+    def credential(cls, account: AccountBase) -> Credential:
+        return bearer(account.secret)
+
     @property
     def endpoints(self) -> tuple[str, ...]:
         return ("balance",)
@@ -38,7 +48,7 @@ class FullEnrich(Provider):
         resp = await client.request_json(
             "GET",
             f"{self.base_url}/account/credits",
-            headers={"Authorization": f"Bearer {self.account.secret}"},
+            headers={"Authorization": self.credential(self.account).value},
             error_message=error_message,
         )
         return self.parse_balance(resp.data)
@@ -48,4 +58,4 @@ class FullEnrich(Provider):
         obj = require_object(data)
         # A negative balance (use beyond it, or a refund taken back) is published as is.
         balance = require_number(obj, "balance", allow_negative=True)
-        return Reading(pools={"workspace": PoolValues(remaining=balance)})
+        return Reading(pools={POOL: PoolValues(remaining=balance)})

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..accounts import AccountBase, Strict
+from ..credentials import Credential, bearer
 from ..http import AccountClient
 from ..model import PoolValues, Reading
 from .base import (
@@ -54,6 +55,9 @@ class TheirStackAccount(AccountBase):
     provider: Literal["theirstack"]
     consumption: TheirStackConsumption = Field(default_factory=TheirStackConsumption)
 
+    def pool_names(self) -> tuple[str, ...]:
+        return POOLS
+
 
 def error_message(data: Any) -> str | None:
     title = data["error"]["title"]
@@ -71,6 +75,10 @@ class TheirStack(Provider):
         super().__init__(account)
         self.tz = zoneinfo.ZoneInfo(account.consumption.timezone)
 
+    @classmethod
+    def credential(cls, account: AccountBase) -> Credential:
+        return bearer(account.secret)
+
     @property
     def endpoints(self) -> tuple[str, ...]:
         if self.account.consumption.enabled:
@@ -78,7 +86,7 @@ class TheirStack(Provider):
         return ("balance",)
 
     async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
-        headers = {"Authorization": f"Bearer {self.account.secret}"}
+        headers = {"Authorization": self.credential(self.account).value}
         if endpoint == "balance":
             resp = await client.request_json(
                 "GET",

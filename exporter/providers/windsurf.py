@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
-from ..accounts import TUNABLE, AccountBase, Interval, Strict, format_duration
+from ..accounts import TUNABLE, AccountBase, Interval, Strict
 from ..http import AccountClient
 from ..model import PoolValues, Reading, Reason
 from .base import (
@@ -45,6 +45,7 @@ from .base import (
 from .daily import DailyHistory, bucket_day
 
 _AUTH_MESSAGES = ("invalid service key", "insufficient permission", "unauthorized", "forbidden")
+_RATE_MESSAGES = ("rate limit", "rate-limit", "ratelimit", "too many requests")
 _BALANCE_FIELDS = ("promptCreditsPerSeat", "numSeats", "addOnCreditsAvailable", "addOnCreditsUsed")
 _CYCLE_FIELDS = ("billingCycleStart", "billingCycleEnd")
 
@@ -63,6 +64,11 @@ TEAM_NO_CYCLE_NOTE = (
 #: Upstream refreshes analytics every 3 hours: polling CascadeAnalytics more often than this
 #: costs requests and finds nothing new.
 CONSUMPTION_MIN_INTERVAL = 1800.0
+#: CascadeAnalytics' body cap unless the config sets max_response_size: it answers a row per
+#: day, model, mode and conversation (about 200 bytes each) over the lookback, so a team of a
+#: few hundred people passes 1 MiB within days. 32 MiB holds about 160,000 rows; reading one
+#: such answer takes the body and, while it is parsed, about four times as much again.
+CONSUMPTION_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 
 
 class WindsurfConsumption(Strict):
@@ -81,19 +87,14 @@ class WindsurfAccount(AccountBase):
         default_factory=lambda: WindsurfConsumption(enabled=False)
     )
 
-    @field_validator("consumption")
-    @classmethod
-    def _fresh_between_polls(
-        cls, value: WindsurfConsumption, info: ValidationInfo
-    ) -> WindsurfConsumption:
-        staleness = info.data.get("max_staleness")
-        if value.enabled and staleness is not None and staleness < 2 * value.min_interval:
-            raise ValueError(
-                f"min_interval {format_duration(value.min_interval)} is more than half of "
-                f"max_staleness ({format_duration(staleness)}): the consumption values would be "
-                "dropped between polls; lower consumption.min_interval or raise max_staleness"
-            )
-        return value
+    def pool_names(self) -> tuple[str, ...]:
+        return ("prompt", "add_on", *(("team",) if self.consumption.enabled else ()))
+
+    def slowest_poll(self) -> tuple[str, float]:
+        """``consumption`` is polled every ``interval``, but at most every ``min_interval``."""
+        if self.consumption.enabled and self.consumption.min_interval > self.effective_interval:
+            return "consumption.min_interval", self.consumption.min_interval
+        return super().slowest_poll()
 
     def identity(self) -> str:
         """As for every account; ``consumption.min_interval`` only paces the polls, so a reload
@@ -117,12 +118,15 @@ def error_message(data: Any) -> str | None:
 
 
 def classify(status: int, data: Any) -> Reason | None:
-    """Windsurf does not document its auth status codes: trust the error text."""
+    """Windsurf does not document its auth or rate-limit status codes: trust the error text."""
     text = error_text(data)
     if text is None:
         return None
-    if any(m in text.lower() for m in _AUTH_MESSAGES):
+    lowered = text.lower()
+    if any(m in lowered for m in _AUTH_MESSAGES):
         return Reason.AUTH
+    if any(m in lowered for m in _RATE_MESSAGES):
+        return Reason.RATE_LIMITED
     # An error on a 2xx is still an error.
     return Reason.BAD_RESPONSE if status < 400 else None
 
@@ -201,6 +205,11 @@ class Windsurf(Provider):
             *(("consumption",) if self.account.consumption.enabled else ()),
         )
 
+    def default_max_response_size(self, endpoint: str) -> int:
+        if endpoint == "consumption":
+            return CONSUMPTION_MAX_RESPONSE_SIZE
+        return super().default_max_response_size(endpoint)
+
     def poll_interval(self, endpoint: str) -> float:
         interval = self.account.effective_interval
         if endpoint == "consumption":
@@ -208,7 +217,7 @@ class Windsurf(Provider):
         return interval
 
     async def fetch(self, endpoint: str, client: AccountClient) -> Reading:
-        body: dict[str, Any] = {"service_key": self.account.secret}
+        body: dict[str, Any] = {"service_key": self.credential(self.account).value}
         now = datetime.now(UTC)
         if endpoint == "consumption":
             path = "CascadeAnalytics"

@@ -3,8 +3,9 @@ consumption history and the answer to a request's ``query_requests``.
 
 The history is kept in 15-minute buckets (UTC start -> hundredths of a credit). A request's
 days are the UTC dates of its ``start_timestamp``..``end_timestamp``; each day with consumption
-has one conversation per 3 hours, each on two paid models and a free one (whose row leaves
-``promptsUsed`` out, as protobuf JSON writes a 0). Days without consumption have no rows.
+has one conversation per 3 hours (or as many as the account says: a larger team's answer), each
+on two paid models and a free one (whose row leaves ``promptsUsed`` out, as protobuf JSON writes
+a 0). Days without consumption have no rows.
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ def runs(
     last: date,
     day_form: str,
     reported_until: float | None = None,
+    conversations: int = 1,
 ) -> list[dict[str, Any]]:
     """The rows of the days ``first``..``last``, with integer values; with
-    ``reported_until``, only from the buckets that ended by then (data that lags)."""
+    ``reported_until``, only from the buckets that ended by then (data that lags). Each
+    3-hour block's credits are shared by ``conversations`` conversations."""
     blocks: dict[int, int] = {}
     for start, cents in buckets.items():
         if reported_until is not None and start + BUCKET > reported_until:
@@ -66,22 +69,25 @@ def runs(
         if first <= datetime.fromtimestamp(start, UTC).date() <= last:
             blocks[start - start % BLOCK] = blocks.get(start - start % BLOCK, 0) + cents
     rows = []
-    for block, cents in sorted(blocks.items()):
+    for block, total in sorted(blocks.items()):
         day = datetime.fromtimestamp(block, UTC).date().isoformat()
-        second = cents // 3
-        for (model, mode), used in zip(
-            (*PAID_MODELS, FREE_MODEL), (cents - second, second, 0), strict=True
-        ):
-            rows.append(
-                {
-                    "day": f"{day}T00:00:00Z" if day_form == "timestamp" else day,
-                    "model": model,
-                    "mode": mode,
-                    "messagesSent": 1 + used // 100,
-                    "cascadeId": str(uuid.uuid5(_CONVERSATIONS, str(block))),
-                    "promptsUsed": used,
-                }
-            )
+        for n in range(conversations):
+            cents = total // conversations + (total % conversations if n == 0 else 0)
+            second = cents // 3
+            conversation = str(uuid.uuid5(_CONVERSATIONS, f"{block}/{n}" if n else str(block)))
+            for (model, mode), used in zip(
+                (*PAID_MODELS, FREE_MODEL), (cents - second, second, 0), strict=True
+            ):
+                rows.append(
+                    {
+                        "day": f"{day}T00:00:00Z" if day_form == "timestamp" else day,
+                        "model": model,
+                        "mode": mode,
+                        "messagesSent": 1 + used // 100,
+                        "cascadeId": conversation,
+                        "promptsUsed": used,
+                    }
+                )
     return rows
 
 

@@ -26,13 +26,15 @@ def opt_int(value: Any) -> int | None:
     return None if value is None else to_int(value)
 
 
-def opt_positive_int(value: Any) -> int | None:
-    if value is None:
-        return None
+def positive_int(value: Any) -> int:
     number = to_int(value)
     if number <= 0:
         raise ValueError(f"expected an integer > 0, got {value!r}")
     return number
+
+
+def opt_positive_int(value: Any) -> int | None:
+    return None if value is None else positive_int(value)
 
 
 def to_float(value: Any) -> float:

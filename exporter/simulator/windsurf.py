@@ -21,7 +21,16 @@ from .account import SimAccount
 from .api import JSON, Call, Endpoint, Reply, SimulatedApi
 from .auth import body_key
 from .clock import DAY, add_months, iso_z, parse_iso, units, utc_midnight
-from .fields import Converter, choice, non_negative, str_list, to_bool, to_int, to_str
+from .fields import (
+    Converter,
+    choice,
+    non_negative,
+    positive_int,
+    str_list,
+    to_bool,
+    to_int,
+    to_str,
+)
 
 ANALYTICS_SHAPES = ("current", "legacy")
 
@@ -58,6 +67,7 @@ class WindsurfSimAccount(SimAccount):
         "cascade_days": cascade.days_field,
         "cascade_lag_seconds": non_negative,
         "cascade_day_form": lambda v: choice(v, cascade.DAY_FORMS),
+        "cascade_conversations": positive_int,
     }
 
     prompt_credits_per_seat: int = 500
@@ -84,6 +94,9 @@ class WindsurfSimAccount(SimAccount):
     (upstream refreshes analytics every 3 hours: up to 10800)."""
     cascade_day_form: str = "timestamp"
     """See :data:`~exporter.simulator.cascade.DAY_FORMS`."""
+    cascade_conversations: int = 1
+    """Conversations per 3 hours of a day with consumption, a row per model each: a larger
+    team's answer (about 200 bytes a row: 60 pass 1 MiB over 30 busy days)."""
     cascade_buckets: dict[int, int] = field(default_factory=dict)
     """Consumption history: UTC start of a 15-minute bucket -> hundredths of a credit consumed
     in it (prompt and add-on credits alike)."""
@@ -274,7 +287,14 @@ def _cascade(acct: WindsurfSimAccount, call: Call) -> Reply:
     def rows(first: date, last: date) -> list[dict[str, Any]]:
         lag = acct.cascade_lag_seconds
         until = call.now - lag if lag else None
-        found = cascade.runs(acct.cascade_buckets, first, last, acct.cascade_day_form, until)
+        found = cascade.runs(
+            acct.cascade_buckets,
+            first,
+            last,
+            acct.cascade_day_form,
+            until,
+            acct.cascade_conversations,
+        )
         return [_protobuf_json(row, True) for row in found]
 
     status, body = cascade.answer(call.body, call.now, rows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from support import ROOT
+from support.leaks import find_secrets
 from support.monitoring import DASHBOARD_DIR
 
 pytestmark = pytest.mark.integration
@@ -493,7 +495,10 @@ def test_no_api_key_value_in_any_configmap(chart: Any, values: dict[str, Any]) -
     if existing:  # apiKeys are ignored then, and must not show up anywhere
         accounts = chart.merge_values(values)["config"]["accounts"]
         assert accounts
-        values["apiKeys"] = {a["name"]: f"unused-key-of-{a['name']}-7f3e" for a in accounts}
+        values["apiKeys"] = {
+            a["name"]: "unused-" + hashlib.sha256(a["name"].encode()).hexdigest()[:16]
+            for a in accounts
+        }
     keys = [str(k) for k in values["apiKeys"].values()]
     rendered = render(chart, values)
     docs = manifests(rendered)
@@ -503,9 +508,9 @@ def test_no_api_key_value_in_any_configmap(chart: Any, values: dict[str, Any]) -
     everything = yaml.safe_dump(docs) + text
     for key in keys:
         encoded = base64.b64encode(key.encode()).decode()
-        assert key not in text and encoded not in text
+        assert find_secrets(text, [key, encoded]) == []
         if existing:
-            assert key not in everything and encoded not in everything
+            assert find_secrets(everything, [key, encoded]) == []
         else:  # the keys are in the rendering, only not where they must not be
             assert encoded in yaml.safe_dump(of_kind(docs, "Secret"))
 
@@ -704,11 +709,14 @@ def test_rule_files_are_all_used() -> None:
 
 def test_prometheus_rule_equals_the_canonical_rule_files(chart: Any) -> None:
     assert rendered_groups(chart) == canonical_groups()
-    # With default values only CreditsExporterDown's job differs: the ServiceMonitor's job.
+    # Without the chart's ServiceMonitor, default values render the files as they are.
+    assert rule_groups(chart, {"prometheusRule": {"enabled": True}}) == canonical_groups()
+    # With it, only CreditsExporterDown's job differs: the ServiceMonitor's job.
     expected = canonical_groups()
     down = alerts_by_name(expected)["CreditsExporterDown"]
     down["expr"] = down["expr"].replace(f'job=~"{FILE_JOB_REGEX}"', 'job=~"credits-exporter"')
-    assert rule_groups(chart, {"prometheusRule": {"enabled": True}}) == expected
+    values = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True}}
+    assert rule_groups(chart, values) == expected
 
 
 def test_chart_threshold_table_is_the_documented_one(chart: Any) -> None:
@@ -808,6 +816,38 @@ def test_exporter_down_follows_the_service_monitors_job(
     docs = manifests(render(chart, values))
     job = service_monitor_job(docs)
     groups = one(docs, "PrometheusRule")["spec"]["groups"]
+    # the job's name with something around it is another job
+    check_exporter_down(promtool, tmp_path, groups, job, other_job=f"{job}-x")
+
+
+@pytest.mark.parametrize(
+    ("job", "names"),
+    [
+        pytest.param("monitoring/credits-exporter", {}, id="podmonitor"),
+        pytest.param("credits-exporter", {}, id="static-config"),
+        pytest.param("prod-credits-exporter", {"nameOverride": "credits"}, id="nameOverride"),
+    ],
+)
+def test_exporter_down_without_service_monitor_keeps_the_broad_regex(
+    chart: Any, promtool: str, tmp_path: Path, job: str, names: dict[str, Any]
+) -> None:
+    """Without the chart's ServiceMonitor, Prometheus scrapes the exporter with a job of its own
+    (a scrape config, a PodMonitor's <namespace>/<name>): CreditsExporterDown keeps the files'
+    broad regex, so a target that is up is not reported as "no target at all" forever, and one
+    that is down fires with its labels."""
+    values = {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": True}, **names}
+    groups = rule_groups(chart, values)
+    down = alerts_by_name(groups)["CreditsExporterDown"]
+    assert f'job=~"{FILE_JOB_REGEX}"' in down["expr"]
+    check_exporter_down(promtool, tmp_path, groups, job, other_job="node-exporter")
+
+
+def check_exporter_down(
+    promtool: str, tmp_path: Path, groups: list[dict[str, Any]], job: str, other_job: str
+) -> None:
+    """promtool evaluates the rendered CreditsExporterDown: quiet while a target of ``job`` is up
+    (``other_job``, down throughout, is not the exporter's), firing with the target's labels
+    once it has been down for 5 minutes."""
     down = alerts_by_name(groups)["CreditsExporterDown"]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
     instance = "10.0.0.1:9966"
@@ -823,8 +863,10 @@ def test_exporter_down_follows_the_service_monitors_job(
                 "interval": "1m",
                 "input_series": [
                     {"series": f'up{{job="{job}", instance="{instance}"}}', "values": "1 1 0x10"},
-                    # the job's name with something around it is another job
-                    {"series": f'up{{job="{job}-x", instance="10.0.0.2:9966"}}', "values": "0x12"},
+                    {
+                        "series": f'up{{job="{other_job}", instance="10.0.0.2:9966"}}',
+                        "values": "0x12",
+                    },
                 ],
                 "alert_rule_test": [
                     {"eval_time": "6m", "alertname": "CreditsExporterDown", "exp_alerts": []},

@@ -18,8 +18,9 @@ from support import (
     value,
     wait_for,
 )
+from support.leaks import find_secrets, wire_forms
 
-FE_KEY = "cli-fullenrich-key-0001"
+FE_KEY = "cli-fe-5d3c-key-0001"
 
 
 def test_check_config_ok_and_errors(tmp_path: Path) -> None:
@@ -91,6 +92,36 @@ def test_check_config_refuses_labels_owned_by_prometheus_or_the_exporter(tmp_pat
     assert run_exporter("check-config", f"--config.file={config}").returncode == 0
 
 
+def test_check_config_refuses_values_dropped_between_polls_and_unknown_pools(
+    tmp_path: Path,
+) -> None:
+    """`interval: 1d` under the default max_staleness (6h) would drop the values 18 hours a
+    day, and a threshold on a pool the provider does not have never fires CreditsLow: both
+    refused, each at its place, saying what to change."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "accounts:\n"
+        "  - {name: nightly, provider: fullenrich, api_key: k, interval: 1d}\n"
+        "  - {name: growth, provider: theirstack, api_key: k, low_credit_threshold: {apii: 100}}\n"
+    )
+    r = run_exporter("check-config", f"--config.file={config}")
+    assert r.returncode == 2
+    assert (
+        "accounts[0].max_staleness: 6h is less than twice interval (1d): the values would be "
+        "dropped between two polls; raise max_staleness to at least 2d or lower interval"
+    ) in r.stderr
+    assert (
+        "accounts[1].low_credit_threshold.apii: unknown pool (this account's pools: api, ui)"
+    ) in r.stderr
+    config.write_text(
+        "accounts:\n"
+        "  - {name: nightly, provider: fullenrich, api_key: k, interval: 1d, max_staleness: 2d}\n"
+        "  - {name: growth, provider: theirstack, api_key: k, low_credit_threshold: {api: 100}}\n"
+    )
+    r = run_exporter("check-config", f"--config.file={config}")
+    assert r.returncode == 0, r.stderr
+
+
 def test_bad_flags_exit_2(tmp_path: Path) -> None:
     assert run_exporter("--no-such-flag").returncode == 2
     assert run_exporter("--log.format=xml").returncode == 2
@@ -122,7 +153,7 @@ def test_once_prints_exposition_and_exit_codes(simulator: SimulatorThread, tmp_p
     events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
     failed = [e for e in events if e["event"] == "poll failed"]
     assert failed and failed[0]["reason"] == "auth" and failed[0]["account"] == "s"
-    assert FE_KEY not in r.stdout + r.stderr
+    assert find_secrets(r.stdout + r.stderr, wire_forms(FE_KEY)) == []
 
 
 def test_daemon_stops_cleanly_on_sigterm(simulator: SimulatorThread, tmp_path: Path) -> None:

@@ -11,11 +11,12 @@ from typing import Any
 
 from exporter.simulator import SimulatorThread
 from support import ExporterProcess, http_get, http_post, present, sample_values, value, wait_for
+from support.leaks import find_secrets, wire_forms
 
-TS_KEY = "it-theirstack-key-0001"
-WS_KEY = "it-windsurf-key-0002"
-FE_KEY = "it-fullenrich-key-0003"
-FE2_KEY = "it-fullenrich-key-0004"
+TS_KEY = "it-ts-4c2e-key-0001"
+WS_KEY = "it-ws-8d1f-key-0002"
+FE_KEY = "it-fe-2b7a-key-0003"
+FE2_KEY = "it-fe-2b7a-key-0004"
 KEYS = (TS_KEY, WS_KEY, FE_KEY, FE2_KEY)
 
 
@@ -187,8 +188,7 @@ def test_every_metric_for_three_providers(
     ]
     assert exp.stop() == 0
     for text in [*pages, exp.logs()]:
-        for key in KEYS:
-            assert key not in text
+        assert find_secrets(text, [f for key in KEYS for f in wire_forms(key)]) == []
 
 
 def test_failing_account_keeps_values_and_others_poll_on_time(

@@ -10,6 +10,7 @@ import yaml
 
 from support import ROOT, promtool
 from support.monitoring import (
+    alerting_rules,
     dashboard_variables,
     dashboards,
     panel_queries,
@@ -84,6 +85,53 @@ def test_runway_queries_prefer_the_exporters_runway(tmp_path: Path) -> None:
                 "rule_files": [str(ROOT / "prometheus" / "rules.yaml")],
                 "evaluation_interval": "5m",
                 "tests": [{"interval": "5m", "input_series": series, "promql_expr_test": cases}],
+            }
+        )
+    )
+    result = promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- low pools
+
+
+def test_pools_below_threshold_counts_what_credits_low_fires_for(tmp_path: Path) -> None:
+    """The overview's "Pools below threshold" and CreditsLow's expression, evaluated by promtool
+    on the same series, count the same pools: a Windsurf team without add-on credits (add_on:
+    limit 0, remaining 0, under its threshold) is not low; its prompt and team pools, and a pool
+    without a limit (fullenrich), are."""
+    (target,) = [
+        t
+        for title, t in panel_queries(dashboards()["credits-overview.json"])
+        if title == "Pools below threshold"
+    ]
+    labels = 'job="credits-exporter", instance="10.0.0.1:9966"'
+
+    def pool(provider: str, account: str, name: str, **values: float) -> list[dict[str, str]]:
+        selector = f'{{{labels}, provider="{provider}", account="{account}", pool="{name}"}}'
+        return [
+            {"series": f"credits_{metric}{selector}", "values": f"{value:g}x10"}
+            for metric, value in values.items()
+        ]
+
+    series = [
+        *pool("windsurf", "design", "add_on", remaining=0, limit=0, low_threshold=100),
+        *pool("windsurf", "design", "prompt", remaining=50, limit=5000, low_threshold=100),
+        *pool("windsurf", "design", "team", remaining=50, limit=5000, low_threshold=3000),
+        *pool("fullenrich", "sales", "workspace", remaining=120, low_threshold=500),
+        *pool("theirstack", "growth", "api", remaining=20000, limit=50000, low_threshold=1000),
+    ]
+    credits_low = alerting_rules()["CreditsLow"]["expr"]
+    cases = [
+        {"expr": expr, "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 3}]}
+        for expr in (substitute(target["expr"]), f"count({credits_low})")
+    ]
+    test_file = tmp_path / "low_test.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "evaluation_interval": "1m",
+                "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": cases}],
             }
         )
     )

@@ -7,7 +7,9 @@ with this test's ports and receiver.
 - the runway panels show the exporter's credits_runway_seconds where it exists and the recorded
   runway elsewhere;
 - a balance lowered under its threshold fires CreditsLow for that account only, and Alertmanager
-  delivers it with its provider, account and pool labels and a filled description;
+  delivers it with its provider, account and pool labels and a filled description; the
+  overview's "Pools below threshold" counts the same pools (not a Windsurf add-on pool never
+  bought);
 - a key the provider rejects fires CreditsAuthFailing for that account only, and Alertmanager
   inhibits the CreditsPollFailing of the same endpoints;
 - no rule fails to evaluate.
@@ -138,6 +140,34 @@ def test_low_balance_fires_credits_low_for_that_account_only(stack: Stack) -> No
     assert labels["job"] == JOB
     assert_description_filled(alert, "fullenrich", "account sales", "pool workspace", "120")
     assert_only_expected_alerts(stack)
+
+
+def test_pools_below_threshold_panel_counts_the_pools_credits_low_fires_for(stack: Stack) -> None:
+    """The overview's "Pools below threshold" counts what CreditsLow fires for: engineering's
+    add_on pool (a Windsurf team without add-on credits: limit 0, remaining 0, under its
+    threshold of 1,000) is in neither; sales, once lowered, is in both."""
+    lower_sales_balance(stack)
+    (target,) = [
+        t
+        for title, t in panel_queries(dashboards()["credits-overview.json"])
+        if title == "Pools below threshold"
+    ]
+    panel_expr = substitute(target["expr"])
+    unbought = f'credits_limit{{job="{JOB}", account="engineering", pool="add_on"}} == 0'
+    stack.wait_until(lambda: stack.query(unbought), "engineering's add_on pool scraped", 30)
+
+    def counts() -> tuple[float, set[tuple[str, str]]] | None:
+        (sample,) = stack.query(panel_expr)
+        low = {
+            (a["labels"]["account"], a["labels"]["pool"])
+            for a in stack.firing()
+            if a["labels"]["alertname"] == "CreditsLow"
+        }
+        panel = float(sample["value"][1])
+        return (panel, low) if low and panel == len(low) else None
+
+    panel, low = stack.wait_until(counts, "the panel's count equal to CreditsLow's pools", 30)
+    assert low == {("sales", "workspace")} and panel == 1
 
 
 def test_rejected_key_fires_credits_auth_failing_for_that_account_only(stack: Stack) -> None:

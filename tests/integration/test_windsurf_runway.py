@@ -13,8 +13,9 @@ import pytest
 
 from exporter.simulator import SimulatorThread
 from support import ExporterProcess, http_get, sample_values, value, wait_for
+from support.leaks import find_secrets, wire_forms
 
-KEY = "it-windsurf-consumption-key-0007"
+KEY = "it-ws-cons-6e4b-key-0007"
 WS = {"provider": "windsurf", "account": "engineering"}
 WEEK = 7 * 86400
 
@@ -173,4 +174,4 @@ def test_windsurf_burn_runway_and_counter(simulator: SimulatorThread, start_expo
 
     assert exp.stop() == 0
     for text in [*pages, exp.logs()]:
-        assert KEY not in text and KEY[:12] not in text
+        assert find_secrets(text, wire_forms(KEY)) == []

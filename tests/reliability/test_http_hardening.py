@@ -1,13 +1,15 @@
 """The HTTP client against hostile answers from a real loopback server: any status with any
 body bytes comes out as a Response or a classified PollError, whose message is short and never
 holds the key; bodies nested past the interpreter's limits and numbers past any float are
-bad_response; the body cap is per account (``max_response_size``)."""
+bad_response; the body cap is per endpoint, declared by the provider, unless the config sets
+``max_response_size``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -20,9 +22,12 @@ from exporter.accounts import parse_size
 from exporter.config import parse_config
 from exporter.http import HttpClient, Response
 from exporter.model import PollError, Reason, reason_for_status
+from exporter.providers import create_provider
 from exporter.scheduler import Scheduler
+from exporter.simulator import Simulator
 from exporter.store import Store
 from support import account_client
+from support.leaks import find_secrets
 from support.servers import AppThread
 
 KEY = "sk_http_hardening_0123456789abcdef"
@@ -97,7 +102,7 @@ def test_any_answer_is_a_response_or_a_classified_error(
     upstream.status, upstream.body, upstream.content_type = status, body, ctype
     outcome = call(upstream)
     if isinstance(outcome, PollError):
-        assert KEY not in outcome.message and KEY not in str(outcome)
+        assert find_secrets(f"{outcome.message} {outcome}", [KEY]) == []
         assert len(outcome.message) <= 250, outcome.message
         if status >= 400:
             assert outcome.reason is reason_for_status(status)
@@ -171,7 +176,7 @@ accounts:
 """,
         env={},
     )
-    assert [a.effective_max_response_size for a in config.accounts] == [2048, 8192]
+    assert [a.max_response_size for a in config.accounts] == [2048, 8192]
     store = Store()
     store.set_accounts(config.accounts)
     async with aiohttp.ClientSession() as session:
@@ -218,3 +223,59 @@ async def test_stored_errors_hold_no_frames(upstream: Upstream) -> None:
     assert error is stored and stored is not None and "cap" in stored.message
     assert stored.__traceback__ is None
     assert stored.__context__ is None and stored.__cause__ is None
+
+
+#: Windsurf conversations per busy day: CascadeAnalytics answers a row per day, model, mode and
+#: conversation, so a team this busy answers 30 days in about 1.2 MB, past the 1 MiB default.
+BUSY = 70
+
+
+async def test_windsurf_consumption_has_its_own_cap_and_the_config_still_wins() -> None:
+    """A team's CascadeAnalytics answer passes 1 MiB: the provider declares a larger cap for
+    that endpoint (the balance keeps 1 MiB), and a max_response_size the config sets, the
+    account's own or the defaults', is the cap of every endpoint. The refusal names the key
+    to raise."""
+    sim = Simulator()
+    await sim.start()
+    today = datetime.now(UTC).date()
+    days = {(today - timedelta(days=n)).isoformat(): 100.0 for n in range(30)}
+    keys = {name: f"ws-cap-{name}-{KEY}" for name in ("big", "capped", "by_default")}
+    for key in keys.values():
+        sim.add_account("windsurf", key, cascade_days=days, cascade_conversations=BUSY)
+    base = sim.base_url("windsurf")
+
+    def account(name: str, extra: str = "") -> str:
+        return (
+            f'  - {{name: {name}, provider: windsurf, api_key: {keys[name]}, base_url: "{base}", '
+            f"consumption: {{}}{extra}}}\n"
+        )
+
+    accounts = parse_config(
+        "accounts:\n" + account("big") + account("capped", ", max_response_size: 1MiB"),
+        env={},
+    )
+    defaults = parse_config(
+        "defaults: {max_response_size: 1MiB}\naccounts:\n" + account("by_default"), env={}
+    )
+    store = Store()
+    try:
+        async with aiohttp.ClientSession() as session:
+            results = {}
+            for config in (accounts, defaults):
+                store.set_accounts(config.accounts)
+                scheduler = Scheduler(store, HttpClient(session), config)
+                for state in store.accounts.values():
+                    results[state.name] = await scheduler.poll_once(state, "consumption")
+                if "big" in store.accounts:
+                    merged = store.accounts["big"].merged(store.clock())
+    finally:
+        await sim.stop()
+    assert results["big"] is None
+    assert merged.consumption["team"]["30d"] == 3000  # every row read
+    big = create_provider(accounts.accounts[0])
+    assert big.max_response_size("consumption") == 32 * 1024 * 1024
+    assert big.max_response_size("balance") == 1024 * 1024
+    for name in ("capped", "by_default"):
+        error = results[name]
+        assert error is not None and error.reason is Reason.BAD_RESPONSE, error
+        assert "1048576-byte cap" in error.message and "max_response_size" in error.message

@@ -28,6 +28,7 @@ from exporter.providers import PROVIDERS, Provider, create_provider
 from exporter.providers.base import ABSURD
 from exporter.scheduler import Scheduler
 from exporter.store import Store
+from support.leaks import find_secrets
 from support.provider_samples import SAMPLES, ProviderSample
 
 MAX_MESSAGE = 300
@@ -231,7 +232,7 @@ def check_outcome(account: AccountBase, endpoint: str, data: Any) -> Reading | P
         assert error.reason is not Reason.INTERNAL, error.message
         assert isinstance(error.message, str) and len(error.message) <= MAX_MESSAGE
         assert "\n" not in error.message
-        assert KEY not in error.message and KEY not in str(error)
+        assert find_secrets(f"{error.message} {error}", [KEY]) == []
         # Parsing says BAD_RESPONSE, or what an http_json error_when rule declares; a
         # provider's own classify() may name another reason.
         declared = {rule.reason for rule in getattr(account, "error_when", ())}

@@ -4,7 +4,8 @@ waiting with deadlines, the exporter and other programs as subprocesses, scraped
 The other modules of this package: ``polling`` (the scheduler on virtual time with a recording
 upstream), ``monitoring`` (the rules and dashboards of prometheus/ and
 grafana/), ``pipeline`` (simulator, exporter, Prometheus and Alertmanager together),
-``servers`` (servers in threads, samplers, scrapers, log parsing), ``browser`` (headless
+``servers`` (servers in threads, samplers, scrapers, log parsing), ``leaks`` (the one leak
+check: any 8 characters of a key, in any form and case), ``browser`` (headless
 Chromium), ``demo_data`` (the demo's exporter for the browser tests), ``provider_samples``
 (documented answers of every provider, for property tests) and ``reference`` (the
 prometheus_client rendering of the store the parity tests hold /metrics to)."""
@@ -36,6 +37,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.config import parse_config
+from exporter.credentials import key_forms
 from exporter.daemon import Daemon
 from exporter.http import AccountClient, HttpClient
 from exporter.ratelimit import KeyLimiter
@@ -55,7 +57,7 @@ def account_client(
     pacing of its own; headers and 429s still hold its limiter)."""
     return AccountClient(
         HttpClient(session),
-        secret=secret,
+        secrets=key_forms(secret),
         timeout=timeout,
         max_body_bytes=max_body_bytes,
         limiter=KeyLimiter(math.inf),

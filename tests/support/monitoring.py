@@ -69,7 +69,7 @@ def _unquote(cell: str) -> str:
 THRESHOLD_MUTATIONS = {
     "runningOutDays": "8",
     "expiringSoonDays": "15",
-    "dataStaleSeconds": "7000",
+    "dataStaleSeconds": "14000",
     "exporterJobRegex": "credits-exporter",
 }
 

@@ -70,6 +70,8 @@ def accounts() -> list[Account]:
             {"api_credits": 40_000, "ui_credits": 500},
             {"low_credit_threshold": {"api": 1_000, "ui": 50}},
         ),
+        # A team that never bought add-on credits: add_on has limit 0 and remaining 0, under its
+        # threshold, and is not low (neither for CreditsLow nor for the overview's count).
         Account(
             "engineering",
             "windsurf",
@@ -77,8 +79,8 @@ def accounts() -> list[Account]:
             {
                 "prompt_credits_per_seat": 500,
                 "num_seats": 10,
-                "add_on_credits_available": 10_000,
-                "add_on_credits_used": 2_500,
+                "add_on_credits_available": 0,
+                "add_on_credits_used": 0,
                 "billing_cycle_start": _iso(cycle_start),
                 "billing_cycle_end": _iso(cycle_start + timedelta(days=30)),
                 "users": [

@@ -1,9 +1,10 @@
 """Helpers shared by the reliability tests: servers in threads, a sampler of upstream calls, a
-background scraper, logfmt parsing and a leak scanner."""
+background scraper that checks every body for leaks (:mod:`support.leaks`), logfmt parsing."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import threading
 import time
@@ -16,6 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from exporter.simulator import SimulatorThread
+
+from .leaks import find_secrets
 
 
 class AppThread:
@@ -93,13 +96,18 @@ class CallSampler:
     sim: SimulatorThread
     pairs: list[tuple[str, str]]
     period: float = 0.1
+    #: (when the sample's counts were all read, the counts).
     samples: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)
+    #: When each sample began reading its counts.
+    began: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def _take(self) -> None:
+        began = time.monotonic()
         counts = tuple(self.sim.calls(api_key=k, path=p) for k, p in self.pairs)
         self.samples.append((time.monotonic(), counts))
+        self.began.append(began)
 
     def start(self) -> None:
         def run() -> None:
@@ -148,6 +156,38 @@ class CallSampler:
                 out.extend([ts] * (counts[i] - prev))
             prev = counts[i]
         return out
+
+    def call_windows(self, pair: tuple[str, str], t0: float, t1: float) -> list[Window]:
+        """When each call in (t0, t1] arrived, for certain: after the previous sample began
+        reading (it did not count the call), by the time the sample that first counted it had
+        read. Exact whatever the load: a sample taken late widens its window, it never moves
+        a call."""
+        i = self._index(pair)
+        out: list[Window] = []
+        for k in range(1, len(self.samples)):
+            ts, counts = self.samples[k]
+            if ts < t0:
+                continue
+            if ts > t1:
+                break
+            new = counts[i] - self.samples[k - 1][1][i]
+            out.extend([Window(self.began[k - 1], ts)] * new)
+        return out
+
+
+@dataclass(frozen=True)
+class Window:
+    """A call arrived after ``after`` and by ``by``."""
+
+    after: float
+    by: float
+
+
+def longest_gaps(windows: Iterable[Window]) -> list[float]:
+    """For each two calls in a row, the longest they can have been apart: a gap shorter than
+    wanted is certain only when even this is shorter."""
+    ordered = sorted(windows, key=lambda w: w.by)
+    return [max(b.by - a.after, a.by - b.after) for a, b in itertools.pairwise(ordered)]
 
 
 class Scraper:
@@ -202,14 +242,3 @@ def logfmt(line: str) -> dict[str, str]:
     for key, value in _LOGFMT.findall(line):
         out[key] = value[1:-1] if value.startswith('"') else value
     return out
-
-
-def find_secrets(text: str, secrets: Iterable[str]) -> list[str]:
-    """Which of ``secrets`` occur in ``text``, whole or as a telling fragment: any 12
-    consecutive characters of a key (so a key cut, wrapped or half-masked still counts)."""
-    found = []
-    for secret in secrets:
-        fragments = {secret[i : i + 12] for i in range(max(1, len(secret) - 11))}
-        if any(f in text for f in fragments):
-            found.append(secret)
-    return found

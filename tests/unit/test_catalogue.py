@@ -69,3 +69,20 @@ def test_runway() -> None:
     assert runway_seconds(0, 7) == 0
     assert runway_seconds(10, 0) is None  # no burn: no runway, not an infinite one
     assert runway_seconds(None, 7) is None
+
+
+@pytest.mark.parametrize(
+    ("remaining", "consumed_7d", "limit", "expected"),
+    [
+        (-20, 70, None, 0.0),  # overdrawn while burning: it ran out, never a negative time
+        (-20, 0, None, 0.0),  # ran out a week ago: the burn stopped with it
+        (0, 0, 100, 0.0),
+        (-0.5, 70, 100, 0.0),
+        (0, 70, 0, None),  # a limit of 0: nothing was ever there to run out of
+        (-20, None, None, None),  # no consumption history for the pool: no runway at all
+    ],
+)
+def test_runway_once_nothing_is_left(
+    remaining: float, consumed_7d: float | None, limit: float | None, expected: float | None
+) -> None:
+    assert runway_seconds(remaining, consumed_7d, limit) == expected

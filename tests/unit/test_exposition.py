@@ -46,6 +46,13 @@ class Clock:
         return self.t
 
 
+THRESHOLDS = {
+    "theirstack": "{api: 100}",
+    "windsurf": "{prompt: 5}",
+    "fullenrich": "{workspace: 7.5}",
+}
+
+
 def accounts_yaml(n: int, *, labels: bool = True, suffix: str = "") -> str:
     lines = ["defaults: {max_staleness: 1h}", "accounts:"]
     for i in range(n):
@@ -54,7 +61,7 @@ def accounts_yaml(n: int, *, labels: bool = True, suffix: str = "") -> str:
         if provider == "windsurf":
             extra += ", prompt_usage: true"
         if i % 4 == 0:
-            extra += ", low_credit_threshold: {api: 100, prompt: 5, workspace: 7.5}"
+            extra += f", low_credit_threshold: {THRESHOLDS[provider]}"
         if labels and i % 5 == 1:
             extra += ', labels: {team: "t\\"q\\\\b\\nn", cost_center: cc' + str(i) + "}"
         lines.append(

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from exporter.http import connection_problem, host_of, parse_retry_after
 from exporter.model import PollError, Reason
 from support import account_client
+from support.leaks import find_secrets
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -142,7 +143,7 @@ async def fails(
 ) -> PollError:
     with pytest.raises(PollError) as info:
         await call(client, server, path, timeout)
-    assert SECRET not in str(info.value)
+    assert find_secrets(str(info.value), [SECRET]) == []
     return info.value
 
 

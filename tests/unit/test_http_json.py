@@ -31,6 +31,7 @@ from exporter.providers.http_json import (
     resolve,
 )
 from support import account_client, exporter_command
+from support.leaks import find_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -1156,7 +1157,7 @@ async def test_fetch_over_http_with_query_auth(
             await p.fetch("balance", http)
         assert info.value.message == "data.balance is missing"
         for text in (str(info.value), repr(info.value)):
-            assert key not in text and "api_key" not in text
+            assert find_secrets(text, [key]) == [] and "api_key" not in text
 
 
 async def test_fetch_post_body_auth_and_basic(

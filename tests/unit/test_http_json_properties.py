@@ -84,7 +84,14 @@ EXAMPLES: dict[str, Any] = {
         "this_month_usage": 24042,
         "plan_renewal_date": "2026-12-17",
     },
-    "telnyx": {"data": {"balance": "300.00", "currency": "USD", "credit_limit": "100.00"}},
+    "telnyx": {
+        "data": {
+            "balance": "300.00",
+            "currency": "USD",
+            "credit_limit": "100.00",
+            "available_credit": "400.00",
+        }
+    },
     "firecrawl": {
         "success": True,
         "data": {

@@ -173,10 +173,20 @@ def test_hunter_remaining_as_given() -> None:
     assert p.parse(ex["account_current_plan"]).pools == {
         "credits": PoolValues(remaining=1930, used=320, limit=2250)
     }
-    assert p.parse(ex["account_two_meters_without_remaining"]).pools == {
+    older = p.parse(ex["account_two_meters_without_remaining"])
+    assert older.pools == {
         "searches": PoolValues(used=30, limit=500),
         "verifications": PoolValues(used=12, limit=1000),
     }
+    # Nothing to alert on without a remaining: the log and the status page say so.
+    assert older.notes == {
+        pool: (
+            f"remaining not in the answer (data.requests.{pool}.remaining): none is published "
+            "for this pool, so CreditsLow and CreditsExhausted cannot fire for it"
+        )
+        for pool in ("searches", "verifications")
+    }
+    assert p.parse(ex["account_current_plan"]).notes == {}
 
 
 def test_twilio_subaccount_says_so() -> None:
@@ -232,13 +242,26 @@ def test_serpapi_documented_answers() -> None:
 def test_telnyx_documented_answers() -> None:
     ex = examples("telnyx")
     p = preset("telnyx")
-    # The balance, not the credit line: available_credit (balance + credit_limit) is not it.
-    assert p.parse(ex["balance"]).pools == {"usd": PoolValues(remaining=300)}
+    # What the account can still spend: available_credit, "balance + credit limit".
+    assert p.parse(ex["balance"]).pools == {"usd": PoolValues(remaining=400)}
     assert p.units() == {"usd": "usd"}
     assert p.error_message(ex["authentication_failed"]).startswith(
         "The required authentication headers"
     )
     assert p.error_message(ex["too_many_requests"]).startswith("You have exceeded")
+
+
+def test_telnyx_on_its_credit_line_is_not_exhausted() -> None:
+    """A balance below 0 within the credit line: the account keeps working, so what it can
+    still spend is published (CreditsExhausted stays quiet); beyond the line it is below 0."""
+    p = preset("telnyx")
+
+    def answer(balance: str, available: str) -> dict[str, Any]:
+        data = {"balance": balance, "credit_limit": "100.00", "available_credit": available}
+        return {"data": {**data, "record_type": "balance", "pending": "0.00", "currency": "USD"}}
+
+    assert p.parse(answer("-20.00", "80.00")).pools == {"usd": PoolValues(remaining=80)}
+    assert p.parse(answer("-104.50", "-4.50")).pools == {"usd": PoolValues(remaining=-4.5)}
 
 
 def test_firecrawl_documented_answers() -> None:

@@ -3,13 +3,17 @@ what it quotes, and the poll, which knows the key, cleans the message."""
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.credentials import basic, bearer, key_forms, plain, scheme
+from exporter.http import Exchange, interpret
 from exporter.model import PollError, Reason
 from exporter.providers import base
 from exporter.providers.http_json import pool_name, read_number, read_timestamp
@@ -19,20 +23,18 @@ from exporter.redaction import (
     MIN_FRAGMENT,
     REDACTED,
     clean,
-    key_forms,
+    holds_secret,
     quote,
     redact,
 )
+from support.leaks import find_secrets, wire_forms
 
 KEY = "sk_live_" + string.ascii_letters[:43]  # 51 characters, longer than every cut
 
 
 def runs(text: str, key: str = KEY) -> list[str]:
-    return [
-        key[i : i + MIN_FRAGMENT]
-        for i in range(len(key) - MIN_FRAGMENT + 1)
-        if key[i : i + MIN_FRAGMENT] in text
-    ]
+    """The key, if ``text`` holds any run of 8 of its characters (in any case)."""
+    return find_secrets(text, [key])
 
 
 @pytest.mark.parametrize(
@@ -146,6 +148,95 @@ def test_key_forms_cover_the_query_string_aiohttp_sends() -> None:
 @pytest.mark.parametrize("form", key_forms(URL_KEY))
 def test_clean_removes_every_form_of_the_key(form: str) -> None:
     text = f"GET /account.json?api_key={form}&x=1 was refused"
-    assert clean(text, [URL_KEY]) == f"GET /account.json?api_key={REDACTED}&x=1 was refused"
-    error = PollError(Reason.CLIENT_ERROR, f"HTTP 400: {quote(text)}").redacted(URL_KEY)
+    forms = key_forms(URL_KEY)
+    assert clean(text, forms) == f"GET /account.json?api_key={REDACTED}&x=1 was refused"
+    error = PollError(Reason.CLIENT_ERROR, f"HTTP 400: {quote(text)}").redacted(*forms)
     assert form not in error.message and REDACTED in error.message
+
+
+# --------------------------------------------------------------------------- case and wire forms
+
+
+#: Letters in both cases, alternating: no run of 8 of it lower-cased is a run of it as is.
+MIXED = "Zq" + "".join(c.upper() if i % 2 else c for i, c in enumerate("abcdefghijklmnopqrstuvwxy"))
+
+
+def test_fragments_are_found_in_any_case() -> None:
+    """An upstream that lower-cases (or upper-cases) what it echoes echoes the key still."""
+    for text in (f"unknown key {MIXED.lower()}", f"KEY {MIXED.upper()[5:20]} REFUSED"):
+        out = clean(text, [MIXED], MAX_MESSAGE)
+        assert runs(out, MIXED) == [], out
+        out = clean(quote(text), [MIXED])
+        assert runs(out, MIXED) == [], out
+    assert redact(f"x {MIXED.swapcase()} y", [MIXED]) == f"x {REDACTED} y"
+    # A run shorter than a fragment stays, in any case.
+    assert redact(MIXED[:7].upper(), [MIXED]) == MIXED[:7].upper()
+
+
+#: The username of HTTP Basic (a Twilio Account SID) and a key that is its password.
+USER, SECRET = "AC123", "sk_live+AbC/dEf=GhIjKlMnOpQrStUv"
+#: A key a JSON body writes otherwise every few characters.
+JSON_KEY = 'ab"cd\\ef' * 6
+
+
+@pytest.mark.parametrize(
+    ("credential", "sent"),
+    [
+        (plain(SECRET), SECRET),
+        (bearer(SECRET), f"Bearer {SECRET}"),
+        (scheme("Token", SECRET), f"Token {SECRET}"),
+        (basic(USER, SECRET), f"Basic {wire_forms(SECRET, basic_user=USER)[-1]}"),
+    ],
+)
+def test_a_credential_declares_every_form_it_puts_on_the_wire(credential: Any, sent: str) -> None:
+    """The value sent is one of the forms, and so is each form the tests know the key travels
+    in: as written, URL-encoded three ways, as a JSON string, Basic's base64 of user:key."""
+    assert credential.value == sent
+    forms = set(credential.forms)
+    assert sent in forms
+    expected = wire_forms(SECRET, basic_user=USER if sent.startswith("Basic") else None)
+    assert set(expected) <= forms
+    assert SECRET not in repr(credential) and sent not in repr(credential)
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        f"refused credentials Basic {wire_forms(SECRET, basic_user=USER)[-1]}",
+        f"refused {wire_forms(SECRET, basic_user=USER)[-1].lower()}",
+        f"token {wire_forms(SECRET, basic_user=USER)[-1][10:30]} is not valid",
+        f"body {json.dumps({'service_key': JSON_KEY})}",
+    ],
+)
+def test_an_echo_of_the_request_leaves_no_form_of_the_key(echo: str) -> None:
+    """What an upstream echoing its request's Authorization header or JSON body says, in the
+    provider's error text (interpret) and in a quoted value (PollError.redacted)."""
+    forms = (*basic(USER, SECRET).forms, *plain(JSON_KEY).forms)
+    known = [*wire_forms(SECRET, basic_user=USER), *wire_forms(JSON_KEY)]
+    body = json.dumps({"message": echo}).encode()
+    with pytest.raises(PollError) as info:
+        interpret(Exchange(401, {}, body), secrets=forms, error_message=lambda d: d["message"])
+    assert find_secrets(info.value.message, known) == [], info.value.message
+    kept = PollError(Reason.BAD_RESPONSE, f"balance is {quote(echo)}").redacted(*forms)
+    assert find_secrets(kept.message, known) == [], kept.message
+
+
+def test_holds_secret_in_any_case_and_for_runs_of_eight() -> None:
+    assert holds_secret(KEY.lower(), [KEY])
+    assert holds_secret(f"pool_{KEY[20:28].upper()}", [KEY])
+    assert not holds_secret(f"pool_{KEY[20:27]}", [KEY])  # 7 characters
+    assert holds_secret("usd_abcd", ["abcd"])  # a key shorter than a fragment: whole
+    assert not holds_secret("usd", ["k"])  # too short to look for at all
+
+
+@pytest.mark.parametrize("shown", [KEY, KEY.lower(), f"eur {KEY[10:30].upper()}", KEY[3:11]])
+def test_a_pool_name_holding_the_key_is_refused(shown: str) -> None:
+    """A name read from the answer becomes a label: one that holds the key (or any 8 of its
+    characters, in any case) is a bad_response that says so without quoting it."""
+    with pytest.raises(PollError) as info:
+        pool_name(shown, "items[0].name", key_forms(KEY))
+    assert info.value.reason is Reason.BAD_RESPONSE
+    assert info.value.message == (
+        "items[0].name holds the account's key (or part of it): not a usable pool name"
+    )
+    assert pool_name("EUR", "items[0].name", key_forms(KEY)) == "eur"

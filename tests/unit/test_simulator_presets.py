@@ -428,7 +428,7 @@ async def test_issue14_presets_read_the_simulator(env14: Env) -> None:
         "searches": PoolValues(remaining=5958, used=24042, limit=30000),
         "extra_credits": PoolValues(remaining=500),
     }
-    assert (await read("telnyx")).pools == {"usd": PoolValues(remaining=-12.5)}
+    assert (await read("telnyx")).pools == {"usd": PoolValues(remaining=87.5)}  # on credit
     assert (await read("firecrawl")).pools == {"credits": PoolValues(remaining=1000, limit=500)}
     assert (await read("sendgrid")).pools == {
         "emails": PoolValues(remaining=0, used=250, limit=200)

@@ -336,6 +336,26 @@ async def test_api_filters_paging_and_total(served: Served) -> None:
     assert [a["account"] for a in data["accounts"]] == [f"Acct-00{i}0" for i in range(10)]
 
 
+async def test_api_pages_as_the_page_does(served: Served) -> None:
+    """A page past the last is the last one, in /api/status as on the page, and the JSON says
+    which page it holds; without per_page every account is on the one page, whatever `page`
+    asks."""
+    client, _, _, _ = served
+    path = "?provider=fullenrich&per_page=100&page=99"
+    data = await (await client.get(f"/api/status{path}")).json()
+    shown = names(await (await client.get(f"/{path}")).text())
+    assert [a["account"] for a in data["accounts"]] == shown and len(shown) == 70
+    assert (data["page"], data["per_page"], data["total"]) == (3, 100, 270)
+    assert data["pages"] == 3
+    data = await (await client.get("/api/status?page=4")).json()
+    assert len(data["accounts"]) == N
+    assert (data["page"], data["pages"], data["per_page"]) == (1, 1, None)
+    data = await (await client.get("/api/status?per_page=7&page=2")).json()
+    assert (data["page"], data["pages"], len(data["accounts"])) == (2, 43, 7)
+    data = await (await client.get("/api/status?account=nobody&per_page=5&page=2")).json()
+    assert (data["page"], data["pages"], data["total"], data["accounts"]) == (1, 1, 0, [])
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [

@@ -13,6 +13,7 @@ from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.negotiate import wants_gzip
 from exporter.store import Store
 from exporter.web import STATUS_KEY, create_app, etag_matches
+from support.leaks import find_secrets
 
 KEY = "web-test-secret-key"
 
@@ -59,7 +60,7 @@ async def test_ready_health_and_metrics(
     body = await r.text()
     assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert 'credits_remaining{account="a",pool="workspace",provider="fullenrich"} 3.0' in body
-    assert KEY not in body
+    assert find_secrets(body, [KEY]) == []
 
     r = await client.get(
         "/metrics",
@@ -90,7 +91,7 @@ async def test_status_page_and_api(
     await client.app[STATUS_KEY].refresh()  # what its render task does after a change
     page = await (await client.get("/")).text()
     assert "1,234.5" in page and "/metrics" in page and "auth" in page
-    assert KEY not in page
+    assert find_secrets(page, [KEY]) == []
     data = await (await client.get("/api/status")).json()
     by_name = {a["account"]: a for a in data["accounts"]}
     assert by_name["a"]["state"] == "ok"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from exporter.config import parse_config
+from exporter.http import Exchange, interpret
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.providers import create_provider
 from exporter.providers.base import merge_pools
-from exporter.providers.windsurf import Windsurf, classify
+from exporter.providers.windsurf import Windsurf, classify, error_message
 
 JAN = {"billingCycleStart": "2026-01-01T00:00:00Z", "billingCycleEnd": "2026-02-01T00:00:00Z"}
 FEB = {"billingCycleStart": "2026-02-01T00:00:00Z", "billingCycleEnd": "2026-03-01T00:00:00Z"}
@@ -86,6 +88,25 @@ def test_empty_error_beside_data_is_success() -> None:
     assert classify(200, {"error": "Invalid service key"}) is Reason.AUTH
     assert classify(200, {"error": "something broke"}) is Reason.BAD_RESPONSE
     assert classify(500, {"error": "boom"}) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Rate limit exceeded", "rate-limited: try again later", "Too Many Requests", "ratelimit hit"],
+)
+def test_a_rate_limit_inside_a_200_is_rate_limited(text: str) -> None:
+    """Windsurf documents a 429 but no body: an error beside a 200 that says it is being rate
+    limited is counted as rate_limited (the alerts and the backoff read it so), not as a
+    response the exporter could not read."""
+    assert classify(200, {"error": text}) is Reason.RATE_LIMITED
+    body = json.dumps({"error": text}).encode()
+    with pytest.raises(PollError) as info:
+        interpret(
+            Exchange(200, {}, body), secrets=(), error_message=error_message, classify=classify
+        )
+    assert (info.value.reason, info.value.status) == (Reason.RATE_LIMITED, 200)
+    # An auth refusal stays auth, whatever else it says.
+    assert classify(200, {"error": "Invalid service key (rate limit 10/s)"}) is Reason.AUTH
 
 
 def test_usage_only_from_an_answer_that_names_its_cycle() -> None:

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ...accounts import AccountBase, RateLimit
+from ...accounts import AccountBase, RateLimit, problem_details
 from .paths import PathStr
 from .spec import AuthSpec, ErrorRule, PoolKey, PoolSpec, RequestSpec, TimeRef
 from .templates import Loc, template_problems
@@ -85,6 +85,12 @@ class HttpJsonAccount(AccountBase):
             raise _together(cls, exc.errors(include_url=False), problems) from None
         raise _together(cls, [], problems)
 
+    def pool_names(self) -> tuple[str, ...] | None:
+        """The keys of ``pools``, unless a pool is named by the answer (``name``)."""
+        if any(spec.name is not None for spec in self.pools.values()):
+            return None
+        return tuple(self.pools)
+
     @field_validator("provider")
     @classmethod
     def _provider_matches(cls, value: str) -> str:
@@ -144,14 +150,7 @@ def _together(
         )
         for err in errors
     ]
-    details += [
-        InitErrorDetails(
-            type=PydanticCustomError("value_error", "Value error, {problem}", {"problem": text}),
-            loc=loc,
-            input=None,
-        )
-        for loc, text in problems
-    ]
+    details += problem_details(problems)
     order = {name: i for i, name in enumerate(model.model_fields)}
     details.sort(key=lambda d: order.get(str(d["loc"][0]), len(order)) if d["loc"] else -1)
     return ValidationError.from_exception_data(model.__name__, details)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...accounts import AccountBase
+from ...credentials import Credential, basic, bearer, plain, scheme
 from ...http import AccountClient
 from ...model import PoolValues, Reading
 from ..base import ABSURD, Provider, bad, json_type
@@ -22,6 +22,11 @@ from .values import body_error, error_message_reader, pool_name, read_number, re
 
 MAX_POOLS = 50
 """More pools than this from one response is a bad response (a label-cardinality guard)."""
+NO_REMAINING_NOTE = (
+    "remaining not in the answer ({path}): none is published for this pool, so CreditsLow "
+    "and CreditsExhausted cannot fire for it"
+)
+"""The note of a pool whose optional ``remaining`` the answer left out (Hunter's older plans)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +75,24 @@ class HttpJson(Provider):
         self._units = dict(self._static_units)
         #: Reads the API's own error text out of an error body.
         self.error_message = error_message_reader(account.error_message)
+        #: Every form of the key on the wire: a pool name holding one is refused.
+        self._secrets = self.credential(account).forms
         #: The call to make, built once: key included, so never log or show it.
         self.request = self._build_request()
+
+    @classmethod
+    def credential(cls, account: AccountBase) -> Credential:
+        """The key as the account's ``auth`` sends it."""
+        assert isinstance(account, HttpJsonAccount)
+        auth, key = account.auth, account.secret
+        if auth.type == "bearer":
+            return bearer(key)
+        if auth.type == "header" and auth.scheme:
+            return scheme(auth.scheme, key)
+        if auth.type == "basic":
+            assert auth.username is not None
+            return basic(render(auth.username, account.params), key)
+        return plain(key)  # a header of its own, a query parameter, a JSON body's string
 
     @classmethod
     def documented_rate(cls, account: AccountBase) -> float | None:
@@ -90,21 +111,21 @@ class HttpJson(Provider):
 
     def _build_request(self) -> _Request:
         account = self.account
-        secret = account.secret
+        secret = self.credential(account).value
         params = account.params
         headers = {k: render(v, params) for k, v in account.request.headers.items()}
         body = render_json(account.request.body, params) if account.request.body else None
         query: dict[str, str] | None = None
         auth = account.auth
-        if auth.type == "bearer":
-            headers["Authorization"] = f"Bearer {secret}"
+        if auth.type in ("bearer", "basic"):
+            headers["Authorization"] = secret
         elif auth.type == "header":
             assert auth.name is not None
-            headers[auth.name] = f"{auth.scheme} {secret}" if auth.scheme else secret
+            headers[auth.name] = secret
         elif auth.type == "query":
             assert auth.name is not None
             query = {auth.name: secret}
-        elif auth.type == "body":
+        else:
             assert auth.field is not None
             body = body if isinstance(body, dict) else {}
             node = body
@@ -112,10 +133,6 @@ class HttpJson(Provider):
             for part in parents:
                 node = node.setdefault(part, {})
             node[last] = secret
-        else:
-            assert auth.username is not None
-            pair = f"{render(auth.username, params)}:{secret}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         if account.request.method == "POST" and body is None:
             body = {}
         return _Request(account.request.method, self.url, headers, query, body)
@@ -142,14 +159,17 @@ class HttpJson(Provider):
             raise error
         pools: dict[str, PoolValues] = {}
         units: dict[str, str] = {}
+        notes: dict[str, str] = {}
         skipped: list[str] = []
         for key, spec in self.account.pools.items():
-            for name, values in self._read_pools(data, key, spec, skipped):
+            for name, values, left_out in self._read_pools(data, key, spec, skipped):
                 if name in pools:
                     raise bad(f'two pools are named "{name}" (pools.{key})')
                 if len(pools) >= MAX_POOLS:
                     raise bad(f"more than {MAX_POOLS} pools in one response")
                 pools[name] = values
+                if left_out is not None:
+                    notes[name] = NO_REMAINING_NOTE.format(path=left_out)
                 unit = self._pool_units[key]
                 if unit is not None:
                     units[name] = name if unit == "{pool}" else unit
@@ -162,27 +182,29 @@ class HttpJson(Provider):
             expiry_timestamp=self._time(data, account.expiry),
             cycle_start_timestamp=self._time(data, account.cycle_start),
             cycle_end_timestamp=self._time(data, account.cycle_end),
+            notes=notes,
         )
         self._units = {**self._static_units, **units}
         return reading
 
     def _read_pools(
         self, data: Any, key: str, spec: PoolSpec, skipped: list[str]
-    ) -> Iterator[tuple[str, PoolValues]]:
+    ) -> Iterator[tuple[str, PoolValues, str | None]]:
+        """Each pool the rule finds: its name, its values, and the path of its optional
+        ``remaining`` when the answer left it out (None: read, or not declared)."""
         if spec.for_each is None:
             try:
                 name = key
                 if spec.name is not None:
-                    name = pool_name(
-                        _not_null(resolve(data, spec.name), spec.name, spec), spec.name
-                    )
-                values = self._values(data, spec, "")
+                    raw = _not_null(resolve(data, spec.name), spec.name, spec)
+                    name = pool_name(raw, spec.name, self._secrets)
+                values, left_out = self._values(data, spec, "")
             except MissingPath as exc:
                 if spec.optional:
                     skipped.append(exc.message)
                     return
                 raise
-            yield name, values
+            yield name, values, left_out
             return
         try:
             items = resolve(data, spec.for_each)
@@ -198,16 +220,21 @@ class HttpJson(Provider):
             where = f"{spec.for_each}[{i}]" if spec.for_each != "$" else f"[{i}]"
             try:
                 shown = join_path(where, spec.name)
-                name = pool_name(_not_null(resolve(item, spec.name, where), shown, spec), shown)
-                values = self._values(item, spec, where)
+                raw = _not_null(resolve(item, spec.name, where), shown, spec)
+                name = pool_name(raw, shown, self._secrets)
+                values, left_out = self._values(item, spec, where)
             except MissingPath:
                 if spec.optional:
                     continue
                 raise
-            yield name, values
+            yield name, values, left_out
 
     @staticmethod
-    def _values(data: Any, spec: PoolSpec, where: str) -> PoolValues:
+    def _values(data: Any, spec: PoolSpec, where: str) -> tuple[PoolValues, str | None]:
+        """The pool's values, and the path of its optional ``remaining`` if the answer left
+        it out."""
+        left_out: list[str] = []
+
         def number(ref: ValueField | None, sentinels: tuple[Sentinel, ...]) -> float | None:
             if ref is None:
                 return None
@@ -216,6 +243,7 @@ class HttpJson(Provider):
                 raw = resolve(data, ref.path, where)
             except MissingPath:
                 if ref.optional:
+                    left_out.append(shown)
                     return None
                 raise
             if None not in sentinels:
@@ -229,11 +257,12 @@ class HttpJson(Provider):
             return scaled
 
         remaining = number(spec.remaining, spec.unlimited)
+        gone = left_out[0] if left_out else None  # only remaining was read so far
         used = number(spec.used, ())
         limit = number(spec.limit, spec.unlimited)
         if spec.remaining is None and limit is not None and used is not None:
             remaining = limit - used
-        return PoolValues(remaining=remaining, used=used, limit=limit)
+        return PoolValues(remaining=remaining, used=used, limit=limit), gone
 
     @staticmethod
     def _time(data: Any, ref: TimeField | None) -> float | None:

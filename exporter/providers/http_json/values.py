@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from ...model import PollError, Reason
-from ...redaction import quote
+from ...redaction import holds_secret, quote
 from ..base import ABSURD, bad, json_type, number_in_string
 from .paths import resolve
 from .spec import ErrorRule, Scalar, Sentinel
@@ -105,13 +105,19 @@ _SPACES = re.compile(r"\s+")
 _DYNAMIC_POOL = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
-def pool_name(raw: Any, where: str) -> str:
-    """A pool named by the response: trimmed, lower-cased, inner spaces as ``_``."""
+def pool_name(raw: Any, where: str, secrets: Iterable[str] = ()) -> str:
+    """A pool named by the response: trimmed, lower-cased, inner spaces as ``_``. A name that
+    holds the key (any of ``secrets``, the forms of the account's key on the wire) or a run of
+    8 or more of its characters, in any case, is refused: it would publish the key as a label
+    (an upstream that echoes the request into the field the name is read from)."""
     if not isinstance(raw, str):
         raise bad(f"{where} should be a string naming the pool, got {json_type(raw)}")
-    name = _SPACES.sub("_", raw.strip()).lower()
+    spaced = _SPACES.sub(" ", raw.strip())
+    name = spaced.replace(" ", "_").lower()
     if not _DYNAMIC_POOL.match(name):
         raise bad(f'{where} ("{quote(raw)}") is not a usable pool name')
+    if holds_secret(spaced, secrets):  # a short name: the check costs little
+        raise bad(f"{where} holds the account's key (or part of it): not a usable pool name")
     return name
 
 

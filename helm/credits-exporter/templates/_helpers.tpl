@@ -150,14 +150,14 @@ table; tests/helm/test_chart.py fails when the two differ.
 {{- define "credits-exporter.thresholdTable" -}}
 runningOutDays: {alert: CreditsRunningOut, default: 7, token: "< 7"}
 expiringSoonDays: {alert: CreditsExpiringSoon, default: 14, token: "< 14"}
-dataStaleSeconds: {alert: CreditsDataStale, default: 7200, token: "> 7200"}
+dataStaleSeconds: {alert: CreditsDataStale, default: 14400, token: "> 14400"}
 exporterJobRegex: {alert: CreditsExporterDown, default: ".*credits-exporter.*", token: 'job=~".*credits-exporter.*"'}
 {{- end }}
 
 {{/*
-The job of the exporter's targets as a regex, for CreditsExporterDown: exactly the job the
-chart's ServiceMonitor produces (the Service's app.kubernetes.io/name label, which nameOverride
-changes), escaped for a PromQL string.
+The job of the chart's ServiceMonitor's targets as a regex, for CreditsExporterDown: exactly the
+job it produces (the Service's app.kubernetes.io/name label, which nameOverride changes),
+escaped for a PromQL string.
 */}}
 {{- define "credits-exporter.jobRegex" -}}
 {{- include "credits-exporter.name" . | regexQuoteMeta | replace "\\" "\\\\" }}
@@ -166,10 +166,12 @@ changes), escaped for a PromQL string.
 {{/*
 The rule groups of the shared rule files (files/prometheus -> ../../../prometheus), changed by
 values: prometheusRule.thresholds written into the alerts' expressions (exporterJobRegex, when
-empty, is the job of the chart's ServiceMonitor), prometheusRule.alerts.<name> (enabled, for,
-severity, labels) applied to its alert, prometheusRule.additionalRuleLabels added to every
-alert, and prometheusRule.extraRules appended as a group of their own. Without those values the
-groups are exactly those of the files.
+empty, is the job of the chart's ServiceMonitor when that is enabled; without it Prometheus
+scrapes the exporter some other way, its own job or a PodMonitor's <namespace>/<name>, and the
+files' broad regex stays), prometheusRule.alerts.<name> (enabled, for, severity, labels) applied
+to its alert, prometheusRule.additionalRuleLabels added to every alert, and
+prometheusRule.extraRules appended as a group of their own. Without those values (and without
+the ServiceMonitor) the groups are exactly those of the files.
 */}}
 {{- define "credits-exporter.ruleGroups" -}}
 {{- $table := include "credits-exporter.thresholdTable" . | fromYaml }}
@@ -205,7 +207,7 @@ groups are exactly those of the files.
 {{- end }}
 {{- end }}
 {{- if and (eq $param "exporterJobRegex") (eq $value "") }}
-{{- $value = include "credits-exporter.jobRegex" $ }}
+{{- $value = ternary (include "credits-exporter.jobRegex" $) (toString $t.default) $.Values.serviceMonitor.enabled }}
 {{- end }}
 {{- if not (contains $t.token $rule.expr) }}
 {{- fail (printf "alert %s: its expr no longer contains %q, the token prometheus/README.md documents for %s" $rule.alert $t.token $param) }}
