@@ -1022,6 +1022,9 @@ def test_error_when_rules() -> None:
     assert (e.reason, e.message) == (Reason.AUTH, "status.code is 401: key refused")
     e = refused({"status": {"code": 401.0}})
     assert e.reason is Reason.AUTH  # numbers compare by value
+    # An integer too large for a float is compared, not a crash (it is no rule's value).
+    e = refused({"balance": 5, "status": {"code": 10**400}, "state": "degraded"})
+    assert e.reason is Reason.SERVER_ERROR
     e = refused({"status": {"code": "unauthorized"}})
     assert (e.reason, e.message) == (Reason.AUTH, 'status.code is "unauthorized": key refused')
     assert refused({"ok": False}).message == "ok is false"

@@ -158,7 +158,7 @@ def _same(raw: Any, value: Scalar) -> bool:
     if isinstance(raw, bool) or isinstance(value, bool):
         return isinstance(raw, bool) and isinstance(value, bool) and raw == value
     if isinstance(raw, int | float) and isinstance(value, float):
-        return float(raw) == value
+        return raw == value  # exact, and no float() of an integer too large for one
     return raw == value if raw is None or isinstance(raw, str) else False
 
 
