@@ -178,6 +178,8 @@ class Rendering:
         self._prepared: dict[tuple[str, str], Body] = {}
         self._views: OrderedDict[tuple[str, str], Body] = OrderedDict()
         self._seen: set[tuple[str, str]] = set()
+        #: Large views being made (exporter.web): (kind, query, gzip) -> the task making it.
+        self.building: dict[tuple[str, str, bool], asyncio.Task[Body]] = {}
 
     # ------------------------------------------------------------------ selecting
 

@@ -162,7 +162,8 @@ async def _make_view(
     gz: bool,
 ) -> Body | None:
     """``body`` with what the request wants (its plain parts, or its gzip form), kept if the
-    rendering keeps the view; None when too many large views are being made already."""
+    rendering keeps the view; None when too many other large views are being made already.
+    Requests for a large view that is being made wait for it instead of making it again."""
 
     def complete() -> Body:
         parts = body.parts if body.parts is not None else make(rendering, query)
@@ -174,12 +175,26 @@ async def _make_view(
     small = not query.history and (query.per_page or math.inf) <= PAGE_PER_PAGE
     if small:
         return rendering.keep(kind, query, complete())
-    builds = request.app[BUILDS_KEY]
-    if builds.locked():
-        return None
-    async with builds:
-        made = await asyncio.to_thread(complete)
-    return rendering.keep(kind, query, made)
+    key = (kind, query.key(), gz)
+    task = rendering.building.get(key)
+    if task is None:
+        builds = request.app[BUILDS_KEY]
+        if builds.locked():
+            return None
+
+        await builds.acquire()  # at once: it is not locked
+
+        async def build() -> Body:
+            try:
+                made = await asyncio.to_thread(complete)
+                return rendering.keep(kind, query, made)
+            finally:
+                builds.release()
+                del rendering.building[key]
+
+        # A task of its own: a client that goes away does not cancel it for the others.
+        task = rendering.building[key] = asyncio.create_task(build())
+    return await asyncio.shield(task)
 
 
 def _page_parts(rendering: Rendering, query: Query) -> tuple[bytes, ...]:

@@ -59,7 +59,7 @@ def test_only_the_pools_reported_now_are_kept(tmp_path: Path) -> None:
     try:
         exp.wait_ready()
         wait_for(lambda: upstream.calls >= 12)
-        status = json.loads(http_get(f"{exp.url}/api/status")[1])
+        status = json.loads(http_get(f"{exp.url}/api/status?history=1")[1])
         samples = sample_values(exp.metrics())
     finally:
         exp.stop()

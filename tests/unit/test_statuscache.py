@@ -264,6 +264,33 @@ async def test_large_views_made_at_once_are_bounded(served: Served) -> None:
     assert data["total"] == len(data["accounts"]) == N - N // 10 - 1  # not low, not failing
 
 
+async def test_requests_for_a_view_being_made_wait_for_it(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent requests for the same large view share one making of it (the bound counts
+    views, not requests): with one build left, eight clients asking at once all get it."""
+    client, _, _, status = served
+    builds = client.app[BUILDS_KEY]
+    for _ in range(VIEW_BUILDS - 1):
+        await builds.acquire()
+    made: list[Query] = []
+    real = statuscache.Rendering.api_parts
+
+    def counted(self: statuscache.Rendering, query: Query) -> tuple[bytes, ...]:
+        made.append(query)
+        return real(self, query)
+
+    monkeypatch.setattr(statuscache.Rendering, "api_parts", counted)
+    responses = await asyncio.gather(
+        *(client.get("/api/status?state=ok&per_page=500") for _ in range(8))
+    )
+    bodies = {await r.read() for r in responses}
+    assert [r.status for r in responses] == [200] * 8 and len(bodies) == 1
+    assert len(made) == 1 and not status.current.building
+    await builds.acquire()  # the permit the build took is back: the last one, taken now
+    assert builds.locked()
+
+
 async def test_kept_views_are_bounded_in_bytes(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
