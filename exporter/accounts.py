@@ -35,12 +35,21 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
+def _float(value: int | float) -> float:
+    """A YAML number as a float: an integer beyond any float is infinite (and refused as
+    such), not an OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def parse_duration(value: object) -> float:
     """``30s``, ``5m``, ``1h30m``, ``1.5h``, ``500ms`` -> seconds. Plain numbers are seconds."""
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = _float(value)
     elif isinstance(value, str):
         text = value.strip()
         pos, seconds = 0, 0.0
@@ -54,7 +63,7 @@ def parse_duration(value: object) -> float:
     else:
         raise ValueError(f"invalid duration {value!r}")
     if not math.isfinite(seconds):
-        raise ValueError(f"invalid duration {value!r} (not a finite number)")
+        raise ValueError(f"invalid duration {repr(value)[:EXCERPT]} (not a finite number)")
     if seconds <= 0:
         raise ValueError(f'duration must be positive, got "{value}"')
     return seconds
@@ -150,13 +159,17 @@ def parse_size(value: object) -> int:
     elif isinstance(value, str):
         match = _SIZE_RE.fullmatch(value.strip())
         if match is None:
-            raise ValueError(f'invalid size "{value}" (use e.g. 1MiB, 512KiB, 2MB or bytes)')
+            raise ValueError(
+                f'invalid size "{value[:EXCERPT]}" (use e.g. 1MiB, 512KiB, 2MB or bytes)'
+            )
         number = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
         size = int(number) if math.isfinite(number) else MAX_RESPONSE_SIZE + 1
     else:
-        raise ValueError(f"invalid size {value!r} (use e.g. 1MiB, 512KiB, 2MB or bytes)")
+        raise ValueError(
+            f"invalid size {repr(value)[:EXCERPT]} (use e.g. 1MiB, 512KiB, 2MB or bytes)"
+        )
     if not MIN_RESPONSE_SIZE <= size <= MAX_RESPONSE_SIZE:
-        raise ValueError(f'size "{value}" is out of range (1KiB to 1GiB)')
+        raise ValueError(f'size "{str(value)[:EXCERPT]}" is out of range (1KiB to 1GiB)')
     return size
 
 
@@ -232,7 +245,7 @@ def _threshold_number(value: object, pool: str | None = None) -> float:
     where = f"pool {pool}: " if pool is not None else ""
     number = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        number = _float(value)
     elif isinstance(value, str):  # e.g. from ${THRESHOLD}
         with contextlib.suppress(ValueError):
             number = float(value.strip())

@@ -223,3 +223,27 @@ def test_identity_is_what_is_polled() -> None:
         assert one(polled).identity() != base.identity(), polled
     assert one("", "fullenrich").identity() != base.identity()
     assert "k1" not in base.identity() and "k1" not in repr(base)
+
+
+def test_numbers_no_float_holds_are_refused_where_they_are() -> None:
+    """A YAML integer beyond any float (400 digits) is a config error at its place, cut short,
+    never an OverflowError that leaves only "(top level): cannot be loaded"."""
+    big = "9" * 400
+    errors = errors_of(
+        f"defaults: {{max_response_size: {big}}}\n"
+        "accounts:\n"
+        f"  - {{name: a, provider: fullenrich, api_key: k-123456, low_credit_threshold: {big}}}\n"
+        f"  - {{name: b, provider: fullenrich, api_key: k-654321, interval: {big},"
+        f" low_credit_threshold: {{workspace: -{big}}}}}\n"
+        "  - {name: c, provider: http_json, provider_name: acme, api_key: k-1234567,"
+        " request: {url: 'https://x.example/q'}, auth: {type: bearer},"
+        f" error_when: [{{path: e, equals: [{big}]}}], pools: {{c: {{remaining: r}}}}}}\n"
+    )
+    assert [e.split(":")[0] for e in errors] == [
+        "defaults.max_response_size",
+        "accounts[0].low_credit_threshold",
+        "accounts[1].interval",
+        "accounts[1].low_credit_threshold",
+        "accounts[2].error_when[0].equals[0]",
+    ], errors
+    assert all(len(e) < 200 for e in errors), errors

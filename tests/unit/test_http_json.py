@@ -355,6 +355,18 @@ accounts:
             "accounts[0].error_when[0].equals[0]: [1]: compare with a string",
         ),
         (
+            f"error_when: [{{path: e, not_equals: [{'9' * 400}]}}]",
+            "accounts[0].error_when[0].not_equals[0]: not a finite number (too large, infinite",
+        ),
+        (
+            "error_when: [{path: e, equals: [.nan]}]",
+            "accounts[0].error_when[0].equals[0]: not a finite number",
+        ),
+        (
+            f"pools: {{c: {{remaining: a, unlimited: [{'9' * 400}]}}}}",
+            "accounts[0].pools.c.unlimited[0]: not a finite number",
+        ),
+        (
             "error_when: [{path: e, equals: [1], reason: timeout}]",
             "accounts[0].error_when[0].reason: Input should be 'auth', 'payment_required'",
         ),
@@ -1025,6 +1037,8 @@ def test_error_when_rules() -> None:
     # An integer too large for a float is compared, not a crash (it is no rule's value).
     e = refused({"balance": 5, "status": {"code": 10**400}, "state": "degraded"})
     assert e.reason is Reason.SERVER_ERROR
+    e = refused({"balance": 5, "state": -(10**400)})  # and shown without one
+    assert (e.reason, e.message) == (Reason.SERVER_ERROR, "state is a number too large to show")
     e = refused({"status": {"code": "unauthorized"}})
     assert (e.reason, e.message) == (Reason.AUTH, 'status.code is "unauthorized": key refused')
     assert refused({"ok": False}).message == "ok is false"

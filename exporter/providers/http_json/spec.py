@@ -50,11 +50,25 @@ TimeRef = Annotated[TimeField, BeforeValidator(_shorthand_path)]
 Sentinel = float | str | None
 
 
+def _finite(value: Any) -> float | None:
+    """A YAML number as a float (None: not a number); ValueError when no float holds it."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError("not a finite number (too large, infinite or NaN)")
+    return number
+
+
 def _sentinel(value: Any) -> Sentinel:
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    number = _finite(value)
+    if number is not None:
+        return number
     raise ValueError(f"{value!r}: an unlimited value is a number, a string or null")
 
 
@@ -205,8 +219,9 @@ Scalar = str | float | bool | None
 def _scalar(value: Any) -> Scalar:
     if value is None or isinstance(value, str | bool):
         return value
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
+    number = _finite(value)
+    if number is not None:
+        return number
     raise ValueError(f"{value!r}: compare with a string, a number, true, false or null")
 
 

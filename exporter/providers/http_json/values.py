@@ -170,7 +170,11 @@ def _shown(raw: Any) -> str:
     if isinstance(raw, bool) or raw is None:
         return "true" if raw is True else "false" if raw is False else "null"
     if isinstance(raw, int | float):
-        return f"{raw:g}" if math.isfinite(raw) else "not a number"
+        try:
+            number = float(raw)
+        except OverflowError:  # an integer beyond any float
+            return "a number too large to show"
+        return f"{number:g}" if math.isfinite(number) else "not a number"
     return f"a JSON {json_type(raw)}"
 
 
