@@ -3,10 +3,14 @@
 ``q=0`` means "not acceptable" (RFC 9110, section 12.4.2), so ``application/openmetrics-text;q=0``
 gets the text format and ``gzip;q=0`` an uncompressed body. When both formats are acceptable the
 one with the higher q wins, OpenMetrics on a tie (Prometheus asks for it first).
+
+Answers are remembered per header value: a Prometheus server sends the same ``Accept`` on every
+scrape, and parsing it took a fifth of the time of a small gzip scrape.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 _OPENMETRICS = "application/openmetrics-text"
@@ -37,12 +41,14 @@ def _best(header: str, tokens: tuple[str, ...]) -> float:
     return max((q for token, q in _weighted(header) if token in tokens), default=0.0)
 
 
+@functools.lru_cache(maxsize=256)
 def wants_openmetrics(accept: str) -> bool:
     """Whether to answer in OpenMetrics rather than the Prometheus text format."""
     om = _best(accept, (_OPENMETRICS,))
     return om > 0 and om >= _best(accept, _TEXT_RANGES)
 
 
+@functools.lru_cache(maxsize=256)
 def wants_gzip(accept_encoding: str) -> bool:
     """Whether the client takes a gzip body: ``gzip`` (or ``x-gzip``) listed with q > 0, or not
     listed and ``*`` with q > 0."""
