@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 
@@ -178,6 +178,21 @@ _ACCOUNT_KEYS_WITH_DEFAULTS = ("interval", "timeout", "max_staleness")
 _CAP = "max_response_size"
 
 
+A = TypeVar("A", bound=AccountBase)
+
+
+def _share_fields_set(account: A, shared: dict[frozenset[str], set[str]]) -> A:
+    """``account`` holding the same set of given keys as every other account that gave the same
+    keys. Pydantic keeps a set per model (``model_fields_set``) of about 0.7 kB: 7 MB at
+    10,000 accounts, for a handful of distinct sets. An account is immutable, and
+    ``model_copy`` copies the set before it adds to it, so sharing it is safe."""
+    fields = account.__pydantic_fields_set__
+    kept = shared.setdefault(frozenset(fields), fields)
+    if kept is not fields:
+        object.__setattr__(account, "__pydantic_fields_set__", kept)
+    return account
+
+
 def parse_config(
     text: str,
     *,
@@ -231,6 +246,7 @@ def _parse_config(text: str, source: str, env: Mapping[str, str], base_dir: Path
             errors.extend(_validation_messages(exc, ("providers", pname)))
 
     accounts: list[AccountBase] = []
+    fields_sets: dict[frozenset[str], set[str]] = {}
     raw_accounts = raw.get("accounts")
     if raw_accounts is None:
         raw_accounts = []
@@ -287,7 +303,7 @@ def _parse_config(text: str, source: str, env: Mapping[str, str], base_dir: Path
             continue
         if account.api_key_file is not None:
             account = account.model_copy(update={"api_key": SecretStr(key)})
-        accounts.append(account)
+        accounts.append(_share_fields_set(account, fields_sets))
 
     if errors:
         raise ConfigError(source, errors)

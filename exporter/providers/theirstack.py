@@ -51,9 +51,13 @@ class TheirStackConsumption(Strict):
         return value
 
 
+CONSUMPTION_DEFAULT = TheirStackConsumption()
+
+
 class TheirStackAccount(AccountBase):
     provider: Literal["theirstack"]
-    consumption: TheirStackConsumption = Field(default_factory=TheirStackConsumption)
+    #: Without a ``consumption`` block, the defaults, shared (immutable).
+    consumption: TheirStackConsumption = Field(default_factory=lambda: CONSUMPTION_DEFAULT)
 
     def pool_names(self) -> tuple[str, ...]:
         return POOLS

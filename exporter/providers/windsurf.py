@@ -79,13 +79,16 @@ class WindsurfConsumption(Strict):
     min_interval: Interval = CONSUMPTION_MIN_INTERVAL
 
 
+#: Every account without a ``consumption`` block shares this one (immutable): 10,000 accounts
+#: would otherwise hold as many copies (~2 MB).
+CONSUMPTION_OFF = WindsurfConsumption(enabled=False)
+
+
 class WindsurfAccount(AccountBase):
     provider: Literal["windsurf"]
     prompt_usage: bool = False
     #: Off unless the account has a ``consumption`` block (its key needs "Teams Read-only").
-    consumption: WindsurfConsumption = Field(
-        default_factory=lambda: WindsurfConsumption(enabled=False)
-    )
+    consumption: WindsurfConsumption = Field(default_factory=lambda: CONSUMPTION_OFF)
 
     def pool_names(self) -> tuple[str, ...]:
         return ("prompt", "add_on", *(("team",) if self.consumption.enabled else ()))
