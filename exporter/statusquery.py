@@ -11,6 +11,7 @@ history to ``/api/status`` (left out by default: it is most of the JSON).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,7 +46,7 @@ class Query:
 
     def key(self) -> str:
         """The same string for the same view, whatever order the parameters came in."""
-        return self.query_string(every=True)
+        return _key(self)
 
     def query_string(self, *, every: bool = False, default_per_page: int | None = None) -> str:
         pairs: list[tuple[str, Any]] = [("state", s) for s in self.states]
@@ -132,3 +133,10 @@ def parse_query(
 
 
 _FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(query: Query) -> str:
+    # Remembered: every request for a view asks for its key (its ETag, the kept views), and
+    # urlencode was most of the time of serving a ready-made view.
+    return query.query_string(every=True)
