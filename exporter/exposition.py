@@ -451,10 +451,17 @@ class IncrementalRenderer:
 
     def _plan(self, now: float) -> _Work:
         """Sync with the store's accounts; collect the accounts to render again."""
-        accounts = self.store.accounts
-        entries = self._entries
         work = _Work()
         dirty, other = self.feed.take()
+        try:
+            return self._plan_taken(now, work, dirty, other)
+        except BaseException:
+            self.feed.put_back(dirty)  # a bug while planning: still to render
+            raise
+
+    def _plan_taken(self, now: float, work: _Work, dirty: set[str], other: bool) -> _Work:
+        accounts = self.store.accounts
+        entries = self._entries
         replaced = False
         for name in dirty:
             entry = entries.get(name)

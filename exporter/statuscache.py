@@ -498,8 +498,15 @@ class StatusCache:
 
     def _plan(self, now: float) -> _Plan:
         """Sync with the store's accounts; collect the accounts to render again."""
-        accounts, rows = self.store.accounts, self._rows
         dirty, other = self._feed.take()
+        try:
+            return self._plan_taken(now, dirty, other)
+        except BaseException:
+            self._feed.put_back(dirty)  # a bug while planning: still to render
+            raise
+
+    def _plan_taken(self, now: float, dirty: set[str], other: bool) -> _Plan:
+        accounts, rows = self.store.accounts, self._rows
         plan = _Plan(other=other)
         if other:
             order = list(accounts)

@@ -29,6 +29,11 @@ class QueryError(ValueError):
     """A filter or paging parameter that cannot be used; the message names it."""
 
 
+#: Queries of at most this many state and provider values have their key remembered (1,024 of
+#: them): a remembered query is kept whole, and a query string may name thousands of providers.
+KEY_CACHE_VALUES = 8
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     states: tuple[str, ...] = ()
@@ -46,7 +51,9 @@ class Query:
 
     def key(self) -> str:
         """The same string for the same view, whatever order the parameters came in."""
-        return _key(self)
+        if len(self.states) + len(self.providers) <= KEY_CACHE_VALUES and len(self.account) <= 64:
+            return _key(self)  # remembered: small, and what people and scripts ask for
+        return self.query_string(every=True)  # a query that long is not kept
 
     def query_string(self, *, every: bool = False, default_per_page: int | None = None) -> str:
         pairs: list[tuple[str, Any]] = [("state", s) for s in self.states]

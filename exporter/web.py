@@ -166,13 +166,21 @@ async def _make_view(
     Requests for a large view that is being made wait for it instead of making it again."""
 
     def complete() -> Body:
-        parts = body.parts if body.parts is not None else make(rendering, query)
-        z = body.gzip
-        if gz and z is None:
-            z = gzip_body(b"".join(parts), VIEW_LEVEL)
-        return Body(body.etag, parts, z)
+        if not gz:
+            return Body(body.etag, make(rendering, query), body.gzip)
+        # A gzip request keeps the gzip form only (the plain one may be 10 times larger).
+        z = gzip_body(b"".join(body.parts or make(rendering, query)), VIEW_LEVEL)
+        return Body(body.etag, body.parts, z)
 
-    small = not query.history and (query.per_page or math.inf) <= PAGE_PER_PAGE
+    # At once on the loop: a page of at most PAGE_PER_PAGE accounts that are next to each other
+    # in the page's order (unfiltered, or by state: the order is by state), so one or two
+    # blocks to inflate. A provider or account filter picks accounts from every block.
+    small = (
+        not query.history
+        and not query.providers
+        and not query.account
+        and (query.per_page or math.inf) <= PAGE_PER_PAGE
+    )
     if small:
         return rendering.keep(kind, query, complete())
     key = (kind, query.key(), gz)

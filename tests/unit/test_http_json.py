@@ -1037,6 +1037,15 @@ def test_error_when_rules() -> None:
     # An integer too large for a float is compared, not a crash (it is no rule's value).
     e = refused({"balance": 5, "status": {"code": 10**400}, "state": "degraded"})
     assert e.reason is Reason.SERVER_ERROR
+    # Integers compare exactly, beyond a float's 53 bits too.
+    exact = provider(
+        ERRORS_IN_200.replace("equals: [401, ", f"equals: [{2**53 + 1}, ").replace(
+            "status.code", "code"
+        )
+    )
+    with pytest.raises(PollError):
+        exact.parse({"balance": 1, "code": 2**53 + 1})
+    assert exact.parse({"balance": 1, "code": 2**53}).pools["c"].remaining == 1
     e = refused({"balance": 5, "state": -(10**400)})  # and shown without one
     assert (e.reason, e.message) == (Reason.SERVER_ERROR, "state is a number too large to show")
     e = refused({"status": {"code": "unauthorized"}})

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporter import statuscache
+from exporter import statuscache, statusquery
 from exporter import statushtml as sh
 from exporter.config import parse_config
 from exporter.metrics import ExpositionCache
@@ -85,6 +85,7 @@ async def served() -> AsyncIterator[
 
 
 Served = tuple[TestClient[web.Request, web.Application], Store, Clock, StatusCache]
+PLAIN = {"Accept-Encoding": "identity"}  # the test client asks for gzip unless told
 
 
 def names(page: str) -> list[str]:
@@ -298,14 +299,14 @@ async def test_kept_views_are_bounded_in_bytes(
     a larger one is made again on each request (and is the same)."""
     client, _, _, status = served
     small, large = Query(per_page=5), Query(per_page=None, history=True)
-    first = await (await client.get("/api/status?per_page=5")).read()
+    first = await (await client.get("/api/status?per_page=5", headers=PLAIN)).read()
     assert status.current.cached("api", small) is None  # asked for once: not kept
-    assert await (await client.get("/api/status?per_page=5")).read() == first
+    assert await (await client.get("/api/status?per_page=5", headers=PLAIN)).read() == first
     kept = status.current.cached("api", small)
     assert kept is not None and kept.joined() == first
     monkeypatch.setattr(statuscache, "VIEWS_BYTES", 4 * len(first))
     for _ in range(3):
-        body = await (await client.get("/api/status?history=1")).read()
+        body = await (await client.get("/api/status?history=1", headers=PLAIN)).read()
         assert len(body) > 4 * len(first) and status.current.cached("api", large) is None
     assert len(json.loads(body)["accounts"]) == N
     assert status.current.cached("api", small) is not None  # the small one stayed
@@ -554,3 +555,69 @@ async def test_a_failed_render_leaves_its_changes_to_the_next(
     assert calls == [["Acct-0001"], ["Acct-0001"]]
     data = await (await client.get("/api/status?account=acct-0001")).json()
     assert data["accounts"][0]["pools"]["workspace"]["remaining"] == 4242.0
+
+
+async def test_scattered_views_are_made_in_a_thread(served: Served) -> None:
+    """A page filtered by provider or account takes its accounts from every block: it is made
+    like a large view (a permit, in a thread); a page by state, whose accounts are next to each
+    other, at once."""
+    client, _, _, _ = served
+    builds = client.app[BUILDS_KEY]
+    for _ in range(VIEW_BUILDS):
+        await builds.acquire()
+    assert (await client.get("/?provider=theirstack")).status == 429
+    assert (await client.get("/?account=acct-00")).status == 429
+    assert (await client.get("/?state=low")).status == 200
+    builds.release()
+    page = await (await client.get("/?provider=theirstack")).text()
+    assert names(page) == [f"Acct-{i:04d}" for i in range(0, N, 10)]
+
+
+async def test_a_gzip_request_keeps_only_the_gzip_form(served: Served) -> None:
+    """The history of every account is made for a gzip request and kept compressed only (its
+    plain form would not fit the kept views' bytes); its second request is the kept copy."""
+    client, _, _, status = served
+    query = Query(per_page=None, history=True)
+    raws = []
+    for _ in range(2):
+        r = await client.get(
+            "/api/status?history=1", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+        )
+        raws.append(await r.read())
+    kept = status.current.cached("api", query)
+    assert kept is not None and kept.parts is None and kept.gzip == raws[1]
+    data = json.loads(gzip.decompress(raws[0]))
+    assert all("history" in p for a in data["accounts"] for p in a["pools"].values())
+
+
+def test_long_queries_are_not_remembered() -> None:
+    """A query naming many providers is keyed without being kept (a remembered query is kept
+    whole: thousands of providers in one query string would be kept 1,024 times)."""
+    statusquery._key.cache_clear()
+    short = Query(providers=("theirstack", "fullenrich"))
+    long = Query(providers=tuple(f"p{i}" for i in range(statusquery.KEY_CACHE_VALUES + 1)))
+    assert short.key() == short.query_string(every=True)
+    assert long.key() == long.query_string(every=True)
+    assert statusquery._key.cache_info().currsize == 1
+
+
+async def test_a_failed_plan_leaves_its_changes_to_the_next(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, store, _, status = served
+    real = status._plan_taken
+    failed: list[bool] = []
+
+    def failing_once(*args: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("plan bug")
+        return real(*args)
+
+    monkeypatch.setattr(status, "_plan_taken", failing_once)
+    store.record_success("Acct-0002", "balance", fe(2222.0), 0.1)
+    with pytest.raises(RuntimeError):
+        await status.refresh()
+    await status.refresh()
+    data = await (await client.get("/api/status?account=acct-0002")).json()
+    assert data["accounts"][0]["pools"]["workspace"]["remaining"] == 2222.0

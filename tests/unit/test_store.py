@@ -293,6 +293,32 @@ async def test_a_failed_render_leaves_its_changes_to_the_next() -> None:
     )
 
 
+async def test_a_failed_plan_leaves_its_changes_to_the_next() -> None:
+    """A bug while planning a render (after the changes were taken) puts them back too."""
+    store = Store(Clock())
+    store.set_accounts(config("accounts: [{name: a, provider: fullenrich, api_key: k}]").accounts)
+    store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(1)}), 0.1)
+    cache = ExpositionCache(store, clock=store.clock)
+    renderer = cache.renderer
+    real = renderer._plan_taken
+    failed: list[bool] = []
+
+    def failing_once(*args: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("plan bug")
+        return real(*args)
+
+    renderer._plan_taken = failing_once  # type: ignore[method-assign]
+    store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(55)}), 0.1)
+    with pytest.raises(RuntimeError, match="plan bug"):
+        await cache.refresh()
+    await cache.refresh()
+    assert b'credits_remaining{account="a",pool="workspace",provider="fullenrich"} 55.0' in (
+        b"".join(cache.current.text_parts)
+    )
+
+
 def test_consumption_stands_without_the_balance() -> None:
     """Issue 11.6: TheirStack's consumption windows are the consumption endpoint's own values:
     they are published while the balance endpoint fails (and has never answered)."""

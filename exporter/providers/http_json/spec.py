@@ -221,7 +221,8 @@ def _scalar(value: Any) -> Scalar:
         return value
     number = _finite(value)
     if number is not None:
-        return number
+        # An integer stays one: compared exactly (2**53 + 1 is not 2**53 as a float is).
+        return value if isinstance(value, int) else number
     raise ValueError(f"{value!r}: compare with a string, a number, true, false or null")
 
 

@@ -157,7 +157,7 @@ def _same(raw: Any, value: Scalar) -> bool:
     only a boolean, a string only the same string)."""
     if isinstance(raw, bool) or isinstance(value, bool):
         return isinstance(raw, bool) and isinstance(value, bool) and raw == value
-    if isinstance(raw, int | float) and isinstance(value, float):
+    if isinstance(raw, int | float) and isinstance(value, int | float):
         return raw == value  # exact, and no float() of an integer too large for one
     return raw == value if raw is None or isinstance(raw, str) else False
 
