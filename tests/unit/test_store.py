@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import parse_config
-from exporter.exposition import Exposition
+from exporter.exposition import Exposition, _Work
 from exporter.metrics import ExpositionCache
 from exporter.model import PollError, PoolValues, Reading, Reason
 from exporter.store import ConsumedCounter, Store
@@ -303,11 +303,11 @@ async def test_a_failed_plan_leaves_its_changes_to_the_next() -> None:
     real = renderer._plan_taken
     failed: list[bool] = []
 
-    def failing_once(*args: Any) -> Any:
+    def failing_once(now: float, work: _Work, dirty: set[str], other: bool) -> _Work:
         if not failed:
             failed.append(True)
             raise RuntimeError("plan bug")
-        return real(*args)
+        return real(now, work, dirty, other)
 
     renderer._plan_taken = failing_once  # type: ignore[method-assign]
     store.record_success("a", "balance", Reading(pools={"workspace": PoolValues(55)}), 0.1)
