@@ -29,9 +29,11 @@ class QueryError(ValueError):
     """A filter or paging parameter that cannot be used; the message names it."""
 
 
-#: Queries of at most this many state and provider values have their key remembered (1,024 of
-#: them): a remembered query is kept whole, and a query string may name thousands of providers.
+#: Queries of at most this many state and provider values, and this many characters of
+#: provider and account filter, have their key remembered (1,024 of them): a remembered query
+#: is kept whole, and a query string may name thousands of providers, or long ones.
 KEY_CACHE_VALUES = 8
+KEY_CACHE_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,10 @@ class Query:
 
     def key(self) -> str:
         """The same string for the same view, whatever order the parameters came in."""
-        if len(self.states) + len(self.providers) <= KEY_CACHE_VALUES and len(self.account) <= 64:
+        if (
+            len(self.states) + len(self.providers) <= KEY_CACHE_VALUES
+            and sum(map(len, self.providers)) + len(self.account) <= KEY_CACHE_CHARS
+        ):
             return _key(self)  # remembered: small, and what people and scripts ask for
         return self.query_string(every=True)  # a query that long is not kept
 

@@ -596,8 +596,10 @@ def test_long_queries_are_not_remembered() -> None:
     statusquery._key.cache_clear()
     short = Query(providers=("theirstack", "fullenrich"))
     long = Query(providers=tuple(f"p{i}" for i in range(statusquery.KEY_CACHE_VALUES + 1)))
+    wide = Query(providers=("p" * (statusquery.KEY_CACHE_CHARS + 1),))
     assert short.key() == short.query_string(every=True)
     assert long.key() == long.query_string(every=True)
+    assert wide.key() == wide.query_string(every=True)
     assert statusquery._key.cache_info().currsize == 1
 
 
