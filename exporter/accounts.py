@@ -35,7 +35,7 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
-def _float(value: int | float) -> float:
+def yaml_float(value: int | float) -> float:
     """A YAML number as a float: an integer beyond any float is infinite (and refused as
     such), not an OverflowError."""
     try:
@@ -49,7 +49,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, int | float):
-        seconds = _float(value)
+        seconds = yaml_float(value)
     elif isinstance(value, str):
         text = value.strip()
         pos, seconds = 0, 0.0
@@ -245,7 +245,7 @@ def _threshold_number(value: object, pool: str | None = None) -> float:
     where = f"pool {pool}: " if pool is not None else ""
     number = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = _float(value)
+        number = yaml_float(value)
     elif isinstance(value, str):  # e.g. from ${THRESHOLD}
         with contextlib.suppress(ValueError):
             number = float(value.strip())

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from ...accounts import yaml_float
 from .paths import PathStr, check_path
 from .templates import json_strings, url_problem
 
@@ -54,10 +55,7 @@ def _finite(value: Any) -> float | None:
     """A YAML number as a float (None: not a number); ValueError when no float holds it."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any float
-        number = math.inf
+    number = yaml_float(value)
     if not math.isfinite(number):
         raise ValueError("not a finite number (too large, infinite or NaN)")
     return number
